@@ -1,0 +1,37 @@
+//! Deserializers that accept the looser shapes real Vapi payloads use.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A `Vec` that may arrive as `null` or be absent: both mean empty.
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A text field that may arrive as a string, `null`, a number, or an OpenAI content-part array
+/// (`[{"type": "text", "text": "..."}]`). Anything else non-string is kept as its JSON text, so
+/// nothing a caller sent is silently dropped.
+pub(crate) fn text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Array(parts)) => Some(
+            parts
+                .iter()
+                .map(|part| match part {
+                    Value::String(s) => s.as_str(),
+                    other => other.get("text").and_then(Value::as_str).unwrap_or(""),
+                })
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
+        Some(other) => Some(other.to_string()),
+    })
+}

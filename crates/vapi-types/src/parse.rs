@@ -1,0 +1,285 @@
+//! Turning a webhook body into a [`ServerMessage`], with errors that name the problem.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::common::{Artifact, Assistant, Call, Common, Customer, PhoneNumber, Timestamp};
+use crate::message::{MessageBody, MessageKind, ServerMessage};
+
+/// Why a body is not a valid server message. Messages are lowercase and name what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The body is not JSON.
+    #[error("malformed JSON at line {line}, column {column}: {reason}")]
+    Syntax {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What the JSON parser expected.
+        reason: String,
+    },
+    /// A required field is absent (or `null`).
+    #[error("missing field `{0}`")]
+    MissingField(String),
+    /// A field has the wrong type or value.
+    #[error("invalid field `{path}`: {reason}")]
+    InvalidField {
+        /// The field's path, such as `message.sampleRate`.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl ParseError {
+    /// The field path the error is about, when it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ParseError::Syntax { .. } => None,
+            ParseError::MissingField(path) | ParseError::InvalidField { path, .. } => Some(path),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+}
+
+/// The `type` and common fields of a message, read in one pass.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+    timestamp: Option<Timestamp>,
+    call: Option<Call>,
+    customer: Option<Customer>,
+    phone_number: Option<PhoneNumber>,
+    assistant: Option<Assistant>,
+    artifact: Option<Artifact>,
+}
+
+/// Parses a webhook body `{"message": {"type": ..., ...}}`.
+///
+/// Syntax errors name line and column; missing and mistyped fields name their path (`message.type`,
+/// `message.toolCallList[0].id`). A `type` this crate does not know gives [`MessageBody::Unknown`].
+pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
+    let not_an_object = || ParseError::InvalidField {
+        path: "body".into(),
+        reason: "expected a JSON object with a `message` field".into(),
+    };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // Report broken JSON as such; well-formed JSON of another shape is the wrong shape.
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Err(error) if !error.is_data() => Err(syntax(&error)),
+            _ => Err(not_an_object()),
+        };
+    }
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(error) if error.is_data() => return Err(not_an_object()),
+        Err(error) => return Err(syntax(&error)),
+    };
+    let raw = envelope
+        .message
+        .ok_or_else(|| ParseError::MissingField("message".into()))?;
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::InvalidField {
+            path: "message".into(),
+            reason: "expected an object".into(),
+        });
+    }
+    let head: Head = field_path(raw)?;
+    let type_name = head
+        .type_name
+        .ok_or_else(|| ParseError::MissingField("message.type".into()))?;
+    let common = Common {
+        timestamp: head.timestamp,
+        call: head.call,
+        customer: head.customer,
+        phone_number: head.phone_number,
+        assistant: head.assistant,
+        artifact: head.artifact,
+    };
+    let body = parse_kind(MessageKind::from_type(&type_name), type_name, raw)?;
+    Ok(ServerMessage { common, body })
+}
+
+fn parse_kind(kind: MessageKind, type_name: String, raw: &RawValue) -> Result<MessageBody, ParseError> {
+    use MessageBody as B;
+    use MessageKind as K;
+    Ok(match kind {
+        K::AssistantRequest => B::AssistantRequest,
+        K::ToolCalls => B::ToolCalls(field_path(raw)?),
+        K::FunctionCall => B::FunctionCall(field_path(raw)?),
+        K::TransferDestinationRequest => B::TransferDestinationRequest,
+        K::HandoffDestinationRequest => B::HandoffDestinationRequest(field_path(raw)?),
+        K::KnowledgeBaseRequest => B::KnowledgeBaseRequest(field_path(raw)?),
+        K::VoiceRequest => B::VoiceRequest(field_path(raw)?),
+        K::CallEndpointingRequest => B::CallEndpointingRequest(field_path(raw)?),
+        K::CampaignPredial => B::CampaignPredial(field_path(raw)?),
+        K::StatusUpdate => B::StatusUpdate(field_path(raw)?),
+        K::EndOfCallReport => B::EndOfCallReport(Box::new(field_path(raw)?)),
+        K::ConversationUpdate => B::ConversationUpdate(field_path(raw)?),
+        K::Transcript => {
+            let mut transcript: crate::message::Transcript = field_path(raw)?;
+            if type_name != "transcript" && transcript.transcript_type.is_none() {
+                transcript.transcript_type = Some("final".into());
+            }
+            B::Transcript(transcript)
+        }
+        K::SpeechUpdate => B::SpeechUpdate(field_path(raw)?),
+        K::ModelOutput => B::ModelOutput(field_path(raw)?),
+        K::Hang => B::Hang,
+        K::UserInterrupted => B::UserInterrupted(field_path(raw)?),
+        K::TransferUpdate => B::TransferUpdate(field_path(raw)?),
+        K::PhoneCallControl => B::PhoneCallControl(field_path(raw)?),
+        K::LanguageChangeDetected => B::LanguageChangeDetected(field_path(raw)?),
+        K::LanguageChanged => B::LanguageChanged(field_path(raw)?),
+        K::VoiceInput => B::VoiceInput(field_path(raw)?),
+        K::AssistantSpeechStarted => B::AssistantSpeechStarted(field_path(raw)?),
+        K::AssistantStarted => B::AssistantStarted(field_path(raw)?),
+        K::ChatCreated => B::ChatCreated(field_path(raw)?),
+        K::ChatDeleted => B::ChatDeleted(field_path(raw)?),
+        K::SessionCreated => B::SessionCreated(field_path(raw)?),
+        K::SessionUpdated => B::SessionUpdated(field_path(raw)?),
+        K::SessionDeleted => B::SessionDeleted(field_path(raw)?),
+        K::CallDeleted => B::CallDeleted,
+        K::CallDeleteFailed => B::CallDeleteFailed,
+        K::CallArtifactUpload => B::CallArtifactUpload(field_path(raw)?),
+        K::Unknown => B::Unknown {
+            type_name,
+            // The raw text was already validated as a JSON object, so this cannot fail; fall back to
+            // `null` rather than panic all the same.
+            raw: serde_json::from_str(raw.get()).unwrap_or_default(),
+        },
+    })
+}
+
+/// Deserializes `message` into `T`, reporting errors with the field path under `message`.
+fn field_path<T: DeserializeOwned>(raw: &RawValue) -> Result<T, ParseError> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        let path = match error.path().to_string() {
+            path if path == "." => "message".to_string(),
+            path => format!("message.{path}"),
+        };
+        let reason = strip_position(&inner.to_string());
+        match reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            Some(name) => ParseError::MissingField(format!("{path}.{name}")),
+            None if reason.starts_with("invalid type: null") => ParseError::MissingField(path),
+            None => ParseError::InvalidField { path, reason },
+        }
+    })
+}
+
+fn syntax(error: &serde_json::Error) -> ParseError {
+    ParseError::Syntax {
+        line: error.line(),
+        column: error.column(),
+        reason: strip_position(&error.to_string()),
+    }
+}
+
+/// serde_json appends " at line L column C" (relative to the text it was given); the caller states the
+/// position itself, or the position is meaningless because the text was a slice of the body.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_err(body: &str, expected: &str) {
+        let error = parse_body(body.as_bytes()).expect_err(body);
+        assert_eq!(error.to_string(), expected, "{body}");
+    }
+
+    #[test]
+    fn bad_bodies_name_the_problem() {
+        check_err(
+            "{\"message\": {\"type\": ",
+            "malformed JSON at line 1, column 21: EOF while parsing a value",
+        );
+        check_err(
+            "{\n  \"message\": nope}",
+            "malformed JSON at line 2, column 15: expected ident",
+        );
+        check_err(
+            "[1, 2]",
+            "invalid field `body`: expected a JSON object with a `message` field",
+        );
+        check_err("", "malformed JSON at line 1, column 0: EOF while parsing a value");
+        check_err("[1, 2", "malformed JSON at line 1, column 5: EOF while parsing a list");
+        check_err("{}", "missing field `message`");
+        check_err("{\"message\": null}", "missing field `message`");
+        check_err("{\"message\": 3}", "invalid field `message`: expected an object");
+        check_err("{\"message\": {}}", "missing field `message.type`");
+        check_err(
+            "{\"message\": {\"type\": 7}}",
+            "invalid field `message.type`: invalid type: integer `7`, expected a string",
+        );
+        check_err(
+            "{\"message\": {\"type\": \"voice-request\", \"text\": \"hi\"}}",
+            "missing field `message.sampleRate`",
+        );
+        check_err(
+            "{\"message\": {\"type\": \"voice-request\", \"text\": \"hi\", \"sampleRate\": 16000.5}}",
+            "invalid field `message.sampleRate`: invalid type: floating point `16000.5`, expected u32",
+        );
+        check_err(
+            "{\"message\": {\"type\": \"tool-calls\", \"toolCallList\": [{\"id\": 1}]}}",
+            "invalid field `message.toolCallList[0].id`: invalid type: integer `1`, expected a string",
+        );
+        check_err(
+            "{\"message\": {\"type\": \"status-update\", \"call\": {\"id\": []}, \"status\": \"ended\"}}",
+            "invalid field `message.call.id`: invalid type: sequence, expected a string",
+        );
+    }
+
+    #[test]
+    fn unknown_types_keep_name_and_raw_json() {
+        let message = parse_body(br#"{"message": {"type": "brand-new", "x": [1]}}"#).unwrap();
+        assert_eq!(
+            message.body,
+            MessageBody::Unknown {
+                type_name: "brand-new".into(),
+                raw: serde_json::json!({"type": "brand-new", "x": [1]}),
+            }
+        );
+    }
+
+    #[test]
+    fn final_only_transcript_type_is_a_final_transcript() {
+        let body =
+            r#"{"message": {"type": "transcript[transcriptType=\"final\"]", "role": "user", "transcript": "hi"}}"#;
+        match parse_body(body.as_bytes()).unwrap().body {
+            MessageBody::Transcript(transcript) => assert!(transcript.is_final()),
+            other => panic!("expected a transcript, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_its_type_string() {
+        for kind in MessageKind::ALL {
+            assert_eq!(MessageKind::from_type(kind.as_str()), *kind);
+        }
+        assert_eq!(
+            MessageKind::ALL.len(),
+            32,
+            "29 types of the 2026 spec plus 3 legacy ones"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+//! Switchboard binary.
+fn main() {}
