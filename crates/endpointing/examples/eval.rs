@@ -1,0 +1,62 @@
+//! Prints the evaluation table for a labelled utterance file.
+//!
+//! `cargo run -p endpointing --example eval -- FILE [--preset fast|balanced|patient] [--misses]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use endpointing::{EndpointingConfig, Preset, eval};
+
+fn main() -> ExitCode {
+    let mut file = None;
+    let mut config = EndpointingConfig::default();
+    let mut misses = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--misses" => misses = true,
+            "--preset" => {
+                config.preset = match args.next().as_deref() {
+                    Some("fast") => Preset::Fast,
+                    Some("balanced") => Preset::Balanced,
+                    Some("patient") => Preset::Patient,
+                    other => {
+                        eprintln!("unknown preset {other:?}, expected fast, balanced or patient");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            _ => file = Some(PathBuf::from(arg)),
+        }
+    }
+    let Some(file) = file else {
+        eprintln!("usage: eval FILE [--preset fast|balanced|patient] [--misses]");
+        return ExitCode::FAILURE;
+    };
+    let utterances = match eval::load(&file) {
+        Ok(utterances) => utterances,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = eval::evaluate(&utterances, &config);
+    print!("{report}");
+    if misses {
+        println!();
+        for s in report.misses() {
+            println!(
+                "MISS {:?} {} t={:.2} p={:.2} vapi={} [{}] ctx={:?} {:?}",
+                s.utterance.label,
+                s.utterance.id,
+                s.timeout_seconds,
+                s.complete_probability,
+                s.vapi_timeout_seconds,
+                s.cues,
+                s.utterance.assistant().unwrap_or(""),
+                s.utterance.text
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}

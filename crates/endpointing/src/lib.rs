@@ -1,0 +1,48 @@
+//! Vapi smart endpointing: on every transcript update Vapi asks how long to wait after the user stops
+//! speaking before the assistant takes its turn (`call.endpointing.request` → `{"timeoutSeconds": x}`).
+//!
+//! The crate is a pure decision function behind a thin handler:
+//! - [`decide`] scores how likely the user's turn is complete from textual [`Cue`]s (punctuation, trailing
+//!   conjunctions and fillers, dictation, requests for time, acknowledgements, self-corrections...) and maps
+//!   that probability to a timeout through the configured [`WaitFunction`];
+//! - [`vapi_default_timeout`] is Vapi's own default heuristic, kept for comparison;
+//! - [`eval`] measures both on labelled utterances;
+//! - [`Endpointer`] answers a parsed [`vapi_types::EndpointingRequest`], and [`router`] serves it over HTTP.
+//!
+//! Deliberately absent: model weights, network calls, per-call state. A decision depends only on the text of
+//! the current turn, the assistant's message before it and the configuration.
+
+mod config;
+mod decide;
+pub mod eval;
+mod lexicon;
+mod server;
+
+pub use config::{EndpointingConfig, MAX_TIMEOUT_SECONDS, Preset, WaitFunction, clamp_timeout};
+pub use decide::{Cue, Cues, Decision, Turn, decide, detect, vapi_default_timeout};
+pub use server::{Endpointer, router, serve};
+
+/// What can go wrong outside a decision (which itself never fails).
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointingError {
+    /// The configuration is out of range.
+    #[error("invalid endpointing config: {0}")]
+    Config(String),
+    /// A labelled utterance file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A labelled utterance file is not in the expected format.
+    #[error("{path} is not a labelled utterance set: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,188 @@
+//! The thin HTTP layer: [`Endpointer`] turns a parsed request into a [`Turn`] and answers with
+//! [`decide`]; [`router`] serves `POST /endpointing`; [`serve`] runs it on a listener until shutdown.
+//!
+//! Only this module knows the wire types; the decision itself never sees JSON.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::net::TcpListener;
+use vapi_types::{EndpointingRequest, EndpointingResponse, MessageBody, parse_body};
+
+use crate::config::clamp_timeout;
+use crate::{Decision, EndpointingConfig, EndpointingError, Turn, decide};
+
+/// A cheap, cloneable handle on the endpointing decision and its validated configuration.
+///
+/// Whoever builds the HTTP app owns one and clones it into every router that needs it; the configuration is
+/// shared behind an `Arc` and lives as long as the last clone.
+#[derive(Debug, Clone)]
+pub struct Endpointer {
+    config: Arc<EndpointingConfig>,
+}
+
+impl Endpointer {
+    /// A handle on a configuration, after [`EndpointingConfig::validate`].
+    pub fn new(config: EndpointingConfig) -> Result<Self, EndpointingError> {
+        config.validate()?;
+        Ok(Self {
+            config: Arc::new(config),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EndpointingConfig {
+        &self.config
+    }
+
+    /// The decision for a request, or `None` when it carries no user message.
+    pub fn decide(&self, request: &EndpointingRequest) -> Option<Decision> {
+        let (user, assistant) = turn_texts(request)?;
+        Some(decide(
+            &Turn {
+                user: &user,
+                assistant: assistant.as_deref(),
+            },
+            &self.config,
+        ))
+    }
+
+    /// The answer to a `call.endpointing.request`: the decided timeout, or the configured default when the
+    /// request has no user message. Always within `[0, 15]`.
+    pub fn answer(&self, request: &EndpointingRequest) -> EndpointingResponse {
+        let timeout_seconds = match self.decide(request) {
+            Some(decision) => {
+                tracing::debug!(
+                    timeout = decision.timeout_seconds,
+                    complete = decision.complete_probability,
+                    cues = %decision.cues,
+                    "endpointing decision"
+                );
+                decision.timeout_seconds
+            }
+            None => self.config.no_user_message_timeout_seconds,
+        };
+        EndpointingResponse {
+            timeout_seconds: clamp_timeout(timeout_seconds),
+        }
+    }
+}
+
+/// The user's current turn (trailing user messages joined, as Vapi may split one turn into several) and the
+/// assistant's text before it. Reads `messagesOpenAIFormatted`, falling back to Vapi's `messages` log.
+fn turn_texts(request: &EndpointingRequest) -> Option<(String, Option<String>)> {
+    let openai: Vec<(&str, Option<&str>)> = request
+        .messages_openai_formatted
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_deref()))
+        .collect();
+    let found = last_user_turn(&openai, "assistant");
+    if found.is_some() {
+        return found;
+    }
+    let log: Vec<(&str, Option<&str>)> = request
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.message.as_deref()))
+        .collect();
+    last_user_turn(&log, "bot")
+}
+
+fn last_user_turn(messages: &[(&str, Option<&str>)], assistant_role: &str) -> Option<(String, Option<String>)> {
+    let has_text = |content: Option<&str>| content.is_some_and(|c| !c.trim().is_empty());
+    let last = messages
+        .iter()
+        .rposition(|(role, content)| *role == "user" && has_text(*content))?;
+    // The run of user messages ending at `last` (tool messages in between do not split a turn).
+    let mut first = last;
+    while first > 0 && messages[first - 1].0 == "user" {
+        first -= 1;
+    }
+    let user = messages[first..=last]
+        .iter()
+        .filter_map(|(_, content)| content.map(str::trim))
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let assistant = messages[..first]
+        .iter()
+        .rev()
+        .find(|(role, content)| *role == assistant_role && has_text(*content))
+        .and_then(|(_, content)| content.map(str::to_owned));
+    Some((user, assistant))
+}
+
+/// The router serving `POST /endpointing`.
+pub fn router(endpointer: Endpointer) -> Router {
+    Router::new()
+        .route("/endpointing", post(endpointing))
+        .with_state(endpointer)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    endpointer: Endpointer,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(endpointer))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn endpointing(State(endpointer): State<Endpointer>, body: Bytes) -> Response {
+    match parse_body(&body) {
+        Ok(message) => match &message.body {
+            MessageBody::CallEndpointingRequest(request) => json_response(StatusCode::OK, &endpointer.answer(request)),
+            _ => bad_request(&format!(
+                "expected message type call.endpointing.request, got {}",
+                message.kind().as_str()
+            )),
+        },
+        Err(error) => bad_request(&error.to_string()),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    tracing::debug!(error = message, "rejected endpointing request");
+    json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_joins_trailing_user_messages_and_finds_the_question() {
+        let messages = [
+            ("system", Some("be nice")),
+            ("assistant", Some("What is your phone number?")),
+            ("assistant", None),
+            ("user", Some("it's 415")),
+            ("user", Some(" 555 ")),
+        ];
+        let (user, assistant) = last_user_turn(&messages, "assistant").unwrap();
+        assert_eq!(user, "it's 415 555");
+        assert_eq!(assistant.as_deref(), Some("What is your phone number?"));
+    }
+
+    #[test]
+    fn no_user_text_is_no_turn() {
+        let messages = [("assistant", Some("Hi!")), ("user", Some("   "))];
+        assert!(last_user_turn(&messages, "assistant").is_none());
+        assert!(last_user_turn(&[], "assistant").is_none());
+    }
+}
