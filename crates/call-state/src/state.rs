@@ -1,0 +1,975 @@
+//! [`CallState`]: one call's state, folded from its events exactly once, with the queries tools ask.
+//!
+//! # The conversation
+//! A `conversation-update` carries the whole conversation so far and is authoritative: after it, the turns are
+//! exactly its turns (minus what the caps drop), followed by the final transcripts that arrived after the
+//! previous update and that this update does not include yet. A final transcript counts as included when a
+//! same-role turn of the update's new part contains its words (see `text::covers`); such finals are dropped
+//! rather than shown twice. A final that arrives after an update already including it (webhooks race) is not
+//! appended either. Partial transcripts only update the per-role live partial, which the final of that role
+//! clears.
+//!
+//! # Exactly once
+//! The ids of the last [`Limits::max_seen_events`] events are remembered; an event whose id is among them is a
+//! [`Applied::Duplicate`] and changes nothing. A replay arriving after its id was forgotten cannot be
+//! recognised and is applied again; [`Trimmed::seen_events`] counts how many ids were forgotten, so a caller
+//! can tell whether that was possible.
+//!
+//! The ids are kept in a plain ring searched linearly rather than in a hash set: for the few hundred events of
+//! a typical call this is as fast and costs a third of the memory, which matters at thousands of live calls.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::mem::size_of;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
+use crate::limits::{Limits, Trimmed};
+use crate::text::{covers, query_words, truncate_at, words};
+
+/// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// What [`CallState::apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event was applied and changed what the queries show.
+    Changed,
+    /// The event was applied before (same id): nothing changed.
+    Duplicate,
+    /// The event belongs to another call (nothing changed), or it was recorded as applied but changed nothing
+    /// the queries show (a delete of an absent key, a repeated status).
+    Ignored,
+}
+
+/// A tool call the model made, and its result once known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    /// The tool call id.
+    pub id: String,
+    /// The tool's function name (empty when only the result was seen).
+    pub name: String,
+    /// The arguments (`null` when only the result was seen; a JSON string when cut by the caps).
+    pub arguments: Value,
+    /// The result text, once answered.
+    pub result: Option<String>,
+    /// The error text, when the call failed.
+    pub error: Option<String>,
+    /// When the call was made, epoch milliseconds.
+    pub at_ms: Option<i64>,
+}
+
+/// A transfer of the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// The destination's type: `number`, `sip` or `assistant`.
+    pub kind: Option<String>,
+    /// The number, SIP URI or assistant name transferred to.
+    pub target: Option<String>,
+    /// The assistant transferred to, in squads.
+    pub to_assistant: Option<String>,
+    /// The assistant transferred from, in squads.
+    pub from_assistant: Option<String>,
+    /// When it happened, epoch milliseconds.
+    pub at_ms: Option<i64>,
+}
+
+/// What the end-of-call report added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndReport {
+    /// The analysis summary.
+    pub summary: Option<String>,
+    /// Total cost in USD.
+    pub cost: Option<f64>,
+    /// Call length in seconds.
+    pub duration_seconds: Option<f64>,
+}
+
+/// An estimate of the memory a state uses (see [`CallState::footprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// `size_of::<CallState>()`.
+    pub inline: usize,
+    /// Heap bytes owned, by capacity (allocator overhead not included).
+    pub heap: usize,
+    /// Bytes of conversation and partial text, included in `heap`.
+    pub text: usize,
+}
+
+impl Footprint {
+    /// Bytes beyond the text itself: what a live call costs for holding state at all.
+    pub fn overhead(&self) -> usize {
+        (self.inline + self.heap).saturating_sub(self.text)
+    }
+}
+
+/// The state of one call: metadata, conversation, speech, tools, memory, and what the caps trimmed.
+///
+/// Changed only by [`CallState::apply`]. Its serde form is the stored snapshot format, versioned by the
+/// `version` field ([`SNAPSHOT_VERSION`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallState {
+    version: u32,
+    call_id: String,
+    meta: Metadata,
+    status: Option<String>,
+    ended_reason: Option<String>,
+    ended_at_ms: Option<i64>,
+    last_event_at_ms: Option<i64>,
+    /// The conversation: `turns[..covered]` come from the last update, the rest are finals since.
+    turns: Vec<Turn>,
+    covered: u32,
+    /// How many turns the last update had, and how many of its oldest the caps dropped.
+    update_turns: u32,
+    update_dropped: u32,
+    /// How many tool calls and results the last update had: later updates repeat them, and only what is
+    /// new in an update is folded into the tool records (so a record the caps dropped stays dropped).
+    update_tool_calls: u32,
+    update_tool_results: u32,
+    partial_user: Option<String>,
+    partial_assistant: Option<String>,
+    speaking: Option<Role>,
+    turn: u64,
+    language: Option<String>,
+    interruptions: u32,
+    hangs: u32,
+    transfers: Vec<Transfer>,
+    tool_records: Vec<ToolRecord>,
+    memory: BTreeMap<String, Value>,
+    report: Option<Box<EndReport>>,
+    trimmed: Trimmed,
+    /// The ids of the last events applied, oldest first.
+    seen: VecDeque<EventId>,
+    events_applied: u64,
+}
+
+impl CallState {
+    /// An empty state for a call.
+    pub fn new(call_id: impl Into<String>) -> Self {
+        CallState {
+            version: SNAPSHOT_VERSION,
+            call_id: call_id.into(),
+            meta: Metadata::default(),
+            status: None,
+            ended_reason: None,
+            ended_at_ms: None,
+            last_event_at_ms: None,
+            turns: Vec::new(),
+            covered: 0,
+            update_turns: 0,
+            update_dropped: 0,
+            update_tool_calls: 0,
+            update_tool_results: 0,
+            partial_user: None,
+            partial_assistant: None,
+            speaking: None,
+            turn: 0,
+            language: None,
+            interruptions: 0,
+            hangs: 0,
+            transfers: Vec::new(),
+            tool_records: Vec::new(),
+            memory: BTreeMap::new(),
+            report: None,
+            trimmed: Trimmed::default(),
+            seen: VecDeque::new(),
+            events_applied: 0,
+        }
+    }
+
+    /// Folds one event into the state, exactly once.
+    ///
+    /// Events of another call are [`Applied::Ignored`]; an event already applied (same id, still remembered)
+    /// is an [`Applied::Duplicate`]. Everything the event grows stays within `limits`; what they trim is
+    /// counted in [`CallState::trimmed`]. Never panics.
+    pub fn apply(&mut self, event: &CallEvent, limits: &Limits) -> Applied {
+        if event.call_id != self.call_id {
+            return Applied::Ignored;
+        }
+        if self.has_seen(event.id) {
+            return Applied::Duplicate;
+        }
+        self.remember(event.id, limits);
+        self.events_applied += 1;
+        if let Some(at) = event.at_ms {
+            self.last_event_at_ms = Some(self.last_event_at_ms.map_or(at, |last| last.max(at)));
+        }
+        let mut changed = match &event.meta {
+            Some(meta) => self.meta.merge(meta),
+            None => false,
+        };
+        changed |= self.apply_kind(&event.kind, event.at_ms, limits);
+        if changed { Applied::Changed } else { Applied::Ignored }
+    }
+
+    fn apply_kind(&mut self, kind: &EventKind, at_ms: Option<i64>, limits: &Limits) -> bool {
+        match kind {
+            EventKind::Metadata => false,
+            EventKind::Status { status, ended_reason } => {
+                let mut changed = set_if_different(&mut self.status, status);
+                if let Some(reason) = ended_reason {
+                    changed |= set_if_different(&mut self.ended_reason, reason);
+                }
+                if status == "in-progress" && self.meta.started_at_ms.is_none() && at_ms.is_some() {
+                    self.meta.started_at_ms = at_ms;
+                    changed = true;
+                }
+                if status == "ended" && self.ended_at_ms.is_none() && at_ms.is_some() {
+                    self.ended_at_ms = at_ms;
+                    changed = true;
+                }
+                changed
+            }
+            EventKind::Transcript { role, is_final, text } => {
+                self.apply_transcript(*role, *is_final, text, at_ms, limits)
+            }
+            EventKind::Conversation {
+                turns,
+                tool_calls,
+                tool_results,
+            } => {
+                let mut changed = self.apply_conversation(turns, limits);
+                changed |= self.apply_logged_tools(tool_calls, tool_results, at_ms, limits);
+                changed
+            }
+            EventKind::Speech { role, started, turn } => {
+                let mut changed = false;
+                if let Some(turn) = turn
+                    && *turn != self.turn
+                {
+                    self.turn = *turn;
+                    changed = true;
+                }
+                if *started {
+                    changed |= self.speaking != Some(*role);
+                    self.speaking = Some(*role);
+                } else if self.speaking == Some(*role) {
+                    self.speaking = None;
+                    changed = true;
+                }
+                changed
+            }
+            EventKind::Interrupted { .. } => {
+                self.interruptions = self.interruptions.saturating_add(1);
+                true
+            }
+            EventKind::Language { language } => {
+                let language = Some(language.as_str());
+                if self.language.as_deref() == language {
+                    return false;
+                }
+                self.language = language.map(str::to_owned);
+                true
+            }
+            EventKind::Transfer {
+                kind,
+                target,
+                to_assistant,
+                from_assistant,
+            } => {
+                self.transfers.push(Transfer {
+                    kind: kind.clone(),
+                    target: target.clone(),
+                    to_assistant: to_assistant.clone(),
+                    from_assistant: from_assistant.clone(),
+                    at_ms,
+                });
+                let excess = self.transfers.len().saturating_sub(limits.max_tool_records);
+                if excess > 0 {
+                    self.transfers.drain(..excess);
+                    self.trimmed.transfers += excess as u64;
+                }
+                true
+            }
+            EventKind::Hang => {
+                self.hangs = self.hangs.saturating_add(1);
+                true
+            }
+            EventKind::ToolCalls { calls } => {
+                let mut changed = false;
+                for call in calls {
+                    changed |= self.record_call(call, at_ms, limits);
+                }
+                changed
+            }
+            EventKind::ToolResult {
+                tool_call_id,
+                name,
+                result,
+                error,
+            } => {
+                let outcome = ToolOutcome {
+                    tool_call_id: tool_call_id.clone(),
+                    name: name.clone(),
+                    result: result.clone(),
+                    error: error.clone(),
+                };
+                self.record_outcome(&outcome, true, at_ms, limits)
+            }
+            EventKind::MemorySet { key, value } => self.memory_set(key, value, limits),
+            EventKind::MemoryDelete { key } => self.memory.remove(key).is_some(),
+            EventKind::EndOfCallReport {
+                ended_reason,
+                summary,
+                cost,
+                duration_seconds,
+                ended_at_ms,
+            } => {
+                if let Some(reason) = ended_reason {
+                    set_if_different(&mut self.ended_reason, reason);
+                }
+                if self.ended_at_ms.is_none() {
+                    self.ended_at_ms = ended_at_ms.or(at_ms);
+                }
+                let summary = summary
+                    .as_deref()
+                    .map(|text| self.cut(text, limits.max_turn_bytes).to_owned());
+                self.report = Some(Box::new(EndReport {
+                    summary,
+                    cost: *cost,
+                    duration_seconds: *duration_seconds,
+                }));
+                true
+            }
+        }
+    }
+
+    // ---- exactly once ----
+
+    fn has_seen(&self, id: EventId) -> bool {
+        let (front, back) = self.seen.as_slices();
+        contains(front, id) || contains(back, id)
+    }
+
+    fn remember(&mut self, id: EventId, limits: &Limits) {
+        let max = limits.max_seen_events;
+        while self.seen.len() >= max.max(1) {
+            self.seen.pop_front();
+            self.trimmed.seen_events += 1;
+        }
+        if max == 0 {
+            // Nothing may be remembered: this id is forgotten as soon as it is applied.
+            self.trimmed.seen_events += 1;
+            return;
+        }
+        if self.seen.len() == self.seen.capacity() {
+            // Grow by half rather than doubling, and never past the cap: the ring is most of a short call's
+            // overhead.
+            let grow = (self.seen.len() / 2).max(16).min(max - self.seen.len());
+            self.seen.reserve_exact(grow);
+        }
+        self.seen.push_back(id);
+    }
+
+    // ---- conversation ----
+
+    /// Cuts `text` to `max` bytes, counting what was cut.
+    fn cut<'t>(&mut self, text: &'t str, max: usize) -> &'t str {
+        let kept = truncate_at(text, max);
+        self.trimmed.bytes += (text.len() - kept.len()) as u64;
+        kept
+    }
+
+    fn apply_transcript(
+        &mut self,
+        role: Role,
+        is_final: bool,
+        text: &str,
+        at_ms: Option<i64>,
+        limits: &Limits,
+    ) -> bool {
+        let max = limits.max_turn_bytes;
+        if !is_final {
+            let kept = truncate_at(text, max);
+            let slot = match role {
+                Role::User => &mut self.partial_user,
+                Role::Assistant => &mut self.partial_assistant,
+                Role::System | Role::Tool => return false,
+            };
+            if slot.as_deref() == Some(kept) {
+                return false;
+            }
+            // Reuse the allocation: partials arrive many times per utterance.
+            let slot = slot.get_or_insert_with(String::new);
+            slot.clear();
+            slot.push_str(kept);
+            self.trimmed.bytes += (text.len() - kept.len()) as u64;
+            return true;
+        }
+        let cleared = match role {
+            Role::User => self.partial_user.take().is_some(),
+            Role::Assistant => self.partial_assistant.take().is_some(),
+            Role::System | Role::Tool => false,
+        };
+        if text.trim().is_empty() || self.update_already_has(role, text) {
+            return cleared;
+        }
+        let text = self.cut(text, max).to_owned();
+        self.turns.push(Turn { role, text, at_ms });
+        self.enforce_turn_caps(limits);
+        true
+    }
+
+    /// Whether the last update already holds this utterance: a same-role turn at the end of the covered part
+    /// (not followed by the other speaker) contains it. Only finals before any pending one can race so.
+    fn update_already_has(&self, role: Role, text: &str) -> bool {
+        if self.turns.len() != self.covered as usize {
+            return false;
+        }
+        for turn in self.turns.iter().rev() {
+            if turn.role == role {
+                if covers(&turn.text, text) {
+                    return true;
+                }
+            } else if turn.role.is_speaker() {
+                return false;
+            }
+        }
+        false
+    }
+
+    fn apply_conversation(&mut self, update: &[Turn], limits: &Limits) -> bool {
+        let max_bytes = limits.max_turn_bytes;
+        let covered = (self.covered as usize).min(self.turns.len());
+        let pending = self.turns.split_off(covered);
+        let pending_count = pending.len();
+        // The new part of this update: what the previous update did not have yet.
+        let previous = self.update_turns as usize;
+        let fresh = if update.len() >= previous {
+            &update[previous..]
+        } else {
+            update
+        };
+        let kept: Vec<Turn> = pending
+            .into_iter()
+            .filter(|fin| {
+                !fresh
+                    .iter()
+                    .any(|turn| turn.role == fin.role && covers(&turn.text, &fin.text))
+            })
+            .collect();
+        let mut changed = kept.len() != pending_count;
+
+        // Keep the newest update turns that fit beside the kept finals, so the caps drop the oldest.
+        let mut room_turns = limits.max_turns.saturating_sub(kept.len());
+        let mut room_bytes = limits
+            .max_total_text_bytes
+            .saturating_sub(kept.iter().map(|t| t.text.len()).sum());
+        let mut fitting = 0;
+        for turn in update.iter().rev() {
+            let len = truncate_at(&turn.text, max_bytes).len();
+            if room_turns == 0 || len > room_bytes {
+                break;
+            }
+            room_turns -= 1;
+            room_bytes -= len;
+            fitting += 1;
+        }
+        let skip = update.len() - fitting;
+        let previously_dropped = self.update_dropped as usize;
+        if skip > previously_dropped {
+            self.trimmed.turns += (skip - previously_dropped) as u64;
+        }
+
+        // Reconcile in place: the turns kept from the previous update are, in order, that update's turns from
+        // index `previously_dropped`; most of them are unchanged, so only differing or new turns are cloned.
+        let retained = &update[skip..];
+        if skip >= previously_dropped {
+            let shift = (skip - previously_dropped).min(self.turns.len());
+            if shift > 0 {
+                self.turns.drain(..shift);
+                changed = true;
+            }
+        } else {
+            // The update shrank or room grew: rare, so simply rebuild.
+            self.turns.clear();
+            changed = true;
+        }
+        if self.turns.len() > retained.len() {
+            self.turns.truncate(retained.len());
+            changed = true;
+        }
+        for (index, turn) in retained.iter().enumerate() {
+            let text = truncate_at(&turn.text, max_bytes);
+            match self.turns.get_mut(index) {
+                Some(existing)
+                    if existing.role == turn.role && existing.text == text && existing.at_ms == turn.at_ms => {}
+                Some(existing) => {
+                    existing.role = turn.role;
+                    existing.text.clear();
+                    existing.text.push_str(text);
+                    existing.at_ms = turn.at_ms;
+                    self.trimmed.bytes += (turn.text.len() - text.len()) as u64;
+                    changed = true;
+                }
+                None => {
+                    self.turns.push(Turn {
+                        role: turn.role,
+                        text: text.to_owned(),
+                        at_ms: turn.at_ms,
+                    });
+                    self.trimmed.bytes += (turn.text.len() - text.len()) as u64;
+                    changed = true;
+                }
+            }
+        }
+        self.covered = to_u32(self.turns.len());
+        self.update_turns = to_u32(update.len());
+        self.update_dropped = to_u32(skip);
+        self.turns.extend(kept);
+        self.enforce_turn_caps(limits);
+        changed
+    }
+
+    /// Drops the oldest turns until `max_turns` and `max_total_text_bytes` hold, counting them.
+    fn enforce_turn_caps(&mut self, limits: &Limits) {
+        let mut total: usize = self.turns.iter().map(|t| t.text.len()).sum();
+        let mut drop = 0;
+        while drop < self.turns.len()
+            && (self.turns.len() - drop > limits.max_turns || total > limits.max_total_text_bytes)
+        {
+            total -= self.turns[drop].text.len();
+            drop += 1;
+        }
+        if drop == 0 {
+            return;
+        }
+        self.turns.drain(..drop);
+        self.trimmed.turns += drop as u64;
+        let from_update = drop.min(self.covered as usize);
+        self.covered -= to_u32(from_update);
+        self.update_dropped = self.update_dropped.saturating_add(to_u32(from_update));
+    }
+
+    // ---- tools ----
+
+    /// Folds the tool calls and results a conversation log shows, only those new since the last update.
+    fn apply_logged_tools(
+        &mut self,
+        calls: &[ToolInvocation],
+        results: &[ToolOutcome],
+        at_ms: Option<i64>,
+        limits: &Limits,
+    ) -> bool {
+        let new_calls = calls.get(self.update_tool_calls as usize..).unwrap_or(calls);
+        let new_results = results.get(self.update_tool_results as usize..).unwrap_or(results);
+        let mut changed = false;
+        for call in new_calls {
+            changed |= self.record_call(call, at_ms, limits);
+        }
+        for outcome in new_results {
+            // The log's copy of a result never overrides the one Switchboard recorded when it answered.
+            changed |= self.record_outcome(outcome, false, at_ms, limits);
+        }
+        self.update_tool_calls = to_u32(calls.len());
+        self.update_tool_results = to_u32(results.len());
+        changed
+    }
+
+    fn record_call(&mut self, call: &ToolInvocation, at_ms: Option<i64>, limits: &Limits) -> bool {
+        if self.tool_records.iter().any(|record| record.id == call.id) {
+            return false;
+        }
+        let arguments = self.capped_value(&call.arguments, limits.max_turn_bytes);
+        self.push_record(
+            ToolRecord {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments,
+                result: None,
+                error: None,
+                at_ms,
+            },
+            limits,
+        );
+        true
+    }
+
+    fn record_outcome(&mut self, outcome: &ToolOutcome, overwrite: bool, at_ms: Option<i64>, limits: &Limits) -> bool {
+        let max = limits.max_turn_bytes;
+        let result = outcome.result.as_deref().map(|text| self.cut(text, max).to_owned());
+        let error = outcome.error.as_deref().map(|text| self.cut(text, max).to_owned());
+        match self
+            .tool_records
+            .iter_mut()
+            .find(|record| record.id == outcome.tool_call_id)
+        {
+            Some(record) => {
+                let answered = record.result.is_some() || record.error.is_some();
+                if (answered && !overwrite) || (record.result == result && record.error == error) {
+                    return false;
+                }
+                record.result = result;
+                record.error = error;
+                if record.name.is_empty()
+                    && let Some(name) = &outcome.name
+                {
+                    record.name.clone_from(name);
+                }
+                true
+            }
+            None => {
+                self.push_record(
+                    ToolRecord {
+                        id: outcome.tool_call_id.clone(),
+                        name: outcome.name.clone().unwrap_or_default(),
+                        arguments: Value::Null,
+                        result,
+                        error,
+                        at_ms,
+                    },
+                    limits,
+                );
+                true
+            }
+        }
+    }
+
+    fn push_record(&mut self, record: ToolRecord, limits: &Limits) {
+        self.tool_records.push(record);
+        let excess = self.tool_records.len().saturating_sub(limits.max_tool_records);
+        if excess > 0 {
+            self.tool_records.drain(..excess);
+            self.trimmed.tool_records += excess as u64;
+        }
+    }
+
+    /// `value`, or its JSON text cut to `max` bytes when longer (counted).
+    fn capped_value(&mut self, value: &Value, max: usize) -> Value {
+        let len = json_len(value);
+        if len <= max {
+            return value.clone();
+        }
+        let text = value.to_string();
+        Value::String(self.cut(&text, max).to_owned())
+    }
+
+    // ---- memory ----
+
+    fn memory_set(&mut self, key: &str, value: &Value, limits: &Limits) -> bool {
+        if key.len().saturating_add(json_len(value)) > limits.max_memory_value_bytes {
+            self.trimmed.memory_values += 1;
+            return true;
+        }
+        let full = self.memory.len() >= limits.max_memory_entries;
+        match self.memory.get_mut(key) {
+            Some(existing) if existing == value => false,
+            Some(existing) => {
+                *existing = value.clone();
+                true
+            }
+            None if full => {
+                self.trimmed.memory_entries += 1;
+                true
+            }
+            None => {
+                self.memory.insert(key.to_owned(), value.clone());
+                true
+            }
+        }
+    }
+
+    // ---- queries ----
+
+    /// The snapshot format version of this state.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The call id.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The last status (`in-progress`, `forwarding`, `ended`, ...), from `status-update`.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// Whether the call has ended (status `ended`, or an end-of-call report arrived).
+    pub fn is_ended(&self) -> bool {
+        self.status.as_deref() == Some("ended") || self.report.is_some()
+    }
+
+    /// Why the call ended.
+    pub fn ended_reason(&self) -> Option<&str> {
+        self.ended_reason.as_deref()
+    }
+
+    /// All the call metadata known.
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    /// The call type (`inboundPhoneCall`, `outboundPhoneCall`, `webCall`, ...).
+    pub fn call_type(&self) -> Option<&str> {
+        self.meta.call_type.as_deref()
+    }
+
+    /// The customer's number (or SIP URI).
+    pub fn customer_number(&self) -> Option<&str> {
+        self.meta.customer_number.as_deref()
+    }
+
+    /// The customer's name.
+    pub fn customer_name(&self) -> Option<&str> {
+        self.meta.customer_name.as_deref()
+    }
+
+    /// The phone number the call uses.
+    pub fn phone_number(&self) -> Option<&str> {
+        self.meta.phone_number.as_deref()
+    }
+
+    /// The id of the phone number the call uses.
+    pub fn phone_number_id(&self) -> Option<&str> {
+        self.meta.phone_number_id.as_deref()
+    }
+
+    /// The active assistant's id.
+    pub fn assistant_id(&self) -> Option<&str> {
+        self.meta.assistant_id.as_deref()
+    }
+
+    /// The active assistant's name.
+    pub fn assistant_name(&self) -> Option<&str> {
+        self.meta.assistant_name.as_deref()
+    }
+
+    /// When the call started (from the call record, else the `in-progress` status), epoch milliseconds.
+    pub fn started_at_ms(&self) -> Option<i64> {
+        self.meta.started_at_ms
+    }
+
+    /// When the call ended (the `ended` status, else the report), epoch milliseconds.
+    pub fn ended_at_ms(&self) -> Option<i64> {
+        self.ended_at_ms
+    }
+
+    /// The latest event timestamp seen, epoch milliseconds (for idle eviction).
+    pub fn last_event_at_ms(&self) -> Option<i64> {
+        self.last_event_at_ms
+    }
+
+    /// The turn counter of the last `speech-update` that carried one.
+    pub fn turn(&self) -> u64 {
+        self.turn
+    }
+
+    /// Who is speaking now, per `speech-update`.
+    pub fn speaking(&self) -> Option<Role> {
+        self.speaking
+    }
+
+    /// The conversation: ordered, without duplicates, within the caps.
+    pub fn conversation(&self) -> &[Turn] {
+        &self.turns
+    }
+
+    /// The caller's turns, in order.
+    pub fn user_turns(&self) -> impl Iterator<Item = &Turn> {
+        self.turns.iter().filter(|turn| turn.role == Role::User)
+    }
+
+    /// The live partial transcript of a speaker, while they speak.
+    pub fn partial(&self, role: Role) -> Option<&str> {
+        match role {
+            Role::User => self.partial_user.as_deref(),
+            Role::Assistant => self.partial_assistant.as_deref(),
+            Role::System | Role::Tool => None,
+        }
+    }
+
+    /// The detected language, once a change was detected.
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+
+    /// How often the caller interrupted the assistant.
+    pub fn interruptions(&self) -> u32 {
+        self.interruptions
+    }
+
+    /// How often Vapi reported the assistant hanging.
+    pub fn hangs(&self) -> u32 {
+        self.hangs
+    }
+
+    /// The transfers, oldest first.
+    pub fn transfers(&self) -> &[Transfer] {
+        &self.transfers
+    }
+
+    /// The tool calls made and their results, oldest first.
+    pub fn tool_records(&self) -> &[ToolRecord] {
+        &self.tool_records
+    }
+
+    /// The tool record of one tool call.
+    pub fn tool_record(&self, tool_call_id: &str) -> Option<&ToolRecord> {
+        self.tool_records.iter().find(|record| record.id == tool_call_id)
+    }
+
+    /// The call's key/value memory, written by tools.
+    pub fn memory(&self) -> &BTreeMap<String, Value> {
+        &self.memory
+    }
+
+    /// The end-of-call report's summary, cost and duration, once it arrived.
+    pub fn report(&self) -> Option<&EndReport> {
+        self.report.as_deref()
+    }
+
+    /// What the caps trimmed or refused.
+    pub fn trimmed(&self) -> &Trimmed {
+        &self.trimmed
+    }
+
+    /// How many distinct events were applied (replays not counted).
+    pub fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    /// The turns mentioning the query's words, best first, at most `limit`.
+    ///
+    /// Case-insensitive word overlap: a turn scores one per distinct query word it contains (common words such
+    /// as "the" or "what" are ignored); ties go to the more recent turn. The system prompt is not searched.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<&Turn> {
+        let wanted = query_words(query);
+        if wanted.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        let mut scored: Vec<(usize, usize)> = self
+            .turns
+            .iter()
+            .enumerate()
+            .filter(|(_, turn)| turn.role != Role::System)
+            .filter_map(|(index, turn)| {
+                let have: Vec<String> = words(&turn.text).collect();
+                let score = wanted.iter().filter(|word| have.contains(word)).count();
+                (score > 0).then_some((score, index))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.cmp(a));
+        scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, index)| &self.turns[index])
+            .collect()
+    }
+
+    /// An estimate of the memory this state uses, by capacity.
+    pub fn footprint(&self) -> Footprint {
+        let string = |s: &String| s.capacity();
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let meta = &self.meta;
+        let mut heap = string(&self.call_id)
+            + [
+                &meta.call_type,
+                &meta.customer_number,
+                &meta.customer_name,
+                &meta.phone_number,
+                &meta.phone_number_id,
+                &meta.assistant_id,
+                &meta.assistant_name,
+                &self.status,
+                &self.ended_reason,
+                &self.language,
+                &self.partial_user,
+                &self.partial_assistant,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>();
+        let text = self.turns.iter().map(|t| t.text.capacity()).sum::<usize>()
+            + opt(&self.partial_user)
+            + opt(&self.partial_assistant);
+        heap += self.turns.capacity() * size_of::<Turn>() + self.turns.iter().map(|t| t.text.capacity()).sum::<usize>();
+        heap += self.transfers.capacity() * size_of::<Transfer>()
+            + self
+                .transfers
+                .iter()
+                .map(|t| opt(&t.kind) + opt(&t.target) + opt(&t.to_assistant) + opt(&t.from_assistant))
+                .sum::<usize>();
+        heap += self.tool_records.capacity() * size_of::<ToolRecord>()
+            + self
+                .tool_records
+                .iter()
+                .map(|r| string(&r.id) + string(&r.name) + value_heap(&r.arguments) + opt(&r.result) + opt(&r.error))
+                .sum::<usize>();
+        // A B-tree node holds up to 11 entries; assume nodes are two-thirds full.
+        heap += self
+            .memory
+            .iter()
+            .map(|(k, v)| (size_of::<String>() + size_of::<Value>()) * 3 / 2 + k.capacity() + value_heap(v))
+            .sum::<usize>();
+        heap += self
+            .report
+            .as_ref()
+            .map_or(0, |r| size_of::<EndReport>() + opt(&r.summary));
+        heap += self.seen.capacity() * size_of::<EventId>();
+        Footprint {
+            inline: size_of::<Self>(),
+            heap,
+            text,
+        }
+    }
+}
+
+/// Sets `slot` to `value` unless it already is; whether it changed.
+fn set_if_different(slot: &mut Option<String>, value: &str) -> bool {
+    if slot.as_deref() == Some(value) {
+        return false;
+    }
+    *slot = Some(value.to_owned());
+    true
+}
+
+/// Whether `ids` holds `id`. Written as a branch-free fold over chunks so the compiler vectorises it: this
+/// scan runs once per event over up to `max_seen_events` ids.
+fn contains(ids: &[EventId], id: EventId) -> bool {
+    let mut chunks = ids.chunks_exact(8);
+    for chunk in &mut chunks {
+        if chunk.iter().fold(false, |found, seen| found | (seen.0 == id.0)) {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&id)
+}
+
+/// Saturating `usize` to `u32`: counts in a state never reach 2^32 under any cap, but must not wrap if they did.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The length of a value's compact JSON text, without building it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Counting cannot fail; were serde_json to report an error, the count so far is still a lower bound.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// A rough estimate of the heap a JSON value owns.
+fn value_heap(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.capacity(),
+        Value::Array(items) => items.capacity() * size_of::<Value>() + items.iter().map(value_heap).sum::<usize>(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (size_of::<String>() + size_of::<Value>()) * 3 / 2 + k.capacity() + value_heap(v))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
