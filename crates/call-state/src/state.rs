@@ -354,9 +354,9 @@ impl CallState {
             return;
         }
         if self.seen.len() == self.seen.capacity() {
-            // Grow by half rather than doubling, and never past the cap: the ring is most of a short call's
+            // Grow by a quarter rather than doubling, and never past the cap: the ring is most of a short call's
             // overhead.
-            let grow = (self.seen.len() / 2).max(16).min(max - self.seen.len());
+            let grow = (self.seen.len() / 4).max(16).min(max - self.seen.len());
             self.seen.reserve_exact(grow);
         }
         self.seen.push_back(id);
@@ -406,6 +406,7 @@ impl CallState {
             return cleared;
         }
         let text = self.cut(text, max).to_owned();
+        reserve_lean(&mut self.turns, 1);
         self.turns.push(Turn { role, text, at_ms });
         self.enforce_turn_caps(limits);
         true
@@ -490,6 +491,8 @@ impl CallState {
             self.turns.truncate(retained.len());
             changed = true;
         }
+        let wanted = (retained.len() + kept.len()).saturating_sub(self.turns.len());
+        reserve_lean(&mut self.turns, wanted);
         for (index, turn) in retained.iter().enumerate() {
             let text = truncate_at(&turn.text, max_bytes);
             match self.turns.get_mut(index) {
@@ -914,6 +917,15 @@ impl CallState {
             heap,
             text,
         }
+    }
+}
+
+/// Makes room for `additional` more items, growing by a quarter rather than doubling: the turns are a large
+/// part of a live call's overhead, and a conversation grows by a turn or two per update.
+fn reserve_lean<T>(items: &mut Vec<T>, additional: usize) {
+    let free = items.capacity() - items.len();
+    if additional > free {
+        items.reserve_exact(additional.max(items.len() / 4).max(4));
     }
 }
 
