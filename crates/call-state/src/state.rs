@@ -829,6 +829,11 @@ impl CallState {
         &self.trimmed
     }
 
+    /// How many event ids are remembered for recognising replays (at most [`Limits::max_seen_events`]).
+    pub fn remembered_events(&self) -> usize {
+        self.seen.len()
+    }
+
     /// How many distinct events were applied (replays not counted).
     pub fn events_applied(&self) -> u64 {
         self.events_applied
