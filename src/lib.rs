@@ -1,1 +1,16 @@
-//! Switchboard.
+//! Switchboard: a Vapi Server-URL backend. Each call gets an actor that accumulates the conversation, so
+//! answers to tool calls and knowledge-base requests know the whole call.
+//!
+//! This crate is the edge and the wiring: configuration ([`config`]), the HTTP surface ([`http`]),
+//! authentication ([`auth`]), default answers ([`answer`]) and the dispatch of messages to the services
+//! behind them ([`app`]). Wire types live in `vapi-types`; the binary in `main.rs` only calls [`cli::run`].
+
+pub mod answer;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+
+pub use app::{Reply, Switchboard};
+pub use config::Config;

@@ -1,2 +1,5 @@
-//! Switchboard binary.
-fn main() {}
+//! The `switchboard` binary: see `switchboard --help`.
+
+fn main() -> std::process::ExitCode {
+    switchboard::cli::run()
+}

@@ -1,1 +1,7 @@
-//! Integration tests.
+//! Integration tests of the `switchboard` server: routers called with `oneshot`, and real servers on
+//! `127.0.0.1:0` driven over HTTP.
+
+mod auth;
+mod bad_input;
+mod support;
+mod webhook;

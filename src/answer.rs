@@ -1,0 +1,121 @@
+//! Default answers for the message types that need one, used where no tool, rule or knowledge base applies.
+//!
+//! Pure functions from a request to its response type, so each default is documented and tested in one place.
+
+use vapi_types::response::{
+    AssistantRequestResponse, FunctionCallResponse, HandoffDestinationResponse, KnowledgeBaseResponse,
+    TransferDestinationResponse,
+};
+use vapi_types::{ToolCallResult, ToolCallsRequest, ToolCallsResponse};
+
+use crate::config::AnswersConfig;
+
+/// `tool-calls` with no registered tools: an error result per call naming the unknown tool.
+pub fn unknown_tools(request: &ToolCallsRequest) -> ToolCallsResponse {
+    ToolCallsResponse {
+        results: request
+            .tool_call_list
+            .iter()
+            .map(|call| ToolCallResult::err(&call.id, &call.function.name, unknown_tool(&call.function.name)))
+            .collect(),
+        error: None,
+    }
+}
+
+/// The error text for a tool nobody registered.
+pub fn unknown_tool(name: &str) -> String {
+    format!("unknown tool `{name}`: no tool with this name is registered on this server")
+}
+
+/// Legacy `function-call` with no registered tools: the result text says the function is unknown.
+pub fn unknown_function(name: &str) -> FunctionCallResponse {
+    FunctionCallResponse {
+        result: unknown_tool(name),
+    }
+}
+
+/// `assistant-request`: the configured fallback, or an error the caller hears.
+pub fn assistant_fallback(config: &AnswersConfig) -> AssistantRequestResponse {
+    config
+        .assistant_fallback
+        .clone()
+        .unwrap_or_else(|| AssistantRequestResponse {
+            error: Some(config.assistant_error().to_string()),
+            ..Default::default()
+        })
+}
+
+/// `transfer-destination-request` with no matching rule: an error, so no transfer is made.
+pub fn no_transfer() -> TransferDestinationResponse {
+    TransferDestinationResponse {
+        error: Some("no transfer destination is configured for this call".into()),
+        ..Default::default()
+    }
+}
+
+/// `handoff-destination-request` with no matching rule: an error, so no handoff is made.
+pub fn no_handoff() -> HandoffDestinationResponse {
+    HandoffDestinationResponse {
+        error: Some("no handoff destination is configured for this call".into()),
+        ..Default::default()
+    }
+}
+
+/// `knowledge-base-request` with no knowledge base: no documents.
+pub fn no_documents() -> KnowledgeBaseResponse {
+    KnowledgeBaseResponse {
+        documents: Some(Vec::new()),
+        message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vapi_types::{FunctionCall, ToolCall};
+
+    #[test]
+    fn unknown_tools_answer_every_call() {
+        let call = |id: &str, name: &str| ToolCall {
+            id: id.into(),
+            kind: Some("function".into()),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: Default::default(),
+            },
+        };
+        let request = ToolCallsRequest {
+            tool_call_list: vec![call("a", "lookup"), call("b", "book")],
+            tool_with_tool_call_list: vec![],
+        };
+        let response = unknown_tools(&request);
+        let ids: Vec<_> = response.results.iter().map(|r| r.tool_call_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(response.results[1].name.as_deref(), Some("book"));
+        assert!(
+            response.results[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("unknown tool `book`")
+        );
+        assert!(response.results.iter().all(|r| r.result.is_none()));
+    }
+
+    #[test]
+    fn assistant_request_uses_the_fallback_or_speaks_an_error() {
+        let spoken = assistant_fallback(&AnswersConfig::default());
+        assert!(
+            spoken.error.as_deref().is_some_and(|e| !e.is_empty()),
+            "never the unspeakable empty error"
+        );
+        let config = AnswersConfig {
+            assistant_fallback: Some(AssistantRequestResponse {
+                assistant_id: Some("a1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(assistant_fallback(&config).assistant_id.as_deref(), Some("a1"));
+    }
+}

@@ -1,0 +1,319 @@
+//! Configuration, read once at the edge: an optional TOML file, then environment variables and flags on top.
+//!
+//! Library crates never read the environment; they receive the plain structs built here. Everything is
+//! validated before a port is bound, so a bad configuration fails at startup with a message naming the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{AuthConfig, HmacAlgorithm};
+
+/// The whole server configuration, as the TOML file spells it. Every field has an embedded default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (default `127.0.0.1:3000`).
+    pub listen: SocketAddr,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes (default 16 MiB: end-of-call reports can exceed 2 MiB).
+    pub max_body_bytes: usize,
+    /// How webhooks authenticate.
+    pub auth: AuthConfig,
+    /// The admin API.
+    pub admin: AdminConfig,
+    /// Answers for message types that need one.
+    pub answers: AnswersConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            log_format: LogFormat::Text,
+            max_body_bytes: 16 * 1024 * 1024,
+            auth: AuthConfig::None,
+            admin: AdminConfig::default(),
+            answers: AnswersConfig::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The admin API (`/calls`), which exposes conversation contents: personal data.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The bearer token admin requests must carry. Without one the admin API answers only loopback clients.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Answers for the message types that need one, before any rule or tool matches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswersConfig {
+    /// The answer to `assistant-request` when nothing else decides: e.g. `{ assistantId = "..." }`. Without
+    /// it, the caller hears [`AnswersConfig::assistant_error`].
+    pub assistant_fallback: Option<vapi_types::response::AssistantRequestResponse>,
+    /// What the caller hears when no assistant can be chosen.
+    pub assistant_error: Option<String>,
+    /// The answer to `campaign.predial` (default: eligible).
+    pub campaign_eligible: Option<bool>,
+}
+
+impl AnswersConfig {
+    /// The spoken error when no assistant is configured.
+    pub fn assistant_error(&self) -> &str {
+        self.assistant_error
+            .as_deref()
+            .unwrap_or("Sorry, this line is not set up to take calls right now. Please try again later.")
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, naming the key.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Flags and environment variables of `switchboard serve`. Each overrides the file's value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "SWITCHBOARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Log format [default: text].
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest accepted request body, in bytes [default: 16777216].
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Require `X-Vapi-Secret: <value>` on every webhook.
+    #[arg(long, env = "SWITCHBOARD_VAPI_SECRET", hide_env_values = true, conflicts_with_all = ["bearer_token", "hmac_secret"])]
+    pub vapi_secret: Option<String>,
+    /// Require a bearer token on every webhook.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BEARER_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "hmac_secret"
+    )]
+    pub bearer_token: Option<String>,
+    /// The header carrying the bearer token [default: authorization].
+    #[arg(long, env = "SWITCHBOARD_BEARER_HEADER", requires = "bearer_token")]
+    pub bearer_header: Option<String>,
+    /// Require an HMAC signature (x-signature over "{x-timestamp}.{body}") on every webhook.
+    #[arg(long, env = "SWITCHBOARD_HMAC_SECRET", hide_env_values = true)]
+    pub hmac_secret: Option<String>,
+    /// HMAC hash function [default: sha256].
+    #[arg(long, env = "SWITCHBOARD_HMAC_ALGORITHM", value_enum, requires = "hmac_secret")]
+    pub hmac_algorithm: Option<HmacAlgorithm>,
+    /// Bearer token for the admin API; without one it answers only loopback clients.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+impl Config {
+    /// Reads the file named by `args` (if any), applies the flags and environment on top, and validates.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())
+    }
+
+    fn apply(&mut self, args: &ServeArgs) {
+        if let Some(listen) = args.listen {
+            self.listen = listen;
+        }
+        if let Some(format) = args.log_format {
+            self.log_format = format;
+        }
+        if let Some(bytes) = args.max_body_bytes {
+            self.max_body_bytes = bytes;
+        }
+        if let Some(secret) = &args.vapi_secret {
+            self.auth = AuthConfig::Secret { secret: secret.clone() };
+        }
+        if let Some(token) = &args.bearer_token {
+            self.auth = AuthConfig::Bearer {
+                token: token.clone(),
+                header: args.bearer_header.clone().unwrap_or_else(|| "authorization".into()),
+            };
+        }
+        if let Some(secret) = &args.hmac_secret {
+            let (signature_header, timestamp_header, tolerance_seconds) = match &self.auth {
+                AuthConfig::Hmac {
+                    signature_header,
+                    timestamp_header,
+                    tolerance_seconds,
+                    ..
+                } => (signature_header.clone(), timestamp_header.clone(), *tolerance_seconds),
+                _ => ("x-signature".into(), "x-timestamp".into(), 300),
+            };
+            self.auth = AuthConfig::Hmac {
+                secret: secret.clone(),
+                algorithm: args.hmac_algorithm.unwrap_or_default(),
+                signature_header,
+                timestamp_header,
+                tolerance_seconds,
+            };
+        }
+        if let Some(token) = &args.admin_token {
+            self.admin.token = Some(token.clone());
+        }
+    }
+
+    /// Checks ranges and consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(format!(
+                "max_body_bytes must be at least 1024, got {}",
+                self.max_body_bytes
+            )));
+        }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
+        if self.admin.token.as_deref() == Some("") {
+            return Err(ConfigError::Invalid("admin.token must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.max_body_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.auth, AuthConfig::None);
+    }
+
+    #[test]
+    fn toml_file_with_every_auth_mode() {
+        let config = Config::from_toml(
+            r#"
+            listen = "0.0.0.0:8080"
+            [auth]
+            mode = "hmac"
+            secret = "k"
+            algorithm = "sha512"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 8080);
+        assert!(matches!(
+            config.auth,
+            AuthConfig::Hmac {
+                algorithm: HmacAlgorithm::Sha512,
+                tolerance_seconds: 300,
+                ..
+            }
+        ));
+        let bearer = Config::from_toml("[auth]\nmode = \"bearer\"\ntoken = \"t\"\n").unwrap();
+        assert!(matches!(bearer.auth, AuthConfig::Bearer { ref header, .. } if header == "authorization"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let error = Config::from_toml("listen = 5\n").unwrap_err();
+        assert!(error.contains("listen"), "{error}");
+        let error = Config::from_toml("lisen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(error.contains("unknown field `lisen`"), "{error}");
+        let error = Config::from_toml("[auth]\nmode = \"secret\"\n").unwrap_err();
+        assert!(error.contains("secret"), "{error}");
+        let empty = Config {
+            auth: AuthConfig::Secret { secret: String::new() },
+            ..Config::default()
+        };
+        assert_eq!(
+            empty.validate().unwrap_err().to_string(),
+            "invalid configuration: auth: `secret` must not be empty"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            bearer_token: Some("t".into()),
+            bearer_header: Some("x-key".into()),
+            ..ServeArgs::default()
+        };
+        let mut config = Config::default();
+        config.apply(&args);
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(
+            config.auth,
+            AuthConfig::Bearer {
+                token: "t".into(),
+                header: "x-key".into()
+            }
+        );
+    }
+}
