@@ -1,2 +1,227 @@
-//! Placeholder bench.
-fn main() {}
+//! Voice server benchmarks: resampler throughput (× real time), and time to first byte and
+//! real-time factor of `POST /voice` with the real espeak-ng at every output rate, under 1 and
+//! 16 concurrent requests, next to a baseline of espeak-ng run directly.
+//!
+//! Criterion measures means; the percentile report at the end (p50/p95 first byte, RTF) is
+//! what the goals are stated in: p95 first byte ≤ 25 ms with espeak-ng, resampler ≥ 2000×
+//! real time. Run: `cargo bench --bench voice` (set `VOICE_BENCH_REPORT=0` to skip the
+//! report, or `VOICE_BENCH_CRITERION=0` to run only the report).
+
+use std::hint::black_box;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use voice::resample::StreamResampler;
+use voice::{VoiceConfig, VoiceService};
+
+const TEXT: &str = "I have 9 AM, 11:30, or 2:15 on Tuesday the 25th. Which works best?";
+const RATES: [u32; 6] = [8_000, 16_000, 22_050, 24_000, 44_100, 48_000];
+const NATIVE: u32 = 22_050;
+
+/// Ten seconds of a speech-like test signal at 22050 Hz.
+fn signal() -> Vec<f32> {
+    (0..NATIVE as usize * 10)
+        .map(|n| {
+            let t = n as f32 / NATIVE as f32;
+            0.3 * (2.0 * std::f32::consts::PI * 180.0 * t).sin() + 0.1 * (2.0 * std::f32::consts::PI * 2500.0 * t).sin()
+        })
+        .collect()
+}
+
+/// Streams `input` in 20 ms pieces, as the server does.
+fn resample_streamed(r: &mut StreamResampler, input: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    for piece in input.chunks(NATIVE as usize / 50) {
+        r.process(piece, out).unwrap();
+    }
+    r.finish(out).unwrap();
+}
+
+fn bench_resampler(c: &mut Criterion) {
+    let input = signal();
+    let mut group = c.benchmark_group("resample_10s_from_22050");
+    group.throughput(Throughput::Elements(input.len() as u64));
+    group.sample_size(20);
+    for rate in RATES {
+        let mut r = StreamResampler::new(NATIVE, rate).unwrap();
+        let mut out = Vec::new();
+        group.bench_with_input(BenchmarkId::from_parameter(rate), &rate, |b, _| {
+            b.iter(|| resample_streamed(&mut r, black_box(&input), &mut out))
+        });
+    }
+    group.finish();
+}
+
+async fn serve() -> String {
+    let config = VoiceConfig {
+        cache_bytes: 0, // every request reaches espeak-ng
+        ..VoiceConfig::default()
+    };
+    let service = VoiceService::new(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, voice::router(service)).await.unwrap() });
+    format!("http://{addr}/voice")
+}
+
+/// One request: (time to first body byte, total time, body bytes).
+async fn one_request(client: &reqwest::Client, url: &str, rate: u32) -> (Duration, Duration, usize) {
+    let body = serde_json::json!({"message": {"type": "voice-request", "text": TEXT, "sampleRate": rate}});
+    let start = Instant::now();
+    let mut response = client.post(url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().unwrap();
+    let ttfb = start.elapsed();
+    let mut bytes = first.len();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len();
+    }
+    (ttfb, start.elapsed(), bytes)
+}
+
+/// espeak-ng run directly: (time to its first stdout byte, total time).
+async fn native_espeak() -> (Duration, Duration) {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new("espeak-ng")
+        .args(["--stdout", "-b", "1", "-v", "en-us"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(TEXT.as_bytes()).await.unwrap();
+    drop(stdin);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let mut first = None;
+    while stdout.read(&mut buf).await.unwrap() > 0 {
+        first.get_or_insert_with(|| start.elapsed());
+    }
+    child.wait().await.unwrap();
+    (first.unwrap(), start.elapsed())
+}
+
+fn bench_first_byte(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let url = rt.block_on(serve());
+    let client = reqwest::Client::new();
+    let mut group = c.benchmark_group("voice_first_byte_espeak");
+    group.sample_size(30);
+    group.bench_function("native_espeak_first_stdout_byte", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += native_espeak().await.0;
+            }
+            total
+        })
+    });
+    for rate in [8_000u32, 24_000, 48_000] {
+        let (client, url) = (&client, &url);
+        group.bench_with_input(BenchmarkId::new("post_voice", rate), &rate, |b, &rate| {
+            b.to_async(rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += one_request(client, url, rate).await.0;
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Percentile report of first byte and RTF per rate and concurrency, and resampler × RT.
+fn report(rt: &tokio::runtime::Runtime) {
+    println!("\n== voice report ==");
+    let input = signal();
+    let audio_secs = input.len() as f64 / f64::from(NATIVE);
+    for rate in RATES {
+        let mut r = StreamResampler::new(NATIVE, rate).unwrap();
+        let mut out = Vec::new();
+        resample_streamed(&mut r, &input, &mut out);
+        let runs = 10;
+        let start = Instant::now();
+        for _ in 0..runs {
+            resample_streamed(&mut r, black_box(&input), &mut out);
+        }
+        let per = start.elapsed().as_secs_f64() / f64::from(runs);
+        println!("resampler 22050 -> {rate:>5}: {:>8.0}x real time", audio_secs / per);
+    }
+
+    rt.block_on(async {
+        let url = serve().await;
+        let client = reqwest::Client::new();
+        // Warm up espeak-ng's data files in the page cache and the connection pool.
+        for _ in 0..5 {
+            one_request(&client, &url, 16_000).await;
+        }
+        let mut native: Vec<Duration> = Vec::new();
+        for _ in 0..60 {
+            native.push(native_espeak().await.0);
+        }
+        native.sort();
+        println!(
+            "native espeak-ng first stdout byte: p50 {:.1} ms, p95 {:.1} ms",
+            ms(percentile(&native, 0.5)),
+            ms(percentile(&native, 0.95))
+        );
+        for concurrency in [1usize, 16] {
+            for rate in RATES {
+                let rounds = if concurrency == 1 { 60 } else { 6 };
+                let mut ttfb = Vec::new();
+                let mut rtf = Vec::new();
+                for _ in 0..rounds {
+                    let tasks: Vec<_> = (0..concurrency)
+                        .map(|_| {
+                            let (client, url) = (client.clone(), url.clone());
+                            tokio::spawn(async move { one_request(&client, &url, rate).await })
+                        })
+                        .collect();
+                    for task in tasks {
+                        let (first, total, bytes) = task.await.unwrap();
+                        ttfb.push(first);
+                        let audio = bytes as f64 / 2.0 / f64::from(rate);
+                        rtf.push(total.as_secs_f64() / audio);
+                    }
+                }
+                ttfb.sort();
+                rtf.sort_by(f64::total_cmp);
+                println!(
+                    "concurrency {concurrency:>2}, rate {rate:>5}: first byte p50 {:>5.1} ms p95 {:>5.1} ms (p95 / native p95 {:.2}); RTF p50 {:.4} p95 {:.4}",
+                    ms(percentile(&ttfb, 0.5)),
+                    ms(percentile(&ttfb, 0.95)),
+                    percentile(&ttfb, 0.95).as_secs_f64() / percentile(&native, 0.95).as_secs_f64(),
+                    rtf[rtf.len() / 2],
+                    rtf[((rtf.len() as f64 - 1.0) * 0.95).round() as usize],
+                );
+            }
+        }
+    });
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::var("VOICE_BENCH_CRITERION").as_deref() != Ok("0") {
+        let mut c = Criterion::default().configure_from_args();
+        bench_resampler(&mut c);
+        bench_first_byte(&mut c, &rt);
+        c.final_summary();
+    }
+    if std::env::var("VOICE_BENCH_REPORT").as_deref() != Ok("0") {
+        report(&rt);
+    }
+}

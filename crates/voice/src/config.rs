@@ -102,6 +102,10 @@ pub struct EspeakConfig {
     pub words_per_minute: Option<u32>,
     /// Pitch 0..=99 (`-p`); espeak's own default when absent.
     pub pitch: Option<u32>,
+    /// Idle espeak-ng processes of the default voice kept ready, each used for one request;
+    /// saves espeak-ng's start-up (most of its time to first audio). `0` starts every
+    /// process on demand.
+    pub warm_processes: usize,
 }
 
 impl Default for EspeakConfig {
@@ -112,6 +116,7 @@ impl Default for EspeakConfig {
             voices: BTreeMap::new(),
             words_per_minute: None,
             pitch: None,
+            warm_processes: 2,
         }
     }
 }

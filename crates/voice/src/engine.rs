@@ -16,6 +16,7 @@ use std::process::Stdio;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -155,12 +156,10 @@ pub(crate) struct ProcessSpec<'a> {
     pub(crate) install_hint: &'a str,
 }
 
-/// Runs a program with the text on stdin, decodes its stdout into the sink, and kills it as
-/// soon as the sink is cancelled or closed. A failure before any audio is an error; after
-/// audio it is still an error, which the pipeline logs and turns into an early end.
-pub(crate) async fn run_process(spec: ProcessSpec<'_>, text: &str, sink: &mut AudioSink) -> Result<(), VoiceError> {
+/// Starts the program of `spec` with piped stdio; it waits for its text on stdin.
+pub(crate) fn spawn_process(spec: &ProcessSpec<'_>) -> Result<Child, VoiceError> {
     let engine = spec.engine;
-    let mut child = tokio::process::Command::new(spec.program)
+    tokio::process::Command::new(spec.program)
         .args(&spec.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -174,7 +173,24 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>, text: &str, sink: &mut Au
                 format!("could not start {}: {e}", spec.program.display())
             };
             VoiceError::EngineUnavailable { engine, reason }
-        })?;
+        })
+}
+
+/// Runs a program with the text on stdin, decodes its stdout into the sink, and kills it as
+/// soon as the sink is cancelled or closed. A failure before any audio is an error; after
+/// audio it is still an error, which the pipeline logs and turns into an early end.
+/// `child` is an already started (warm) process of the same spec, if there is one.
+pub(crate) async fn run_process(
+    spec: ProcessSpec<'_>,
+    child: Option<Child>,
+    text: &str,
+    sink: &mut AudioSink,
+) -> Result<(), VoiceError> {
+    let engine = spec.engine;
+    let mut child = match child {
+        Some(child) => child,
+        None => spawn_process(&spec)?,
+    };
     let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

@@ -41,10 +41,12 @@ async fn first_chunk_streams_early_and_disconnect_kills_espeak() {
     // About fifteen minutes of speech: far more than the pipes and channels can buffer, so
     // espeak-ng is still running (blocked on its stdout) when the first chunk arrives.
     let text = "This sentence is spoken again and again to keep the engine busy. ".repeat(300);
-    let config = VoiceConfig {
+    let mut config = VoiceConfig {
         max_text_chars: 50_000,
         ..uncached()
     };
+    // No idle spare processes, so the only espeak-ng child is the one doing this request.
+    config.espeak.warm_processes = 0;
     let base = serve(config).await;
     assert!(espeak_children().is_empty());
 

@@ -112,6 +112,20 @@ async fn voice_ids_map_to_espeak_voices() {
 }
 
 #[tokio::test]
+async fn warm_and_cold_espeak_processes_sound_the_same() {
+    let (native, _) = native_espeak(TEXT);
+    let mut cold = uncached();
+    cold.espeak.warm_processes = 0;
+    let cold = VoiceService::new(cold).unwrap();
+    let warm = VoiceService::new(uncached()).unwrap();
+    for _ in 0..4 {
+        assert_eq!(cold.render(&request(TEXT, 22_050)).await.unwrap(), native);
+        // The first warm request starts cold and fills the spares; the rest use them.
+        assert_eq!(warm.render(&request(TEXT, 22_050)).await.unwrap(), native);
+    }
+}
+
+#[tokio::test]
 async fn render_and_write_wav_round_trip() {
     let service = VoiceService::new(VoiceConfig::default()).unwrap();
     let pcm = service.render(&request("Hello there.", 16_000)).await.unwrap();

@@ -46,7 +46,7 @@ impl VoiceEngine for CommandEngine {
                 },
                 install_hint: "install it or fix voice.command.program",
             };
-            run_process(spec, &job.text, sink).await
+            run_process(spec, None, &job.text, sink).await
         })
     }
 }
