@@ -2,18 +2,20 @@
 """Builds dev_set.json from dev_set.txt (the source form, one utterance per line).
 
 Every other utterance of each class is stored as a transcriber without punctuation returns it: lowercase,
-punctuation marks removed (apostrophes and digits kept). Run from this folder: python3 make_dev_set.py
+punctuation marks removed (apostrophes and digits kept). Usage: python3 make_dev_set.py [dev_set|holdout_set]
 """
 import collections
 import json
 import os
 import re
+import sys
 
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 
+NAME = sys.argv[1] if len(sys.argv) > 1 else "dev_set"
 samples = []
 seen = collections.Counter()
-with open("dev_set.txt", encoding="utf-8") as source:
+with open(f"{NAME}.txt", encoding="utf-8") as source:
     for line in source:
         line = line.rstrip("\n")
         if not line or line.startswith("#"):
@@ -40,7 +42,7 @@ out = {
             "without it. speak = the user's turn is complete, wait = still speaking, unsure = either is reasonable.",
     "samples": samples,
 }
-with open("dev_set.json", "w", encoding="utf-8") as sink:
+with open(f"{NAME}.json", "w", encoding="utf-8") as sink:
     json.dump(out, sink, indent=1, ensure_ascii=False)
     sink.write("\n")
 labels = collections.Counter(s["label"] for s in samples)

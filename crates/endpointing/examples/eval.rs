@@ -1,6 +1,9 @@
 //! Prints the evaluation table for a labelled utterance file.
 //!
-//! `cargo run -p endpointing --example eval -- FILE [--preset fast|balanced|patient] [--misses]`
+//! `cargo run -p endpointing --example eval -- FILE [--preset fast|balanced|patient] [--misses] [--unpunctuated]`
+//!
+//! `--unpunctuated` strips every utterance's punctuation first (as a transcriber without it would send);
+//! `--misses` lists the utterances Switchboard gets wrong, with their cues.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,10 +14,12 @@ fn main() -> ExitCode {
     let mut file = None;
     let mut config = EndpointingConfig::default();
     let mut misses = false;
+    let mut unpunctuated = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--misses" => misses = true,
+            "--unpunctuated" => unpunctuated = true,
             "--preset" => {
                 config.preset = match args.next().as_deref() {
                     Some("fast") => Preset::Fast,
@@ -30,16 +35,28 @@ fn main() -> ExitCode {
         }
     }
     let Some(file) = file else {
-        eprintln!("usage: eval FILE [--preset fast|balanced|patient] [--misses]");
+        eprintln!("usage: eval FILE [--preset fast|balanced|patient] [--misses] [--unpunctuated]");
         return ExitCode::FAILURE;
     };
-    let utterances = match eval::load(&file) {
+    let mut utterances = match eval::load(&file) {
         Ok(utterances) => utterances,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::FAILURE;
         }
     };
+    if unpunctuated {
+        // As a transcriber without punctuation would return it: lowercase, punctuation marks removed.
+        for u in &mut utterances {
+            let kept: String = u
+                .text
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+                .collect();
+            u.text = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
     let report = eval::evaluate(&utterances, &config);
     print!("{report}");
     if misses {

@@ -320,21 +320,27 @@ impl fmt::Display for EvalReport {
             if n == 0 {
                 continue;
             }
+            let cutoffs = |s: &Scores| {
+                if s.unfinished == 0 {
+                    "-".to_owned()
+                } else {
+                    pct(s.cutoff_rate())
+                }
+            };
+            let mean = |s: &Scores| {
+                if s.complete == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.3} s", s.mean_complete_timeout())
+                }
+            };
             writeln!(
                 f,
-                "| {name} | {n} | {} | {} | {:.3} s | {:.3} s |",
-                if c.switchboard.unfinished == 0 {
-                    "-".to_owned()
-                } else {
-                    pct(c.switchboard.cutoff_rate())
-                },
-                if c.vapi_default.unfinished == 0 {
-                    "-".to_owned()
-                } else {
-                    pct(c.vapi_default.cutoff_rate())
-                },
-                c.switchboard.mean_complete_timeout(),
-                c.vapi_default.mean_complete_timeout()
+                "| {name} | {n} | {} | {} | {} | {} |",
+                cutoffs(&c.switchboard),
+                cutoffs(&c.vapi_default),
+                mean(&c.switchboard),
+                mean(&c.vapi_default)
             )?;
         }
         Ok(())

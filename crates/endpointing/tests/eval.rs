@@ -66,3 +66,8 @@ fn switchboard_beats_vapi_default_on_the_gold_set() {
     );
     assert_ahead_of_vapi(&report);
 }
+
+#[test]
+fn switchboard_beats_vapi_default_on_the_untuned_holdout_set() {
+    assert_ahead_of_vapi(&report("holdout_set.json"));
+}
