@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench decode`.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

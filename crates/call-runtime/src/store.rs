@@ -1,0 +1,209 @@
+//! The store boundary: what outlives a call's actor. Call snapshots and the journal of events since, stored
+//! end-of-call reports, and per-conversation memory.
+//!
+//! [`Store`] is an enum over the implementations rather than a trait object, so calls are static and
+//! `async fn` needs no boxing. The in-memory [`MemoryStore`] is the embedded default.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use call_state::{CallEvent, CallState};
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A store failure. The memory store never fails; remote stores do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or refused the operation.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A call's state as of a journal position: everything up to and including `through` is folded in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The state.
+    pub state: CallState,
+    /// The last journal sequence number folded into `state` (0: none).
+    pub through: u64,
+}
+
+/// An end-of-call report as stored: the body verbatim plus the fields worth listing without parsing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// The call.
+    pub call_id: String,
+    /// Why the call ended.
+    pub ended_reason: Option<String>,
+    /// The analysis summary.
+    pub summary: Option<String>,
+    /// Total cost in USD.
+    pub cost: Option<f64>,
+    /// Call length in seconds.
+    pub duration_seconds: Option<f64>,
+    /// When Switchboard received it, epoch milliseconds.
+    pub received_at_ms: i64,
+    /// The webhook body exactly as received.
+    pub body: String,
+}
+
+/// Where call data lives beyond an actor's lifetime. Cloning is cheap: clones share one store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// In this process only (the default).
+    Memory(MemoryStore),
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::Memory(MemoryStore::default())
+    }
+}
+
+impl Store {
+    /// Appends `event` to the call's journal and returns its sequence number (1, 2, ...).
+    pub async fn append(&self, event: Arc<CallEvent>) -> Result<u64, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.append(event)),
+        }
+    }
+
+    /// The call's snapshot (if any) and the journal after it, in order.
+    pub async fn load(&self, call_id: &str) -> Result<(Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>), StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.load(call_id)),
+        }
+    }
+
+    /// Saves a snapshot and drops the journal entries it covers.
+    pub async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                store.save_snapshot(snapshot);
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores an end-of-call report, replacing an earlier delivery of the same call's report.
+    pub async fn save_report(&self, report: StoredReport) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                store.reports.insert(report.call_id.clone(), Arc::new(report));
+                Ok(())
+            }
+        }
+    }
+
+    /// The call's stored report.
+    pub async fn report(&self, call_id: &str) -> Result<Option<Arc<StoredReport>>, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.reports.get(call_id).map(|r| Arc::clone(&r))),
+        }
+    }
+
+    /// The memory shared by every call of a conversation.
+    pub async fn conversation_memory(&self, conversation_id: &str) -> Result<BTreeMap<String, Value>, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store
+                .conversations
+                .get(conversation_id)
+                .map(|m| m.clone())
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Sets (or, with `None`, deletes) a key of a conversation's memory.
+    pub async fn set_conversation_memory(
+        &self,
+        conversation_id: &str,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                let mut memory = store.conversations.entry(conversation_id.to_string()).or_default();
+                match value {
+                    Some(value) => memory.insert(key.to_string(), value),
+                    None => memory.remove(key),
+                };
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the store can take traffic.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
+    /// A short name for logs and `/readyz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+        }
+    }
+}
+
+/// The in-memory store: dashmaps keyed by call and conversation id. Cloning shares the maps.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    calls: Arc<DashMap<String, CallRecord>>,
+    reports: Arc<DashMap<String, Arc<StoredReport>>>,
+    conversations: Arc<DashMap<String, BTreeMap<String, Value>>>,
+}
+
+#[derive(Debug, Default)]
+struct CallRecord {
+    snapshot: Option<Snapshot>,
+    journal: VecDeque<(u64, Arc<CallEvent>)>,
+    last_seq: u64,
+}
+
+impl MemoryStore {
+    fn append(&self, event: Arc<CallEvent>) -> u64 {
+        let mut record = self.calls.entry(event.call_id.clone()).or_default();
+        record.last_seq += 1;
+        let seq = record.last_seq;
+        record.journal.push_back((seq, event));
+        seq
+    }
+
+    fn load(&self, call_id: &str) -> (Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>) {
+        match self.calls.get(call_id) {
+            Some(record) => (record.snapshot.clone(), record.journal.iter().cloned().collect()),
+            None => (None, Vec::new()),
+        }
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) {
+        let mut record = self.calls.entry(snapshot.state.call_id().to_string()).or_default();
+        if record
+            .snapshot
+            .as_ref()
+            .is_some_and(|old| old.through > snapshot.through)
+        {
+            return; // An older actor's late snapshot never replaces a newer one.
+        }
+        while record.journal.front().is_some_and(|(seq, _)| *seq <= snapshot.through) {
+            record.journal.pop_front();
+        }
+        record.snapshot = Some(snapshot);
+    }
+
+    /// How many calls the store holds a record of.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// How many journal entries the store holds for a call (events not yet covered by a snapshot).
+    pub fn journal_len(&self, call_id: &str) -> usize {
+        self.calls.get(call_id).map_or(0, |record| record.journal.len())
+    }
+}
