@@ -54,11 +54,13 @@ fn bench_resampler(c: &mut Criterion) {
     group.finish();
 }
 
-async fn serve() -> String {
-    let config = VoiceConfig {
-        cache_bytes: 0, // every request reaches espeak-ng
+/// A server with the cache off (every request reaches espeak-ng) and `warm` spare processes.
+async fn serve(warm: usize) -> String {
+    let mut config = VoiceConfig {
+        cache_bytes: 0,
         ..VoiceConfig::default()
     };
+    config.espeak.warm_processes = warm;
     let service = VoiceService::new(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -104,7 +106,7 @@ async fn native_espeak() -> (Duration, Duration) {
 }
 
 fn bench_first_byte(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
-    let url = rt.block_on(serve());
+    let url = rt.block_on(serve(2));
     let client = reqwest::Client::new();
     let mut group = c.benchmark_group("voice_first_byte_espeak");
     group.sample_size(30);
@@ -160,8 +162,22 @@ fn report(rt: &tokio::runtime::Runtime) {
     }
 
     rt.block_on(async {
-        let url = serve().await;
         let client = reqwest::Client::new();
+        let cold_url = serve(0).await;
+        for _ in 0..3 {
+            one_request(&client, &cold_url, 16_000).await;
+        }
+        let mut cold = Vec::new();
+        for _ in 0..60 {
+            cold.push(one_request(&client, &cold_url, 24_000).await.0);
+        }
+        cold.sort();
+        println!(
+            "cold espeak-ng (warm_processes = 0), rate 24000: first byte p50 {:.1} ms, p95 {:.1} ms",
+            ms(percentile(&cold, 0.5)),
+            ms(percentile(&cold, 0.95))
+        );
+        let url = serve(2).await;
         // Warm up espeak-ng's data files in the page cache and the connection pool.
         for _ in 0..5 {
             one_request(&client, &url, 16_000).await;
