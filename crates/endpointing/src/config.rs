@@ -91,8 +91,8 @@ impl WaitFunction {
     }
 }
 
-/// Clamps a timeout to Vapi's accepted range `[0, 15]`; NaN becomes 0 would be wrong for an unfinished turn,
-/// so NaN becomes the maximum instead (waiting too long is the safer failure).
+/// Clamps a timeout to Vapi's accepted range `[0, 15]`. NaN becomes the maximum: answering 0 could cut an
+/// unfinished turn off, and waiting too long is the safer failure.
 pub fn clamp_timeout(seconds: f64) -> f64 {
     if seconds.is_nan() {
         MAX_TIMEOUT_SECONDS
