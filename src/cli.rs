@@ -1,5 +1,7 @@
 //! The command line: `switchboard [serve]` and its subcommands.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,68 @@ pub struct Cli {
 pub enum Command {
     /// Run the webhook server (the default).
     Serve(ServeArgs),
+    /// Run the custom voice server alone (`POST /voice`).
+    Voice(VoiceArgs),
+    /// Synthesize text through the voice pipeline into a WAV file.
+    Say(SayArgs),
+    /// The smart endpointing server and its evaluation.
+    Endpointing {
+        /// What to do.
+        #[command(subcommand)]
+        command: EndpointingCommand,
+    },
+}
+
+/// Options of `switchboard voice`.
+#[derive(Debug, clap::Args)]
+pub struct VoiceArgs {
+    /// TOML configuration file (its `[voice]` table and `auth` apply).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_VOICE_LISTEN", default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+}
+
+/// Options of `switchboard say`.
+#[derive(Debug, clap::Args)]
+pub struct SayArgs {
+    /// The text to speak.
+    pub text: String,
+    /// Output sample rate in Hz.
+    #[arg(long, default_value_t = 24_000)]
+    pub rate: u32,
+    /// The voice id (as Vapi would send it).
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// The WAV file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// TOML configuration file (its `[voice]` table applies).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `switchboard endpointing ...`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointingCommand {
+    /// Print Switchboard's and Vapi's default endpointing side by side on a labelled set.
+    Eval {
+        /// Labelled utterances (the gold-set JSON format).
+        file: PathBuf,
+        /// TOML configuration file (its `[endpointing]` table applies).
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the endpointing server alone (`POST /endpointing`).
+    Serve {
+        /// TOML configuration file (its `[endpointing]` table applies).
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, env = "SWITCHBOARD_ENDPOINTING_LISTEN", default_value = "127.0.0.1:3002")]
+        listen: SocketAddr,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -33,6 +97,14 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Voice(args)) => serve_voice(args),
+        Some(Command::Say(args)) => say(args),
+        Some(Command::Endpointing {
+            command: EndpointingCommand::Eval { file, config },
+        }) => evaluate_endpointing(&file, config),
+        Some(Command::Endpointing {
+            command: EndpointingCommand::Serve { config, listen },
+        }) => serve_endpointing(config, listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,9 +143,69 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "switchboard listening");
-        let switchboard = Switchboard::new(config);
-        http::serve(listener, http::app(switchboard), shutdown_signal()).await?;
+        let switchboard = Switchboard::start(config).await?;
+        http::serve(listener, http::app(switchboard.clone()), shutdown_signal()).await?;
+        // In-flight requests are done; persist every call.
+        switchboard.shutdown().await;
         tracing::info!("switchboard stopped");
+        Ok(())
+    })
+}
+
+/// The configuration of a file, or the embedded defaults, validated.
+fn file_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(&ServeArgs {
+        config: path,
+        ..ServeArgs::default()
+    })?)
+}
+
+fn serve_voice(args: VoiceArgs) -> anyhow::Result<()> {
+    let config = file_config(args.config)?;
+    init_logging(config.log_format);
+    let service = voice::VoiceService::new(config.voice.clone())?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        tracing::info!(address = %listener.local_addr()?, "voice server listening");
+        let app = voice::router(service).layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    })
+}
+
+fn say(args: SayArgs) -> anyhow::Result<()> {
+    let config = file_config(args.config)?;
+    init_logging(config.log_format);
+    let service = voice::VoiceService::new(config.voice)?;
+    let request = voice::VoiceRequest {
+        text: args.text,
+        sample_rate: args.rate,
+        voice_id: args.voice,
+    };
+    let samples = runtime()?.block_on(service.render(&request))?;
+    voice::write_wav(&args.output, &samples, args.rate)?;
+    let seconds = samples.len() as f64 / f64::from(args.rate);
+    println!("wrote {} ({seconds:.2} s at {} Hz)", args.output.display(), args.rate);
+    Ok(())
+}
+
+fn evaluate_endpointing(file: &Path, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = file_config(config)?;
+    let utterances = endpointing::eval::load(file)?;
+    print!("{}", endpointing::eval::evaluate(&utterances, &config.endpointing));
+    Ok(())
+}
+
+fn serve_endpointing(config: Option<PathBuf>, listen: SocketAddr) -> anyhow::Result<()> {
+    let config = file_config(config)?;
+    init_logging(config.log_format);
+    let endpointer = endpointing::Endpointer::new(config.endpointing)?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        tracing::info!(address = %listener.local_addr()?, "endpointing server listening");
+        endpointing::serve(listener, endpointer, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -26,6 +26,12 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Answers for message types that need one.
     pub answers: AnswersConfig,
+    /// Call actors: caps on each call's state, idle retirement, live-call limit.
+    pub calls: call_runtime::RuntimeConfig,
+    /// The custom voice server (`voice-request`, `POST /voice`).
+    pub voice: voice::VoiceConfig,
+    /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
+    pub endpointing: endpointing::EndpointingConfig,
 }
 
 impl Default for Config {
@@ -37,6 +43,9 @@ impl Default for Config {
             auth: AuthConfig::None,
             admin: AdminConfig::default(),
             answers: AnswersConfig::default(),
+            calls: call_runtime::RuntimeConfig::default(),
+            voice: voice::VoiceConfig::default(),
+            endpointing: endpointing::EndpointingConfig::default(),
         }
     }
 }
@@ -234,6 +243,13 @@ impl Config {
             )));
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.calls.validate().map_err(ConfigError::Invalid)?;
+        self.voice
+            .validate()
+            .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;
+        self.endpointing
+            .validate()
+            .map_err(|error| ConfigError::Invalid(format!("endpointing: {error}")))?;
         if self.admin.token.as_deref() == Some("") {
             return Err(ConfigError::Invalid("admin.token must not be empty".into()));
         }

@@ -16,16 +16,22 @@ use serde_json::json;
 
 use crate::app::{Reply, Switchboard};
 
-/// The router: `POST /webhook`, `POST /api/webhook/{conversation_id}`, `GET /healthz`, `GET /readyz`.
+/// The router: `POST /webhook`, `POST /api/webhook/{conversation_id}`, `GET /healthz`, `GET /readyz`, the
+/// admin API, and the mounted `POST /voice` and `POST /endpointing`.
 pub fn app(switchboard: Switchboard) -> Router {
     let limit = switchboard.config().max_body_bytes;
-    Router::new()
+    let webhooks = Router::new()
         .route("/webhook", post(webhook))
         .route("/api/webhook/{conversation_id}", post(conversation_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(switchboard)
+        .merge(crate::admin::routes(switchboard.clone()))
+        .with_state(switchboard.clone());
+    // The voice and endpointing servers, mounted with the same authentication as the webhook.
+    let mounted = voice::router(switchboard.voice().clone())
+        .merge(endpointing::router(switchboard.endpointer().clone()))
+        .route_layer(axum::middleware::from_fn_with_state(switchboard, authenticate));
+    webhooks.merge(mounted).layer(DefaultBodyLimit::max(limit))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -85,6 +91,19 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
     conversation_id: Option<String>,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let response = answer(switchboard, headers, body, conversation_id, started).await;
+    switchboard.metrics().respond(response.status().as_u16());
+    response
+}
+
+async fn answer(
+    switchboard: &Switchboard,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    conversation_id: Option<String>,
+    started: std::time::Instant,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => return body_rejection(rejection, switchboard.config().max_body_bytes).into_response(),
@@ -101,11 +120,42 @@ async fn receive(
             return ApiError::new(StatusCode::BAD_REQUEST, error.to_string()).into_response();
         }
     };
-    match switchboard.handle(message, body, conversation_id).await {
+    let kind = message.kind().as_str();
+    let response = match switchboard.handle(message, body, conversation_id).await {
         Reply::Json(value) => (StatusCode::OK, axum::Json(value)).into_response(),
         Reply::Response(response) => response,
         Reply::Unavailable(reason) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+    };
+    switchboard.metrics().observe(kind, started.elapsed());
+    response
+}
+
+/// Applies the webhook authentication to the mounted servers' routes (`/voice`, `/endpointing`), which read
+/// their own bodies: the body is buffered (within the limit), checked, and handed on.
+async fn authenticate(
+    State(switchboard): State<Switchboard>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = switchboard.config().max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds the limit of {limit} bytes"),
+            )
+            .into_response();
+        }
+    };
+    let lookup = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    if let Err(error) = switchboard.config().auth.verify(lookup, &bytes, now_ms()) {
+        tracing::warn!(%error, path = %parts.uri.path(), "request refused");
+        return ApiError::new(StatusCode::UNAUTHORIZED, error.to_string()).into_response();
     }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {

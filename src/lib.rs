@@ -5,12 +5,14 @@
 //! authentication ([`auth`]), default answers ([`answer`]) and the dispatch of messages to the services
 //! behind them ([`app`]). Wire types live in `vapi-types`; the binary in `main.rs` only calls [`cli::run`].
 
+pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
 
 pub use app::{Reply, Switchboard};
 pub use config::Config;

@@ -8,7 +8,7 @@ use switchboard::Config;
 use crate::support::{TestServer, oneshot, post, router};
 
 async fn check(config: Config, body: impl Into<axum::body::Body>, status: StatusCode, error: &str) {
-    let (got, answer) = oneshot(router(config), post("/webhook", body)).await;
+    let (got, answer) = oneshot(router(config).await, post("/webhook", body)).await;
     assert_eq!(got, status, "{answer}");
     assert_eq!(answer["error"].as_str(), Some(error), "{answer}");
 }
@@ -185,7 +185,7 @@ proptest! {
     #[test]
     fn arbitrary_bodies_never_get_a_5xx(body in arbitrary_body()) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (status, answer) = runtime.block_on(oneshot(router(Config::default()), post("/webhook", body)));
+        let (status, answer) = runtime.block_on(async { oneshot(router(Config::default()).await, post("/webhook", body)).await });
         prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status} {answer}");
         if status == StatusCode::BAD_REQUEST {
             prop_assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));

@@ -37,8 +37,8 @@ pub(crate) fn fixture_names() -> Vec<String> {
 }
 
 /// The router over a server built from `config`.
-pub(crate) fn router(config: Config) -> Router {
-    http::app(Switchboard::new(config))
+pub(crate) async fn router(config: Config) -> Router {
+    http::app(Switchboard::start(config).await.unwrap())
 }
 
 /// Sends one request through a router without a socket.
@@ -75,7 +75,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(config);
+        let app = router(config).await;
         let task = tokio::spawn(async move {
             http::serve(listener, app, async {
                 let _ = stopped.await;

@@ -70,7 +70,7 @@ fn is_dedicated(name: &str) -> bool {
 async fn every_fixture_gets_its_answer_through_the_router() {
     for name in fixture_names().iter().filter(|n| !is_dedicated(n)) {
         let body = fixture(name).to_string();
-        let (status, answer) = oneshot(router(Config::default()), post("/webhook", body)).await;
+        let (status, answer) = oneshot(router(Config::default()).await, post("/webhook", body)).await;
         check_answer(name, status, &answer);
     }
 }
@@ -90,7 +90,7 @@ async fn every_fixture_gets_its_answer_over_a_socket_on_both_paths() {
 #[tokio::test]
 async fn unknown_types_are_acknowledged_and_ignored() {
     let body = json!({"message": {"type": "call.something-new", "call": {"id": "c1"}, "payload": [1, 2, 3]}});
-    let (status, answer) = oneshot(router(Config::default()), post("/webhook", body.to_string())).await;
+    let (status, answer) = oneshot(router(Config::default()).await, post("/webhook", body.to_string())).await;
     assert_eq!((status, answer), (StatusCode::OK, json!({})));
 }
 
@@ -98,7 +98,7 @@ async fn unknown_types_are_acknowledged_and_ignored() {
 async fn assistant_request_answers_the_configured_fallback() {
     let config = Config::from_toml("[answers.assistant_fallback]\nassistantId = \"asst-7\"\n").unwrap();
     let (status, answer) = oneshot(
-        router(config),
+        router(config).await,
         post("/webhook", fixture("assistant-request.json").to_string()),
     )
     .await;

@@ -136,6 +136,25 @@ impl Store {
         }
     }
 
+    /// Records that `call_id` belongs to conversation `conversation_id` (the `/api/webhook/{id}` form).
+    pub async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                if store.links.get(call_id).is_none_or(|linked| linked.as_str() != conversation_id) {
+                    store.links.insert(call_id.to_string(), conversation_id.to_string());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The conversation a call belongs to, if it was linked to one.
+    pub async fn conversation_of(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.links.get(call_id).map(|c| c.clone())),
+        }
+    }
+
     /// Whether the store can take traffic.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
@@ -157,6 +176,7 @@ pub struct MemoryStore {
     calls: Arc<DashMap<String, CallRecord>>,
     reports: Arc<DashMap<String, Arc<StoredReport>>>,
     conversations: Arc<DashMap<String, BTreeMap<String, Value>>>,
+    links: Arc<DashMap<String, String>>,
 }
 
 #[derive(Debug, Default)]

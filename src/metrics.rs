@@ -1,0 +1,171 @@
+//! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, and the
+//! runtime's live calls, restarts, retirements and trimmed items, read from its counters at scrape time.
+
+use std::time::Duration;
+
+use call_runtime::{CallRuntime, RuntimeStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: u16,
+}
+
+/// The server's metrics. One per server, shared by every request.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    messages: Family<TypeLabel, Counter>,
+    latency: Family<TypeLabel, Histogram>,
+    responses: Family<StatusLabel, Counter>,
+    hangs: Counter,
+}
+
+impl Metrics {
+    /// Metrics over `runtime`'s counters.
+    pub fn new(runtime: CallRuntime) -> Metrics {
+        let mut registry = Registry::default();
+        let messages = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "switchboard_messages",
+            "Webhook messages received, by message type",
+            messages.clone(),
+        );
+        let latency = Family::<TypeLabel, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~1.6 s.
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        registry.register(
+            "switchboard_request_duration_seconds",
+            "Time from a webhook's arrival to its answer, by message type",
+            latency.clone(),
+        );
+        let responses = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "switchboard_responses",
+            "Webhook answers, by HTTP status",
+            responses.clone(),
+        );
+        let hangs = Counter::default();
+        registry.register(
+            "switchboard_hangs",
+            "`hang` messages: the assistant stalled on a call",
+            hangs.clone(),
+        );
+        registry.register_collector(Box::new(RuntimeCollector { runtime }));
+        Metrics {
+            registry,
+            messages,
+            latency,
+            responses,
+            hangs,
+        }
+    }
+
+    /// Counts one parsed message and how long answering it took.
+    pub fn observe(&self, kind: &'static str, elapsed: Duration) {
+        self.messages.get_or_create(&TypeLabel { r#type: kind }).inc();
+        self.latency
+            .get_or_create(&TypeLabel { r#type: kind })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one webhook answer by status.
+    pub fn respond(&self, status: u16) {
+        self.responses.get_or_create(&StatusLabel { status }).inc();
+    }
+
+    /// Counts one `hang`.
+    pub fn hang(&self) {
+        self.hangs.inc();
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Reads the runtime's atomics at scrape time, so the hot path pays only a relaxed increment.
+#[derive(Debug)]
+struct RuntimeCollector {
+    runtime: CallRuntime,
+}
+
+impl Collector for RuntimeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let stats: &RuntimeStats = self.runtime.stats();
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        let gauge = ConstGauge::new(self.runtime.live_calls() as i64);
+        gauge.encode(encoder.encode_descriptor(
+            "switchboard_live_calls",
+            "Calls with a live actor",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        let counters = [
+            (
+                "switchboard_actor_restarts",
+                "Call actors restarted after a failure",
+                &stats.restarts,
+            ),
+            (
+                "switchboard_actors_started",
+                "Call actors started",
+                &stats.actors_started,
+            ),
+            (
+                "switchboard_retired_idle",
+                "Call actors retired for idleness",
+                &stats.retired_idle,
+            ),
+            (
+                "switchboard_retired_ended",
+                "Call actors retired after the call ended",
+                &stats.retired_ended,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let value = ConstCounter::new(load(counter));
+            value.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let mut events = encoder.encode_descriptor(
+            "switchboard_events_applied",
+            "Call events folded into call state, by outcome",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, counter) in [
+            ("changed", &stats.events_changed),
+            ("duplicate", &stats.events_duplicate),
+            ("ignored", &stats.events_ignored),
+        ] {
+            ConstCounter::new(load(counter)).encode(events.encode_family(&[("outcome", outcome)])?)?;
+        }
+        let mut trimmed = encoder.encode_descriptor(
+            "switchboard_trimmed",
+            "Items the per-call caps trimmed or refused, by kind",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, counter) in RuntimeStats::TRIMMED_KINDS.iter().zip(&stats.trimmed) {
+            ConstCounter::new(load(counter)).encode(trimmed.encode_family(&[("kind", *kind)])?)?;
+        }
+        Ok(())
+    }
+}
