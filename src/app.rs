@@ -9,12 +9,13 @@ use axum::body::Bytes;
 use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport};
 use serde::Serialize;
 use serde_json::Value;
-use vapi_types::response::{Acknowledgement, CampaignPredialResponse};
-use vapi_types::{MessageBody, ServerMessage};
+use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse};
+use vapi_types::{MessageBody, ServerMessage, ToolCallResult, ToolCallsResponse};
 
 use crate::answer;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::tools::{Finished, MemoryWrite, ToolCall, ToolContext, ToolRegistry};
 
 /// What the webhook answers.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ struct Inner {
     metrics: Metrics,
     voice: voice::VoiceService,
     endpointer: endpointing::Endpointer,
+    tools: ToolRegistry,
 }
 
 /// Why the server could not start.
@@ -61,11 +63,22 @@ pub enum StartError {
     /// The endpointing configuration is unusable.
     #[error("endpointing: {0}")]
     Endpointing(#[from] endpointing::EndpointingError),
+    /// The tools configuration is unusable.
+    #[error("{0}")]
+    Tools(String),
 }
 
 impl Switchboard {
     /// Starts the server's services from a validated configuration.
     pub async fn start(config: Config) -> Result<Switchboard, StartError> {
+        Switchboard::start_with(config, ToolRegistry::new()).await
+    }
+
+    /// Starts the server with Rust tools of the embedding program added to the configured ones (a Rust tool
+    /// replaces a configured tool of the same name).
+    pub async fn start_with(config: Config, rust_tools: ToolRegistry) -> Result<Switchboard, StartError> {
+        let mut tools = crate::tools::configured(&config.tools).map_err(StartError::Tools)?;
+        tools.extend(rust_tools);
         let voice = voice::VoiceService::new(config.voice.clone())?;
         let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
         let runtime = CallRuntime::start(Store::default(), config.calls.clone()).await?;
@@ -77,6 +90,7 @@ impl Switchboard {
                 metrics,
                 voice,
                 endpointer,
+                tools,
             }),
         })
     }
@@ -142,8 +156,29 @@ impl Switchboard {
         }
         let config = &self.inner.config;
         match &message.body {
-            MessageBody::ToolCalls(request) => Reply::json(answer::unknown_tools(request)),
-            MessageBody::FunctionCall(request) => Reply::json(answer::unknown_function(&request.function_call.name)),
+            MessageBody::ToolCalls(request) => {
+                let calls = request
+                    .tool_call_list
+                    .iter()
+                    .map(|call| ToolCall {
+                        id: call.id.clone(),
+                        name: call.function.name.clone(),
+                        arguments: call.function.arguments.clone().into_value(),
+                    })
+                    .collect();
+                let results = self.run_tools(&message, calls, conversation_id).await;
+                Reply::json(ToolCallsResponse { results, error: None })
+            }
+            MessageBody::FunctionCall(request) => {
+                let call = ToolCall {
+                    id: function_call_id(&message),
+                    name: request.function_call.name.clone(),
+                    arguments: request.function_call.parameters.clone().into_value(),
+                };
+                let result = self.run_tools(&message, vec![call], conversation_id).await.pop();
+                let text = result.and_then(|r| r.result.or(r.error)).unwrap_or_default();
+                Reply::json(FunctionCallResponse { result: text })
+            }
             MessageBody::AssistantRequest => Reply::json(answer::assistant_fallback(&config.answers)),
             MessageBody::TransferDestinationRequest => Reply::json(answer::no_transfer()),
             MessageBody::HandoffDestinationRequest(_) => Reply::json(answer::no_handoff()),
@@ -165,6 +200,56 @@ impl Switchboard {
             }
             _ => Reply::json(Acknowledgement {}),
         }
+    }
+
+    /// Runs tool calls against the call's context and records their results in the call.
+    async fn run_tools(
+        &self,
+        message: &ServerMessage,
+        calls: Vec<ToolCall>,
+        conversation_id: Option<String>,
+    ) -> Vec<ToolCallResult> {
+        let runtime = self.inner.runtime.clone();
+        let call_id = message.call_id().unwrap_or_default().to_string();
+        let state = match runtime.state(&call_id).await {
+            Ok(Some(state)) => state,
+            Ok(None) => call_state::CallState::new(&call_id),
+            Err(error) => {
+                tracing::warn!(call_id, %error, "answering tool calls without the call's context");
+                call_state::CallState::new(&call_id)
+            }
+        };
+        let conversation_id = match conversation_id {
+            Some(id) => Some(id),
+            None => runtime.store().conversation_of(&call_id).await.unwrap_or_default(),
+        };
+        let conversation_memory = match &conversation_id {
+            Some(id) => runtime.store().conversation_memory(id).await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        let context = ToolContext::new(state, conversation_id.clone(), conversation_memory);
+        let deadline = std::time::Duration::from_millis(self.inner.config.tools.deadline_ms);
+        let recorder = Recorder {
+            runtime: runtime.clone(),
+            call_id: call_id.clone(),
+            conversation_id,
+        };
+        let background = {
+            let recorder = recorder.clone();
+            move |_: ToolCall, finished: Finished| {
+                let recorder = recorder.clone();
+                tokio::spawn(async move { recorder.record(finished).await });
+            }
+        };
+        let finished = crate::tools::run_tool_calls(&self.inner.tools, calls, &context, deadline, background).await;
+        let mut results = Vec::with_capacity(finished.len());
+        for done in finished {
+            if !done.background {
+                recorder.record(done.clone()).await;
+            }
+            results.push(done.result);
+        }
+        results
     }
 
     /// Hands the message's call event to its actor and stores an end-of-call report verbatim.
@@ -194,6 +279,68 @@ impl Switchboard {
         match call_state::event_from_message(message) {
             Some(event) => runtime.ingest(event).await,
             None => Ok(()),
+        }
+    }
+}
+
+/// The id a legacy `function-call` is recorded under: the one `call-state` gives its tool call.
+fn function_call_id(message: &ServerMessage) -> String {
+    match call_state::event_from_message(message).map(|event| event.kind) {
+        Some(call_state::EventKind::ToolCalls { calls }) if !calls.is_empty() => calls[0].id.clone(),
+        _ => "function-call".to_string(),
+    }
+}
+
+/// Records a finished tool call in its call: the result, then the memory writes it asked for.
+#[derive(Clone)]
+struct Recorder {
+    runtime: CallRuntime,
+    call_id: String,
+    conversation_id: Option<String>,
+}
+
+impl Recorder {
+    async fn record(&self, finished: Finished) {
+        if self.call_id.is_empty() {
+            return;
+        }
+        let now = Some(crate::http::now_ms());
+        let result = finished.result;
+        let mut events = vec![call_state::CallEvent::new(
+            &self.call_id,
+            now,
+            call_state::EventKind::ToolResult {
+                tool_call_id: result.tool_call_id,
+                name: result.name,
+                result: result.result,
+                error: result.error,
+            },
+        )];
+        for write in finished.writes {
+            match (write, &self.conversation_id) {
+                (MemoryWrite::Conversation(key, value), Some(conversation)) => {
+                    if let Err(error) = self
+                        .runtime
+                        .store()
+                        .set_conversation_memory(conversation, &key, value)
+                        .await
+                    {
+                        tracing::warn!(call_id = self.call_id, %error, "conversation memory not written");
+                    }
+                }
+                (MemoryWrite::Conversation(key, value) | MemoryWrite::Call(key, value), _) => {
+                    let kind = match value {
+                        Some(value) => call_state::EventKind::MemorySet { key, value },
+                        None => call_state::EventKind::MemoryDelete { key },
+                    };
+                    events.push(call_state::CallEvent::new(&self.call_id, now, kind));
+                }
+            }
+        }
+        for event in events {
+            if let Err(error) = self.runtime.ingest(event).await {
+                tracing::warn!(call_id = self.call_id, %error, "tool outcome not recorded");
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Config {
     pub answers: AnswersConfig,
     /// Call actors: caps on each call's state, idle retirement, live-call limit.
     pub calls: call_runtime::RuntimeConfig,
+    /// Tools that answer `tool-calls`.
+    pub tools: crate::tools::ToolsConfig,
     /// The custom voice server (`voice-request`, `POST /voice`).
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
@@ -44,6 +46,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             answers: AnswersConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
+            tools: crate::tools::ToolsConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
         }
@@ -244,6 +247,7 @@ impl Config {
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
+        self.tools.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;

@@ -1,7 +1,10 @@
 //! Integration tests of the `switchboard` server: routers called with `oneshot`, and real servers on
 //! `127.0.0.1:0` driven over HTTP.
 
+mod admin;
 mod auth;
 mod bad_input;
+mod call;
 mod support;
+mod tools;
 mod webhook;

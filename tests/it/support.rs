@@ -72,10 +72,15 @@ pub(crate) struct TestServer {
 impl TestServer {
     /// Starts a server from `config` on `127.0.0.1:0`.
     pub(crate) async fn start(config: Config) -> TestServer {
+        TestServer::start_with(config, switchboard::tools::ToolRegistry::new()).await
+    }
+
+    /// Starts a server from `config` with Rust tools on `127.0.0.1:0`.
+    pub(crate) async fn start_with(config: Config, tools: switchboard::tools::ToolRegistry) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(config).await;
+        let app = http::app(Switchboard::start_with(config, tools).await.unwrap());
         let task = tokio::spawn(async move {
             http::serve(listener, app, async {
                 let _ = stopped.await;
@@ -103,6 +108,13 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
+    /// GETs `path`, returning the status and the JSON answer.
+    pub(crate) async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap())
+    }
+
     /// Stops the server gracefully and waits for it.
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -120,4 +132,33 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// A webhook body `{"message": {"type": kind, "call": {"id": call_id}, "timestamp": at, ...fields}}`.
+pub(crate) fn message(call_id: &str, kind: &str, at: i64, fields: Value) -> Value {
+    let mut message = serde_json::json!({
+        "type": kind,
+        "timestamp": at,
+        "call": {"id": call_id, "orgId": "org-1"},
+        "customer": {"number": "+14155550123", "name": "Jordan"},
+        "phoneNumber": {"id": "pn-1", "number": "+14155559999"},
+    });
+    if let (Some(target), Value::Object(fields)) = (message.as_object_mut(), fields) {
+        target.extend(fields);
+    }
+    serde_json::json!({ "message": message })
+}
+
+/// A `tool-calls` body with the given `(id, name, arguments)` calls.
+pub(crate) fn tool_calls(call_id: &str, at: i64, calls: &[(&str, &str, Value)]) -> Value {
+    let list: Vec<Value> = calls
+        .iter()
+        .map(|(id, name, arguments)| serde_json::json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}))
+        .collect();
+    message(
+        call_id,
+        "tool-calls",
+        at,
+        serde_json::json!({"toolCallList": list, "toolWithToolCallList": []}),
+    )
 }

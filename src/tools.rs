@@ -1,0 +1,469 @@
+//! Tools: what answers `tool-calls` (and the legacy `function-call`), with the call's context in hand.
+//!
+//! A tool is an async handler registered by name in a [`ToolRegistry`]: Rust tools with typed arguments
+//! ([`ToolRegistry::register`]), HTTP tools declared in config that forward the call and a compact context to
+//! any backend ([`http`]), and built-in context tools ([`builtin`]). Every handler receives a [`ToolContext`]:
+//! a read-only view of the call's state and its conversation's memory, through which it may also write memory.
+//!
+//! [`run_tool_calls`] runs every call of one message in parallel, each on its own task under a deadline, so an
+//! unknown tool, bad arguments, an error, a panic or a timeout becomes an `error` result for that call only.
+
+pub mod builtin;
+pub mod http;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use call_state::CallState;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use vapi_types::ToolCallResult;
+
+/// A boxed future, as tool handlers return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A tool's outcome: the `result` text, or the `error` text Vapi adds to the conversation.
+pub type ToolOutcome = Result<String, String>;
+
+type Handler = Arc<dyn Fn(Value, ToolContext) -> BoxFuture<ToolOutcome> + Send + Sync>;
+
+/// How tools run, from the `[tools]` table of the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    /// How long a tool may take before its call is answered with an error (default 5000 ms, well under
+    /// Vapi's 20 s request timeout).
+    pub deadline_ms: u64,
+    /// Whether the built-in context tools are registered (default true).
+    pub builtin: bool,
+    /// Tools served by an HTTP backend.
+    pub http: Vec<http::HttpToolConfig>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            deadline_ms: 5_000,
+            builtin: true,
+            http: Vec::new(),
+        }
+    }
+}
+
+impl ToolsConfig {
+    /// Checks ranges, names and URLs.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=60_000).contains(&self.deadline_ms) {
+            return Err(format!(
+                "tools.deadline_ms must be within 1..=60000, got {}",
+                self.deadline_ms
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, tool) in self.http.iter().enumerate() {
+            tool.validate()
+                .map_err(|error| format!("tools.http[{index}]: {error}"))?;
+            if !names.insert(tool.name.as_str()) {
+                return Err(format!("tools.http[{index}]: tool `{}` is declared twice", tool.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A memory write requested by a tool, applied after the tool returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemoryWrite {
+    /// Set (or, with `None`, delete) a key of the call's memory.
+    Call(String, Option<Value>),
+    /// Set (or, with `None`, delete) a key of the conversation's memory.
+    Conversation(String, Option<Value>),
+}
+
+/// What a tool sees of its call: the state as of the tool call (every event acknowledged before it), the
+/// conversation's shared memory, and a place to write memory. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    inner: Arc<ContextInner>,
+    tool_call_id: Option<Arc<str>>,
+    writes: Arc<Mutex<Vec<MemoryWrite>>>,
+}
+
+#[derive(Debug)]
+struct ContextInner {
+    state: CallState,
+    conversation_id: Option<String>,
+    conversation_memory: BTreeMap<String, Value>,
+}
+
+impl ToolContext {
+    /// A context over a call's state and its conversation's memory.
+    pub fn new(
+        state: CallState,
+        conversation_id: Option<String>,
+        conversation_memory: BTreeMap<String, Value>,
+    ) -> ToolContext {
+        ToolContext {
+            inner: Arc::new(ContextInner {
+                state,
+                conversation_id,
+                conversation_memory,
+            }),
+            tool_call_id: None,
+            writes: Arc::default(),
+        }
+    }
+
+    /// The same view for one tool call, with its own, empty list of writes.
+    fn fork(&self, tool_call_id: &str) -> ToolContext {
+        ToolContext {
+            inner: Arc::clone(&self.inner),
+            tool_call_id: Some(tool_call_id.into()),
+            writes: Arc::default(),
+        }
+    }
+
+    /// The id of the tool call being answered.
+    pub fn tool_call_id(&self) -> Option<&str> {
+        self.tool_call_id.as_deref()
+    }
+
+    /// The call: metadata, conversation so far, earlier tool calls and results, call memory.
+    pub fn call(&self) -> &CallState {
+        &self.inner.state
+    }
+
+    /// The conversation the call belongs to (`/api/webhook/{conversation_id}`), if any.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.inner.conversation_id.as_deref()
+    }
+
+    /// The memory shared by the conversation's calls.
+    pub fn conversation_memory(&self) -> &BTreeMap<String, Value> {
+        &self.inner.conversation_memory
+    }
+
+    /// Sets a key of the call's memory (applied when the tool returns, through the call's actor).
+    pub fn remember(&self, key: impl Into<String>, value: Value) {
+        self.write(MemoryWrite::Call(key.into(), Some(value)));
+    }
+
+    /// Sets a key of the conversation's memory; without a conversation, of the call's memory.
+    pub fn remember_in_conversation(&self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        self.write(match self.inner.conversation_id {
+            Some(_) => MemoryWrite::Conversation(key, Some(value)),
+            None => MemoryWrite::Call(key, Some(value)),
+        });
+    }
+
+    /// Deletes a key of the call's memory.
+    pub fn forget(&self, key: impl Into<String>) {
+        self.write(MemoryWrite::Call(key.into(), None));
+    }
+
+    fn write(&self, write: MemoryWrite) {
+        // The lock is held only to push; a poisoned lock (a panicking tool) still yields the list.
+        self.writes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(write);
+    }
+
+    /// The writes requested so far, in order.
+    pub fn take_writes(&self) -> Vec<MemoryWrite> {
+        std::mem::take(&mut *self.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// What a tool handler may return: text, or any serializable value (sent JSON-encoded, as Vapi requires).
+pub trait IntoToolResult {
+    /// The `result` text.
+    fn into_tool_result(self) -> String;
+}
+
+impl IntoToolResult for String {
+    fn into_tool_result(self) -> String {
+        self
+    }
+}
+
+impl IntoToolResult for &'static str {
+    fn into_tool_result(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoToolResult for Value {
+    fn into_tool_result(self) -> String {
+        match self {
+            Value::String(text) => text,
+            other => other.to_string(),
+        }
+    }
+}
+
+/// One registered tool.
+#[derive(Clone)]
+struct Registered {
+    handler: Handler,
+    is_async: bool,
+    deadline: Option<Duration>,
+}
+
+/// Tools by name. Build it before starting the server; it is immutable afterwards.
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    tools: HashMap<String, Registered>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.tools.keys().collect();
+        names.sort();
+        f.debug_struct("ToolRegistry").field("tools", &names).finish()
+    }
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    pub fn new() -> ToolRegistry {
+        ToolRegistry::default()
+    }
+
+    /// Registers a tool with typed arguments. Arguments that do not deserialize into `A` answer an error
+    /// naming the problem; the handler's `Err` becomes the call's `error`.
+    pub fn register<A, R, E, F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: IntoToolResult,
+        E: std::fmt::Display,
+        F: Fn(A, ToolContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let name = name.into();
+        let tool_name = name.clone();
+        let handler = Arc::new(handler);
+        let erased: Handler = Arc::new(move |arguments: Value, context: ToolContext| {
+            let handler = Arc::clone(&handler);
+            let tool_name = tool_name.clone();
+            Box::pin(async move {
+                let arguments: A = serde_json::from_value(arguments)
+                    .map_err(|error| format!("invalid arguments for `{tool_name}`: {error}"))?;
+                handler(arguments, context)
+                    .await
+                    .map(IntoToolResult::into_tool_result)
+                    .map_err(|e| e.to_string())
+            })
+        });
+        self.tools.insert(
+            name,
+            Registered {
+                handler: erased,
+                is_async: false,
+                deadline: None,
+            },
+        );
+        self
+    }
+
+    /// Marks a registered tool async: its call is acknowledged at once and it runs in the background, its
+    /// result recorded in the call when it finishes.
+    pub fn set_async(&mut self, name: &str, is_async: bool) -> &mut Self {
+        if let Some(tool) = self.tools.get_mut(name) {
+            tool.is_async = is_async;
+        }
+        self
+    }
+
+    /// Gives a registered tool its own deadline instead of the configured default.
+    pub fn set_deadline(&mut self, name: &str, deadline: Duration) -> &mut Self {
+        if let Some(tool) = self.tools.get_mut(name) {
+            tool.deadline = Some(deadline);
+        }
+        self
+    }
+
+    /// Adds every tool of `other`, replacing tools of the same name.
+    pub fn extend(&mut self, other: ToolRegistry) {
+        self.tools.extend(other.tools);
+    }
+
+    /// Whether a tool of this name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tools.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn register_erased(&mut self, name: String, handler: Handler, is_async: bool, deadline: Option<Duration>) {
+        self.tools.insert(
+            name,
+            Registered {
+                handler,
+                is_async,
+                deadline,
+            },
+        );
+    }
+}
+
+/// One tool call to run.
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    /// The id the result must echo.
+    pub id: String,
+    /// The tool name.
+    pub name: String,
+    /// The arguments.
+    pub arguments: Value,
+}
+
+/// A finished (or acknowledged) tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// The result as Vapi receives it.
+    pub result: ToolCallResult,
+    /// Memory writes the tool requested.
+    pub writes: Vec<MemoryWrite>,
+    /// For an async tool: the background run whose outcome is recorded later.
+    pub background: bool,
+}
+
+/// Runs every call in parallel, each on its own task under its deadline; the results come back in request
+/// order, one per call. `background` receives each async tool's eventual outcome.
+pub async fn run_tool_calls(
+    registry: &ToolRegistry,
+    calls: Vec<ToolCall>,
+    context: &ToolContext,
+    default_deadline: Duration,
+    background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
+) -> Vec<Finished> {
+    let running: Vec<(ToolCall, Option<Running>, ToolContext)> = calls
+        .into_iter()
+        .map(|call| {
+            let context = context.fork(&call.id);
+            let running = registry.tools.get(&call.name).map(|tool| {
+                let deadline = tool.deadline.unwrap_or(default_deadline);
+                let task = spawn_tool(tool, &call, context.clone(), deadline);
+                if tool.is_async {
+                    let (call, context, background) = (call.clone(), context.clone(), background.clone());
+                    tokio::spawn(async move {
+                        let finished = settle(&call, task.await, &context, deadline);
+                        background(call, finished);
+                    });
+                    Running::Background
+                } else {
+                    Running::Task(task, deadline)
+                }
+            });
+            (call, running, context)
+        })
+        .collect();
+    let mut finished = Vec::with_capacity(running.len());
+    for (call, running, context) in running {
+        finished.push(match running {
+            None => Finished {
+                result: ToolCallResult::err(&call.id, &call.name, crate::answer::unknown_tool(&call.name)),
+                writes: Vec::new(),
+                background: false,
+            },
+            Some(Running::Background) => Finished {
+                result: ToolCallResult::ok(
+                    &call.id,
+                    &call.name,
+                    format!("`{}` started; its result will follow", call.name),
+                ),
+                writes: Vec::new(),
+                background: true,
+            },
+            Some(Running::Task(task, deadline)) => settle(&call, task.await, &context, deadline),
+        });
+    }
+    finished
+}
+
+type ToolTask = tokio::task::JoinHandle<Result<ToolOutcome, tokio::time::error::Elapsed>>;
+
+enum Running {
+    Task(ToolTask, Duration),
+    Background,
+}
+
+/// Starts a tool on its own task, so that a panic is contained and reported as that call's error, and so
+/// that a tool past its deadline is dropped (cancelled) by the timeout.
+fn spawn_tool(tool: &Registered, call: &ToolCall, context: ToolContext, deadline: Duration) -> ToolTask {
+    tokio::spawn(tokio::time::timeout(
+        deadline,
+        (tool.handler)(call.arguments.clone(), context),
+    ))
+}
+
+fn settle(
+    call: &ToolCall,
+    joined: Result<Result<ToolOutcome, tokio::time::error::Elapsed>, tokio::task::JoinError>,
+    context: &ToolContext,
+    deadline: Duration,
+) -> Finished {
+    let outcome = match joined {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => {
+            tracing::warn!(
+                tool = call.name,
+                tool_call_id = call.id,
+                ?deadline,
+                "tool past its deadline"
+            );
+            Err(format!(
+                "tool `{}` did not answer within {} ms",
+                call.name,
+                deadline.as_millis()
+            ))
+        }
+        Err(join) if join.is_panic() => {
+            tracing::error!(tool = call.name, tool_call_id = call.id, "tool panicked");
+            Err(format!("tool `{}` failed unexpectedly", call.name))
+        }
+        Err(_) => Err(format!("tool `{}` was cancelled", call.name)),
+    };
+    let result = match outcome {
+        Ok(text) => ToolCallResult::ok(&call.id, &call.name, text),
+        Err(error) => ToolCallResult::err(&call.id, &call.name, error),
+    };
+    Finished {
+        result,
+        writes: context.take_writes(),
+        background: false,
+    }
+}
+
+/// The registry a configuration describes: built-in context tools and HTTP tools. Rust tools are added to it
+/// by the embedding program.
+pub fn configured(config: &ToolsConfig) -> Result<ToolRegistry, String> {
+    let mut registry = ToolRegistry::new();
+    if config.builtin {
+        builtin::register(&mut registry);
+    }
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|error| format!("tools: http client: {error}"))?;
+    for tool in &config.http {
+        let deadline = Duration::from_millis(tool.timeout_ms);
+        registry.register_erased(
+            tool.name.clone(),
+            http::handler(tool.clone(), client.clone()),
+            tool.is_async,
+            Some(deadline),
+        );
+    }
+    Ok(registry)
+}
