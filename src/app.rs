@@ -49,6 +49,7 @@ struct Inner {
     voice: voice::VoiceService,
     endpointer: endpointing::Endpointer,
     tools: ToolRegistry,
+    alerter: Option<crate::alert::Alerter>,
 }
 
 /// Why the server could not start.
@@ -83,6 +84,7 @@ impl Switchboard {
         let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
         let runtime = CallRuntime::start(Store::default(), config.calls.clone()).await?;
         let metrics = Metrics::new(runtime.clone());
+        let alerter = crate::alert::Alerter::start(&config.alerts);
         Ok(Switchboard {
             inner: Arc::new(Inner {
                 config,
@@ -91,6 +93,7 @@ impl Switchboard {
                 voice,
                 endpointer,
                 tools,
+                alerter,
             }),
         })
     }
@@ -192,6 +195,14 @@ impl Switchboard {
                     "hang: the assistant has not answered for a while"
                 );
                 self.inner.metrics.hang();
+                if let Some(alerter) = &self.inner.alerter {
+                    alerter.alert(serde_json::json!({
+                        "alert": "hang",
+                        "callId": message.call_id(),
+                        "customerNumber": message.common.customer().and_then(|c| c.number.as_deref()),
+                        "timestamp": message.common.timestamp.as_ref().and_then(|t| t.as_millis()),
+                    }));
+                }
                 Reply::json(Acknowledgement {})
             }
             MessageBody::Unknown { type_name, .. } => {

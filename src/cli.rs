@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServeArgs};
+use crate::tools::ToolRegistry;
 use crate::{Switchboard, http};
 
 /// A Vapi Server-URL backend: one actor per call, answers from the call's context.
@@ -93,10 +94,16 @@ pub enum EndpointingCommand {
 
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
+    run_with(ToolRegistry::new())
+}
+
+/// Parses the command line and runs it, with Rust tools added to the configured ones: the entry point of a
+/// program that embeds Switchboard with its own tools.
+pub fn run_with(tools: ToolRegistry) -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve, tools),
+        Some(Command::Serve(args)) => serve(args, tools),
         Some(Command::Voice(args)) => serve_voice(args),
         Some(Command::Say(args)) => say(args),
         Some(Command::Endpointing {
@@ -130,7 +137,7 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
     // Validate everything before binding the port.
     let config = Config::load(&args)?;
     init_logging(config.log_format);
@@ -143,7 +150,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "switchboard listening");
-        let switchboard = Switchboard::start(config).await?;
+        let switchboard = Switchboard::start_with(config, tools).await?;
         http::serve(listener, http::app(switchboard.clone()), shutdown_signal()).await?;
         // In-flight requests are done; persist every call.
         switchboard.shutdown().await;

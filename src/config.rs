@@ -30,6 +30,8 @@ pub struct Config {
     pub calls: call_runtime::RuntimeConfig,
     /// Tools that answer `tool-calls`.
     pub tools: crate::tools::ToolsConfig,
+    /// Alerts sent on `hang`.
+    pub alerts: crate::alert::AlertsConfig,
     /// The custom voice server (`voice-request`, `POST /voice`).
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
@@ -47,6 +49,7 @@ impl Default for Config {
             answers: AnswersConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
             tools: crate::tools::ToolsConfig::default(),
+            alerts: crate::alert::AlertsConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
         }
@@ -248,6 +251,7 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
         self.tools.validate().map_err(ConfigError::Invalid)?;
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;

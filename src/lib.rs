@@ -6,6 +6,7 @@
 //! behind them ([`app`]). Wire types live in `vapi-types`; the binary in `main.rs` only calls [`cli::run`].
 
 pub mod admin;
+pub mod alert;
 pub mod answer;
 pub mod app;
 pub mod auth;

@@ -86,3 +86,45 @@ async fn metrics_count_messages_calls_and_latency() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn hang_alerts_are_posted_without_blocking_the_call() {
+    let (seen, mut alerts) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let backend = {
+        let attempts = std::sync::Arc::clone(&attempts);
+        axum::Router::new().route(
+            "/alert",
+            axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                let (seen, attempts) = (seen.clone(), std::sync::Arc::clone(&attempts));
+                async move {
+                    // The first attempt fails: the sender retries.
+                    if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    seen.send(body).unwrap();
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, backend).await.unwrap() });
+    let config = Config::from_toml(&format!("[alerts]\nhang_url = \"http://{addr}/alert\"\n")).unwrap();
+    let server = TestServer::start(config).await;
+    let (status, answer) = server
+        .post_json("/webhook", &message("c-hang", "hang", 5, json!({})))
+        .await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({})));
+    let alert = tokio::time::timeout(std::time::Duration::from_secs(10), alerts.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        alert,
+        json!({"alert": "hang", "callId": "c-hang", "customerNumber": "+14155550123", "timestamp": 5})
+    );
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    server.stop().await;
+}
