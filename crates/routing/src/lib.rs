@@ -10,7 +10,77 @@
 //!
 //! This crate is pure: no clock (the time is passed in), no async, no logging. Its only I/O is reading
 //! `assistant_file`s inside [`RoutingConfig::compile`]. It reads the call's context through `call-state`
-//! queries and answers in `vapi-types` response types; it knows no wire JSON of its own.
+//! queries and answers in `vapi-types` response types; it knows no wire JSON of its own. Time windows use
+//! fixed UTC offsets, not time-zone names, so that no time-zone database is needed.
+//!
+//! # Configuration
+//! ```
+//! # use routing::RoutingConfig;
+//! # #[derive(serde::Deserialize)] struct ServerConfig { routing: RoutingConfig }
+//! let config: ServerConfig = toml::from_str(r#"
+//! [routing]
+//! utc_offset = "-05:00"        # default offset of time windows (default "+00:00")
+//! recent_turns = 3             # caller turns that keyword conditions look at (default 3)
+//! ## assistant_error = "Sorry, we cannot take your call."  # spoken when nothing matches, if no fallback
+//! transfer_error = "There is nobody to transfer you to right now."
+//! handoff_error = "No specialist matches this request."
+//!
+//! ## assistant-request: first match wins; each rule has exactly one of
+//! ## assistant_id | assistant_file | squad_id | destination | error.
+//! [[routing.assistant]]
+//! match = { caller = ["+14155550142"] }                  # exact number
+//! assistant_id = "a3d9c2b1-7e4f-4a6b-8c5d-1e2f3a4b5c6d"
+//! assistant_overrides = { variableValues = { tier = "vip" } }
+//!
+//! [[routing.assistant]]
+//! match = { caller = ["+1900*"] }                        # prefix
+//! error = "Calls from premium numbers are not accepted."
+//!
+//! [[routing.assistant]]
+//! squad_id = "8f7e6d5c-4b3a-4291-8a7b-6c5d4e3f2a1b"         # answer keys before the [..match] header
+//! [routing.assistant.match]                              # the same as an inline `match = { ... }`
+//! phone_number = ["+14155550100", "5b8e2f41-9c3d-4e7a-b1f6-8d2c4a6e0b93"]  # called number: id or number
+//! windows = [
+//!   { days = ["mon", "tue", "wed", "thu", "fri"], from = "09:00", to = "17:30" },
+//!   { days = ["sat"], from = "10:00", to = "14:00" },
+//! ]
+//!
+//! [[routing.assistant]]
+//! match = { windows = [{ days = ["fri"], from = "22:00", to = "06:00" }], utc_offset = "+01:00" }  # overnight
+//! destination = { type = "number", number = "+14155552671", extension = "101", message = "Connecting you." }
+//!
+//! ## [[routing.assistant]]
+//! ## assistant_file = "assistants/night.json"   # an inline assistant, relative to the config file
+//!
+//! [routing.assistant_fallback]                            # when no rule matches
+//! destination = { type = "sip", sip_uri = "sip:frontdesk@pbx.example.com" }
+//!
+//! ## transfer-destination-request: destination (number | sip | assistant) or error.
+//! [[routing.transfer]]
+//! match = { language = ["es"] }
+//! destination = { type = "number", number = "+14155550111", message = "Le transfiero ahora." }
+//!
+//! [[routing.transfer]]
+//! match = { keywords = ["billing", "refund", "speak to a human"] }
+//! destination = { type = "sip", sip_uri = "sip:billing@pbx.example.com", message = "" }   # "" = silent
+//!
+//! [[routing.transfer]]
+//! match = { caller = ["+44*"] }
+//! destination = { type = "assistant", assistant_name = "UK Desk", extra = { transferMode = "rolling-history" } }
+//!
+//! ## handoff-destination-request: destination (assistant | squad) or error.
+//! [[routing.handoff]]
+//! match = { parameters = { issueCategory = "billing", priority = ["high", "medium"] } }
+//! destination = { type = "assistant", assistant_id = "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b", extra = { contextEngineeringPlan = { type = "none" } } }
+//!
+//! [[routing.handoff]]
+//! match = { keywords = ["cancel my account"], language = ["en"] }
+//! destination = { type = "squad", squad_id = "retention", entry_assistant_name = "Sam" }
+//! "#)?;
+//! let routes = config.routing.compile(std::path::Path::new("."))?;
+//! # let _ = routes;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod compile;
 mod config;

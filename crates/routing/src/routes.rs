@@ -28,23 +28,27 @@ pub struct Routes {
 }
 
 impl Default for Routes {
-    /// No rules: every assistant request gets the default spoken error, every transfer and handoff an error.
+    /// No rules: every assistant request gets [`DEFAULT_ASSISTANT_ERROR`](crate::DEFAULT_ASSISTANT_ERROR) spoken,
+    /// every transfer and handoff its default error. The same as compiling an empty [`RoutingConfig`](crate::RoutingConfig).
     fn default() -> Self {
-        match crate::RoutingConfig::default().compile(std::path::Path::new(".")) {
-            Ok(routes) => routes,
-            // The empty config has nothing to get wrong; this arm only keeps the function total.
-            Err(_) => Routes {
-                assistant: Vec::new(),
-                assistant_default: AssistantRequestResponse {
-                    error: Some(crate::DEFAULT_ASSISTANT_ERROR.to_owned()),
-                    ..Default::default()
-                },
-                transfer: Vec::new(),
-                transfer_default: TransferDestinationResponse::default(),
-                handoff: Vec::new(),
-                handoff_default: HandoffDestinationResponse::default(),
-                recent_turns: crate::DEFAULT_RECENT_TURNS,
+        let error = |text: &str| Some(text.to_owned());
+        Routes {
+            assistant: Vec::new(),
+            assistant_default: AssistantRequestResponse {
+                error: error(crate::DEFAULT_ASSISTANT_ERROR),
+                ..Default::default()
             },
+            transfer: Vec::new(),
+            transfer_default: TransferDestinationResponse {
+                error: error(crate::DEFAULT_TRANSFER_ERROR),
+                ..Default::default()
+            },
+            handoff: Vec::new(),
+            handoff_default: HandoffDestinationResponse {
+                error: error(crate::DEFAULT_HANDOFF_ERROR),
+                ..Default::default()
+            },
+            recent_turns: crate::DEFAULT_RECENT_TURNS,
         }
     }
 }

@@ -98,10 +98,12 @@ impl Conditions {
         }
         if let Some(keywords) = &self.keywords
             && !keywords.iter().any(|keyword| {
-                facts
-                    .recent_turns
-                    .iter()
-                    .any(|turn| turn.windows(keyword.len()).any(|run| run == keyword.as_slice()))
+                // `windows(0)` would panic; compile never keeps a keyword without words.
+                !keyword.is_empty()
+                    && facts
+                        .recent_turns
+                        .iter()
+                        .any(|turn| turn.windows(keyword.len()).any(|run| run == keyword.as_slice()))
             })
         {
             return false;

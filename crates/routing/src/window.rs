@@ -157,3 +157,23 @@ mod tests {
         assert!(any_contains(&[Window::new(None, 0, 1440)], 840, i64::MAX));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn parsers_and_clock_never_panic(text in "\\PC{0,8}", now_ms: i64, offset in -900i32..900, from in 0u16..1440, to in 0u16..1441) {
+            let _ = (parse_time(&text, true), parse_offset(&text), parse_day(&text));
+            let _ = any_contains(&[Window::new(None, from, to)], offset, now_ms);
+        }
+
+        #[test]
+        fn a_whole_day_window_contains_every_moment(now_ms: i64, offset in -840i32..=840) {
+            prop_assert!(any_contains(&[Window::new(None, 0, 24 * 60)], offset, now_ms));
+        }
+    }
+}
