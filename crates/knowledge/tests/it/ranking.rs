@@ -1,0 +1,107 @@
+//! Ranking on a small corpus where the relevant document is known.
+
+use knowledge::KnowledgeConfig;
+
+use crate::{SHOP, knowledge_base};
+
+#[test]
+fn the_relevant_document_ranks_first() {
+    let (_dir, base) = knowledge_base(SHOP);
+    let min = KnowledgeConfig::default().min_similarity;
+    let check = |query: &str, expected_uuid_prefix: &str| {
+        let results = base.search(query, 3);
+        let first = results.first().unwrap_or_else(|| panic!("no result for {query:?}"));
+        let uuid = first.uuid.as_deref().unwrap();
+        assert!(
+            uuid.starts_with(expected_uuid_prefix),
+            "{query:?}: got {uuid}, expected {expected_uuid_prefix}"
+        );
+        assert!(
+            first.similarity >= min,
+            "{query:?}: best similarity {} is under {min}",
+            first.similarity
+        );
+    };
+    check("What is your return policy?", "returns-policy.md#");
+    check("how do I get my money refunded", "returns-policy.md#");
+    check("how long does standard shipping take", "shipping.md#");
+    check("do you ship to Canada", "shipping.md#");
+    check("are you open on Sunday", "opening-hours.md#");
+    check("what time do you close on Saturday", "opening-hours.md#");
+    check("my toaster broke, is it covered by the warranty?", "warranty.md#");
+    check("I forgot my password and can't sign in", "password-reset.md#");
+    check("how much is the pro plan per month", "pricing.txt#");
+    check("can I pay with PayPal", "payment-methods.md#");
+    check("do gift cards expire", "gift-cards.md#");
+    check("how do I delete my account", "account/delete-account.md#");
+    check("where are your stores located", "store-locations.md#");
+    check("what's the phone number for the support line", "contact-support.md#");
+}
+
+#[test]
+fn similarities_are_in_range_and_descending_and_top_k_is_respected() {
+    let (_dir, base) = knowledge_base(SHOP);
+    for query in [
+        "account support password",
+        "days",
+        "gift cards dollars month",
+        "the warranty on my blender",
+    ] {
+        for top_k in [1, 2, 5, 50] {
+            let results = base.search(query, top_k);
+            assert!(
+                !results.is_empty() && results.len() <= top_k,
+                "{query:?} top {top_k}: {}",
+                results.len()
+            );
+            for document in &results {
+                assert!(
+                    (0.0..=1.0).contains(&document.similarity),
+                    "{query:?}: {}",
+                    document.similarity
+                );
+                assert!(!document.content.is_empty());
+            }
+            for pair in results.windows(2) {
+                assert!(pair[0].similarity >= pair[1].similarity, "{query:?}: not descending");
+            }
+        }
+    }
+    assert!(base.search("warranty", 0).is_empty());
+}
+
+#[test]
+fn irrelevant_or_empty_queries_find_nothing() {
+    let (_dir, base) = knowledge_base(SHOP);
+    let min = KnowledgeConfig::default().min_similarity;
+    for query in ["zebra quantum violin", "", "   ", "yes", "what about that?", "?!"] {
+        let relevant: Vec<_> = base
+            .search(query, 3)
+            .into_iter()
+            .filter(|d| d.similarity >= min)
+            .collect();
+        assert!(relevant.is_empty(), "{query:?} found {relevant:?}");
+    }
+}
+
+#[test]
+fn a_passing_mention_is_less_similar_than_a_full_match() {
+    let (_dir, base) = knowledge_base(SHOP);
+    // "delivery" appears in passing in the returns and payment documents; the whole question matches shipping.
+    let full = base.search("express shipping business days", 1)[0].similarity;
+    let partial = base.search("zebra quantum violin delivery", 1)[0].similarity;
+    assert!(full > 0.5, "full match {full}");
+    assert!(
+        partial < KnowledgeConfig::default().min_similarity,
+        "passing mention {partial}"
+    );
+}
+
+#[test]
+fn uuids_are_stable_across_loads() {
+    let (_dir, first) = knowledge_base(SHOP);
+    let (_other, second) = knowledge_base(SHOP);
+    for query in ["refund", "warranty blender", "pro plan"] {
+        assert_eq!(crate::uuids(&first, query), crate::uuids(&second, query), "{query:?}");
+    }
+}
