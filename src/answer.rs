@@ -2,13 +2,8 @@
 //!
 //! Pure functions from a request to its response type, so each default is documented and tested in one place.
 
-use vapi_types::response::{
-    AssistantRequestResponse, FunctionCallResponse, HandoffDestinationResponse, KnowledgeBaseResponse,
-    TransferDestinationResponse,
-};
+use vapi_types::response::{FunctionCallResponse, KnowledgeBaseResponse};
 use vapi_types::{ToolCallResult, ToolCallsRequest, ToolCallsResponse};
-
-use crate::config::AnswersConfig;
 
 /// `tool-calls` with no registered tools: an error result per call naming the unknown tool.
 pub fn unknown_tools(request: &ToolCallsRequest) -> ToolCallsResponse {
@@ -31,33 +26,6 @@ pub fn unknown_tool(name: &str) -> String {
 pub fn unknown_function(name: &str) -> FunctionCallResponse {
     FunctionCallResponse {
         result: unknown_tool(name),
-    }
-}
-
-/// `assistant-request`: the configured fallback, or an error the caller hears.
-pub fn assistant_fallback(config: &AnswersConfig) -> AssistantRequestResponse {
-    config
-        .assistant_fallback
-        .clone()
-        .unwrap_or_else(|| AssistantRequestResponse {
-            error: Some(config.assistant_error().to_string()),
-            ..Default::default()
-        })
-}
-
-/// `transfer-destination-request` with no matching rule: an error, so no transfer is made.
-pub fn no_transfer() -> TransferDestinationResponse {
-    TransferDestinationResponse {
-        error: Some("no transfer destination is configured for this call".into()),
-        ..Default::default()
-    }
-}
-
-/// `handoff-destination-request` with no matching rule: an error, so no handoff is made.
-pub fn no_handoff() -> HandoffDestinationResponse {
-    HandoffDestinationResponse {
-        error: Some("no handoff destination is configured for this call".into()),
-        ..Default::default()
     }
 }
 
@@ -100,22 +68,5 @@ mod tests {
                 .contains("unknown tool `book`")
         );
         assert!(response.results.iter().all(|r| r.result.is_none()));
-    }
-
-    #[test]
-    fn assistant_request_uses_the_fallback_or_speaks_an_error() {
-        let spoken = assistant_fallback(&AnswersConfig::default());
-        assert!(
-            spoken.error.as_deref().is_some_and(|e| !e.is_empty()),
-            "never the unspeakable empty error"
-        );
-        let config = AnswersConfig {
-            assistant_fallback: Some(AssistantRequestResponse {
-                assistant_id: Some("a1".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        assert_eq!(assistant_fallback(&config).assistant_id.as_deref(), Some("a1"));
     }
 }

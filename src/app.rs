@@ -50,6 +50,7 @@ struct Inner {
     endpointer: endpointing::Endpointer,
     tools: ToolRegistry,
     alerter: Option<crate::alert::Alerter>,
+    routes: routing::Routes,
 }
 
 /// Why the server could not start.
@@ -64,6 +65,9 @@ pub enum StartError {
     /// The endpointing configuration is unusable.
     #[error("endpointing: {0}")]
     Endpointing(#[from] endpointing::EndpointingError),
+    /// A routing rule is unusable.
+    #[error(transparent)]
+    Routing(#[from] routing::RoutingError),
     /// The tools configuration is unusable.
     #[error("{0}")]
     Tools(String),
@@ -78,6 +82,7 @@ impl Switchboard {
     /// Starts the server with Rust tools of the embedding program added to the configured ones (a Rust tool
     /// replaces a configured tool of the same name).
     pub async fn start_with(config: Config, rust_tools: ToolRegistry) -> Result<Switchboard, StartError> {
+        let routes = config.routing.compile(&config.base_dir)?;
         let mut tools = crate::tools::configured(&config.tools).map_err(StartError::Tools)?;
         tools.extend(rust_tools);
         let voice = voice::VoiceService::new(config.voice.clone())?;
@@ -94,6 +99,7 @@ impl Switchboard {
                 endpointer,
                 tools,
                 alerter,
+                routes,
             }),
         })
     }
@@ -182,9 +188,15 @@ impl Switchboard {
                 let text = result.and_then(|r| r.result.or(r.error)).unwrap_or_default();
                 Reply::json(FunctionCallResponse { result: text })
             }
-            MessageBody::AssistantRequest => Reply::json(answer::assistant_fallback(&config.answers)),
-            MessageBody::TransferDestinationRequest => Reply::json(answer::no_transfer()),
-            MessageBody::HandoffDestinationRequest(_) => Reply::json(answer::no_handoff()),
+            MessageBody::AssistantRequest => Reply::json(self.inner.routes.assistant(&message, crate::http::now_ms())),
+            MessageBody::TransferDestinationRequest => {
+                let state = self.context_state(&message).await;
+                Reply::json(self.inner.routes.transfer(&message, state.as_ref()))
+            }
+            MessageBody::HandoffDestinationRequest(request) => {
+                let state = self.context_state(&message).await;
+                Reply::json(self.inner.routes.handoff(&message, &request.parameters, state.as_ref()))
+            }
             MessageBody::KnowledgeBaseRequest(_) => Reply::json(answer::no_documents()),
             MessageBody::CampaignPredial(_) => Reply::json(CampaignPredialResponse {
                 eligible: config.answers.campaign_eligible.unwrap_or(true),
@@ -210,6 +222,18 @@ impl Switchboard {
                 Reply::json(Acknowledgement {})
             }
             _ => Reply::json(Acknowledgement {}),
+        }
+    }
+
+    /// The call's state for an answer, or `None` (logged) when it cannot be had.
+    async fn context_state(&self, message: &ServerMessage) -> Option<call_state::CallState> {
+        let call_id = message.call_id()?;
+        match self.inner.runtime.state(call_id).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(call_id, %error, "answering without the call's context");
+                None
+            }
         }
     }
 

@@ -148,9 +148,12 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
                  --bearer-token or --hmac-secret (or [auth] in the config file) before exposing it."
             );
         }
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "switchboard listening");
+        // Everything is built (rules compiled, engines checked) before the port is bound.
+        let listen = config.listen;
+        let auth = config.auth.describe();
         let switchboard = Switchboard::start_with(config, tools).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        tracing::info!(address = %listener.local_addr()?, auth, "switchboard listening");
         http::serve(listener, http::app(switchboard.clone()), shutdown_signal()).await?;
         // In-flight requests are done; persist every call.
         switchboard.shutdown().await;

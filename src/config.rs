@@ -26,6 +26,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Answers for message types that need one.
     pub answers: AnswersConfig,
+    /// Rules answering `assistant-request`, `transfer-destination-request` and `handoff-destination-request`.
+    pub routing: routing::RoutingConfig,
     /// Call actors: caps on each call's state, idle retirement, live-call limit.
     pub calls: call_runtime::RuntimeConfig,
     /// Tools that answer `tool-calls`.
@@ -36,6 +38,9 @@ pub struct Config {
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
     pub endpointing: endpointing::EndpointingConfig,
+    /// The folder relative paths in the file (assistant JSON files) are read from: the file's own folder.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -47,11 +52,13 @@ impl Default for Config {
             auth: AuthConfig::None,
             admin: AdminConfig::default(),
             answers: AnswersConfig::default(),
+            routing: routing::RoutingConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
             tools: crate::tools::ToolsConfig::default(),
             alerts: crate::alert::AlertsConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
+            base_dir: PathBuf::from("."),
         }
     }
 }
@@ -83,26 +90,12 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
-/// Answers for the message types that need one, before any rule or tool matches.
+/// Answers for the message types that no rule, tool or knowledge base decides.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswersConfig {
-    /// The answer to `assistant-request` when nothing else decides: e.g. `{ assistantId = "..." }`. Without
-    /// it, the caller hears [`AnswersConfig::assistant_error`].
-    pub assistant_fallback: Option<vapi_types::response::AssistantRequestResponse>,
-    /// What the caller hears when no assistant can be chosen.
-    pub assistant_error: Option<String>,
     /// The answer to `campaign.predial` (default: eligible).
     pub campaign_eligible: Option<bool>,
-}
-
-impl AnswersConfig {
-    /// The spoken error when no assistant is configured.
-    pub fn assistant_error(&self) -> &str {
-        self.assistant_error
-            .as_deref()
-            .unwrap_or("Sorry, this line is not set up to take calls right now. Please try again later.")
-    }
 }
 
 /// Why the configuration is unusable.

@@ -96,7 +96,7 @@ async fn unknown_types_are_acknowledged_and_ignored() {
 
 #[tokio::test]
 async fn assistant_request_answers_the_configured_fallback() {
-    let config = Config::from_toml("[answers.assistant_fallback]\nassistantId = \"asst-7\"\n").unwrap();
+    let config = Config::from_toml("[routing.assistant_fallback]\nassistant_id = \"asst-7\"\n").unwrap();
     let (status, answer) = oneshot(
         router(config).await,
         post("/webhook", fixture("assistant-request.json").to_string()),
