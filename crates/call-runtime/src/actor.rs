@@ -1,14 +1,22 @@
 //! The actor that owns one call's state.
+//!
+//! The actor folds the call's journal in seq order. Events reach it as `Apply { seq, .. }` casts from
+//! whichever `ingest` journaled them, so they may arrive out of order (two concurrent ingests) or with holes
+//! (with a shared store, other instances journal the seqs in between). A hole is filled from the store before
+//! folding on; with a shared store, queries also catch up on the journal first, so an answer reflects every
+//! event any instance acknowledged before the query.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use call_state::{CallEvent, CallState};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::runtime::{CallSummary, Shared};
-use crate::store::Snapshot;
+use crate::runtime::{CallSummary, Queried, Shared};
+use crate::store::{Snapshot, StoreError};
 
 /// The messages a [`CallActor`] handles, one at a time, in arrival order.
 #[derive(Debug)]
@@ -20,8 +28,11 @@ pub enum CallMsg {
         /// The event.
         event: Arc<CallEvent>,
     },
-    /// Reply with a copy of the state, after every event sent before.
+    /// Reply with a copy of the state, after every event sent before (and, with a shared store, every event
+    /// journaled before; when the store cannot be read, the local state, with a warning logged).
     Get(RpcReplyPort<CallState>),
+    /// As [`CallMsg::Get`], and say whether the state may lack events because the store could not be read.
+    Query(RpcReplyPort<Queried>),
     /// Reply with the listing summary.
     Summary(RpcReplyPort<CallSummary>),
     /// Retire if nothing happened for the configured idle time (sent by the actor's own timer).
@@ -45,6 +56,8 @@ pub struct CallActorState {
     through: u64,
     /// Events folded since the last snapshot was saved.
     since_snapshot: u32,
+    /// Events that arrived ahead of a hole the store could not fill yet, by seq.
+    pending: BTreeMap<u64, Arc<CallEvent>>,
     last_activity: Instant,
     idle_timer: Option<JoinHandle<()>>,
 }
@@ -97,6 +110,7 @@ impl Actor for CallActor {
             state,
             through,
             since_snapshot,
+            pending: BTreeMap::new(),
             last_activity: Instant::now(),
             idle_timer,
         })
@@ -120,12 +134,7 @@ impl Actor for CallActor {
         match message {
             CallMsg::Apply { seq, event } => {
                 actor.last_activity = Instant::now();
-                if seq <= actor.through {
-                    return Ok(()); // Already folded in during the journal replay at start.
-                }
-                actor.shared.apply(&mut actor.state, &event);
-                actor.through = seq;
-                actor.since_snapshot += 1;
+                actor.receive(seq, event).await;
                 if actor.since_snapshot >= actor.shared.config.snapshot_every.max(1) {
                     actor.checkpoint().await;
                 }
@@ -133,9 +142,21 @@ impl Actor for CallActor {
             }
             CallMsg::Get(reply) => {
                 actor.last_activity = Instant::now();
+                let _ = actor.refresh().await;
                 let _ = reply.send(actor.state.clone());
+                actor.retire_if_done(&myself);
+            }
+            CallMsg::Query(reply) => {
+                actor.last_activity = Instant::now();
+                let stale = actor.refresh().await.err();
+                let _ = reply.send(Queried {
+                    state: actor.state.clone(),
+                    stale,
+                });
+                actor.retire_if_done(&myself);
             }
             CallMsg::Summary(reply) => {
+                let _ = actor.refresh().await;
                 let _ = reply.send(CallSummary::of(&actor.state));
             }
             CallMsg::CheckIdle => {
@@ -165,6 +186,100 @@ impl Actor for CallActor {
 }
 
 impl CallActorState {
+    /// Takes the event journaled as `seq`: folds it when it is next, else fills the hole before it from the
+    /// store. An event the store cannot catch up to yet waits in `pending`; it is journaled, so it is not lost.
+    async fn receive(&mut self, seq: u64, event: Arc<CallEvent>) {
+        if seq <= self.through {
+            return; // Already folded in: from the journal replay at start, or by a catch-up.
+        }
+        if seq == self.through + 1 {
+            self.fold(seq, &event);
+            self.drain_pending();
+            return;
+        }
+        self.pending.insert(seq, event);
+        if let Err(error) = self.catch_up().await {
+            tracing::warn!(
+                call_id = self.state.call_id(),
+                seq,
+                through = self.through,
+                %error,
+                "events wait for the store: the journal before them cannot be read"
+            );
+        }
+    }
+
+    /// With a shared store, catches up on what other instances journaled, so the next answer reflects it.
+    /// On failure the local state stands, a warning is logged, and the error says why it may be stale.
+    async fn refresh(&mut self) -> Result<(), StoreError> {
+        if !self.shared.store.is_shared() {
+            return Ok(());
+        }
+        let outcome = self.catch_up().await;
+        if let Err(error) = &outcome {
+            self.shared.stats.stale_answers.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                call_id = self.state.call_id(),
+                through = self.through,
+                %error,
+                "answering from this instance's state: the store cannot be read, events other instances took may be missing"
+            );
+        }
+        outcome
+    }
+
+    /// Folds everything the store holds past `through`: a newer snapshot (another instance checkpointed
+    /// further, trimming the journal) replaces the state, then the journal entries after it are folded.
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.shared.stats.catch_ups.fetch_add(1, Ordering::Relaxed);
+        let (snapshot, journal) = self.shared.store.load_since(self.state.call_id(), self.through).await?;
+        if let Some(snapshot) = snapshot.filter(|snapshot| snapshot.through > self.through) {
+            // Folding is deterministic, so the snapshot is exactly the state this actor would reach.
+            self.state = snapshot.state;
+            self.through = snapshot.through;
+            self.since_snapshot = 0;
+        }
+        for (seq, event) in journal {
+            if seq > self.through + 1 {
+                // The journal has no holes unless entries expired; fold on rather than stall the call.
+                tracing::error!(
+                    call_id = self.state.call_id(),
+                    from = self.through + 1,
+                    to = seq - 1,
+                    "journal entries are missing (expired?); folding on without them"
+                );
+            }
+            self.fold(seq, &event);
+        }
+        self.drain_pending();
+        Ok(())
+    }
+
+    /// Folds one event known to be the next in the journal (or past a hole already reported).
+    fn fold(&mut self, seq: u64, event: &CallEvent) {
+        if seq <= self.through {
+            return;
+        }
+        self.shared.apply(&mut self.state, event);
+        self.through = seq;
+        self.since_snapshot += 1;
+    }
+
+    /// Folds the pending events that have become next, and drops those already covered.
+    fn drain_pending(&mut self) {
+        while let Some(entry) = self.pending.first_entry() {
+            let seq = *entry.key();
+            if seq <= self.through {
+                entry.remove();
+            } else if seq == self.through + 1 {
+                let event = entry.remove();
+                self.fold(seq, &event);
+            } else {
+                break;
+            }
+        }
+    }
+
     /// Saves a snapshot when there is anything new since the last one.
     async fn checkpoint(&mut self) {
         if self.since_snapshot == 0 {

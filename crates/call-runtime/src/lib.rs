@@ -18,5 +18,5 @@ mod runtime;
 mod store;
 
 pub use actor::{CallActor, CallMsg};
-pub use runtime::{CallRuntime, CallSummary, RuntimeConfig, RuntimeError, RuntimeStats};
-pub use store::{MemoryStore, Snapshot, Store, StoreError, StoredReport};
+pub use runtime::{CallRuntime, CallSummary, Queried, RuntimeConfig, RuntimeError, RuntimeStats};
+pub use store::{MemoryStore, RedisConfig, RedisStore, Snapshot, Store, StoreError, StoredReport};

@@ -84,6 +84,23 @@ pub enum RuntimeError {
     },
 }
 
+/// A call's state as a query found it.
+#[derive(Debug, Clone)]
+pub struct Queried {
+    /// The state.
+    pub state: CallState,
+    /// Why the state may lack events other instances acknowledged: the store could not be read, so this is
+    /// what this instance knows. `None` when the state is current.
+    pub stale: Option<StoreError>,
+}
+
+impl Queried {
+    /// Whether the state may lack events (see [`Queried::stale`]).
+    pub fn is_stale(&self) -> bool {
+        self.stale.is_some()
+    }
+}
+
 /// A live call in the admin listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -129,6 +146,11 @@ pub struct RuntimeStats {
     pub retired_idle: AtomicU64,
     /// Actors retired because their call ended and reported.
     pub retired_ended: AtomicU64,
+    /// Reads of the store's journal past an actor's position (with a shared store: one per query and per
+    /// hole; with the memory store only when two ingests of a call raced).
+    pub catch_ups: AtomicU64,
+    /// Queries answered from an actor's local state because the store could not be read.
+    pub stale_answers: AtomicU64,
     /// What the caps trimmed, by kind, in the order of [`RuntimeStats::TRIMMED_KINDS`].
     pub trimmed: [AtomicU64; 7],
 }
@@ -283,11 +305,21 @@ impl CallRuntime {
 
     /// The call's state after every event acknowledged before this call, or `None` for a call never seen.
     /// A retired call is rebuilt from the store without starting an actor.
+    ///
+    /// With a shared store that cannot be read, a live call's state is what this instance knows (a warning
+    /// is logged); [`CallRuntime::query`] says so to the caller.
     pub async fn state(&self, call_id: &str) -> Result<Option<CallState>, RuntimeError> {
+        Ok(self.query(call_id).await?.map(|queried| queried.state))
+    }
+
+    /// As [`CallRuntime::state`], and whether the state may lack events other instances acknowledged because
+    /// the store could not be read ([`Queried::stale`]). A call that is not live here needs the store: when it
+    /// cannot be read, this is an error.
+    pub async fn query(&self, call_id: &str) -> Result<Option<Queried>, RuntimeError> {
         if let Some(actor) = self.live(call_id) {
             let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms);
-            match actor.call(CallMsg::Get, Some(timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(state)) => return Ok(Some(state)),
+            match actor.call(CallMsg::Query, Some(timeout)).await {
+                Ok(ractor::rpc::CallResult::Success(queried)) => return Ok(Some(queried)),
                 // The actor retired while we asked: fall through to the store.
                 Ok(_) | Err(_) if !is_running(&actor) => {}
                 Ok(_) | Err(_) => {
@@ -298,7 +330,10 @@ impl CallRuntime {
                 }
             }
         }
-        self.stored_state(call_id).await
+        Ok(self
+            .stored_state(call_id)
+            .await?
+            .map(|state| Queried { state, stale: None }))
     }
 
     /// The call's state rebuilt from its snapshot and journal.

@@ -2,7 +2,13 @@
 //! end-of-call reports, and per-conversation memory.
 //!
 //! [`Store`] is an enum over the implementations rather than a trait object, so calls are static and
-//! `async fn` needs no boxing. The in-memory [`MemoryStore`] is the embedded default.
+//! `async fn` needs no boxing. The in-memory [`MemoryStore`] is the embedded default; the [`RedisStore`] is
+//! shared by every instance pointed at the same Redis ([`Store::is_shared`]), which is what makes the
+//! runtime's actors catch up on events other instances journaled.
+
+mod redis_store;
+
+pub use redis_store::{RedisConfig, RedisStore};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -56,6 +62,8 @@ pub struct StoredReport {
 pub enum Store {
     /// In this process only (the default).
     Memory(MemoryStore),
+    /// In Redis, shared with every instance that uses the same Redis and key prefix.
+    Redis(RedisStore),
 }
 
 impl Default for Store {
@@ -65,27 +73,59 @@ impl Default for Store {
 }
 
 impl Store {
+    /// A Redis store for `config` (validated first). An unreachable Redis is not an error here: the store
+    /// starts unready ([`Store::ping`] fails, and so does every operation) and recovers by itself.
+    pub async fn connect(config: &RedisConfig) -> Result<Store, StoreError> {
+        RedisStore::connect(config).await.map(Store::Redis)
+    }
+
+    /// Whether other processes may write to this store, so an actor must catch up on the journal before it
+    /// answers. `false` for the memory store, whose actors skip that work.
+    pub fn is_shared(&self) -> bool {
+        match self {
+            Store::Memory(_) => false,
+            Store::Redis(_) => true,
+        }
+    }
+
     /// Appends `event` to the call's journal and returns its sequence number (1, 2, ...).
+    ///
+    /// The Redis store is idempotent: an event whose id is already journaled (a replay, delivered to any
+    /// instance) is not appended again, and the seq of its first delivery is returned.
     pub async fn append(&self, event: Arc<CallEvent>) -> Result<u64, StoreError> {
         match self {
             Store::Memory(store) => Ok(store.append(event)),
+            Store::Redis(store) => store.append(&event).await,
         }
     }
 
     /// The call's snapshot (if any) and the journal after it, in order.
     pub async fn load(&self, call_id: &str) -> Result<(Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>), StoreError> {
+        self.load_since(call_id, 0).await
+    }
+
+    /// What a reader that has folded the journal through `after` lacks: the snapshot when it is past `after`
+    /// (else `None`), and the journal entries past both, in order. Read atomically.
+    pub async fn load_since(
+        &self,
+        call_id: &str,
+        after: u64,
+    ) -> Result<(Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>), StoreError> {
         match self {
-            Store::Memory(store) => Ok(store.load(call_id)),
+            Store::Memory(store) => Ok(store.load_since(call_id, after)),
+            Store::Redis(store) => store.load_since(call_id, after).await,
         }
     }
 
-    /// Saves a snapshot and drops the journal entries it covers.
+    /// Saves a snapshot and drops the journal entries it covers. A snapshot older than the stored one (a
+    /// lower `through`) is ignored.
     pub async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         match self {
             Store::Memory(store) => {
                 store.save_snapshot(snapshot);
                 Ok(())
             }
+            Store::Redis(store) => store.save_snapshot(&snapshot).await.map(|_| ()),
         }
     }
 
@@ -96,6 +136,7 @@ impl Store {
                 store.reports.insert(report.call_id.clone(), Arc::new(report));
                 Ok(())
             }
+            Store::Redis(store) => store.save_report(&report).await,
         }
     }
 
@@ -103,6 +144,7 @@ impl Store {
     pub async fn report(&self, call_id: &str) -> Result<Option<Arc<StoredReport>>, StoreError> {
         match self {
             Store::Memory(store) => Ok(store.reports.get(call_id).map(|r| Arc::clone(&r))),
+            Store::Redis(store) => store.report(call_id).await,
         }
     }
 
@@ -114,6 +156,7 @@ impl Store {
                 .get(conversation_id)
                 .map(|m| m.clone())
                 .unwrap_or_default()),
+            Store::Redis(store) => store.conversation_memory(conversation_id).await,
         }
     }
 
@@ -133,6 +176,11 @@ impl Store {
                 };
                 Ok(())
             }
+            Store::Redis(store) => {
+                store
+                    .set_conversation_memory(conversation_id, key, value.as_ref())
+                    .await
+            }
         }
     }
 
@@ -140,11 +188,16 @@ impl Store {
     pub async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), StoreError> {
         match self {
             Store::Memory(store) => {
-                if store.links.get(call_id).is_none_or(|linked| linked.as_str() != conversation_id) {
+                if store
+                    .links
+                    .get(call_id)
+                    .is_none_or(|linked| linked.as_str() != conversation_id)
+                {
                     store.links.insert(call_id.to_string(), conversation_id.to_string());
                 }
                 Ok(())
             }
+            Store::Redis(store) => store.link_conversation(call_id, conversation_id).await,
         }
     }
 
@@ -152,6 +205,7 @@ impl Store {
     pub async fn conversation_of(&self, call_id: &str) -> Result<Option<String>, StoreError> {
         match self {
             Store::Memory(store) => Ok(store.links.get(call_id).map(|c| c.clone())),
+            Store::Redis(store) => store.conversation_of(call_id).await,
         }
     }
 
@@ -159,6 +213,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Memory(_) => Ok(()),
+            Store::Redis(store) => store.ping().await,
         }
     }
 
@@ -166,6 +221,7 @@ impl Store {
     pub fn name(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
         }
     }
 }
@@ -195,11 +251,19 @@ impl MemoryStore {
         seq
     }
 
-    fn load(&self, call_id: &str) -> (Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>) {
-        match self.calls.get(call_id) {
-            Some(record) => (record.snapshot.clone(), record.journal.iter().cloned().collect()),
-            None => (None, Vec::new()),
-        }
+    fn load_since(&self, call_id: &str, after: u64) -> (Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>) {
+        let Some(record) = self.calls.get(call_id) else {
+            return (None, Vec::new());
+        };
+        let snapshot = record
+            .snapshot
+            .as_ref()
+            .filter(|snapshot| snapshot.through > after)
+            .cloned();
+        let from = snapshot.as_ref().map_or(after, |snapshot| snapshot.through);
+        // The journal is in seq order: skip what the reader (or the snapshot) already covers.
+        let start = record.journal.partition_point(|(seq, _)| *seq <= from);
+        (snapshot, record.journal.range(start..).cloned().collect())
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) {

@@ -249,7 +249,9 @@ async fn shutdown_persists_every_call() {
             .unwrap();
     }
     runtime.shutdown().await;
-    let Store::Memory(memory) = &store;
+    let Store::Memory(memory) = &store else {
+        panic!("the default store is the memory store");
+    };
     for call in 0..4 {
         assert_eq!(
             memory.journal_len(&format!("c{call}")),

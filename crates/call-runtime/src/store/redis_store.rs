@@ -1,0 +1,581 @@
+//! The Redis store: one truth about each call shared by every Switchboard instance that points at the same
+//! Redis.
+//!
+//! Each call's keys carry the call id as a hash tag (`{call-id}`), so a Redis Cluster keeps them on one slot
+//! and the Lua scripts below may touch them together:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<prefix>call:{<call>}:seq` | string | the last journal sequence number handed out |
+//! | `<prefix>call:{<call>}:journal` | sorted set | each journaled event as JSON, scored by its seq |
+//! | `<prefix>call:{<call>}:ids` | hash | event id (hex) → seq: what makes appends idempotent |
+//! | `<prefix>call:{<call>}:snapshot` | hash | `through` (a seq) and `state` (the `CallState` JSON) |
+//! | `<prefix>call:{<call>}:report` | string | the stored end-of-call report (JSON) |
+//! | `<prefix>call:{<call>}:conversation` | string | the conversation the call belongs to |
+//! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
+//!
+//! Appends and snapshots are Lua scripts, so the check-then-write steps (is this event id known? is this
+//! snapshot newer?) are atomic across instances. Every write refreshes the TTL of what it touches.
+//!
+//! This module does not decide what to do when Redis is down: every failure is a [`StoreError`] and the
+//! runtime chooses (refuse the event, or answer from the actor's local state).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use call_state::CallEvent;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script, Value};
+use serde::Deserialize;
+
+use super::{Snapshot, StoreError, StoredReport};
+
+/// How to reach Redis and how long its data lives. Read once at the edge (`--redis-url`, `[redis]`).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db`, `rediss://...` for TLS, or `unix:///path`. May hold a password:
+    /// it is never logged ([`RedisConfig::redacted_url`], and `Debug` redacts it).
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// How long a call's journal, snapshot and conversation link live after their last write.
+    pub call_ttl_seconds: u64,
+    /// How long a stored end-of-call report lives after it was (re)delivered.
+    pub report_ttl_seconds: u64,
+    /// How long a conversation's memory lives after its last write.
+    pub conversation_ttl_seconds: u64,
+    /// How long one connection attempt may take.
+    pub connect_timeout_ms: u64,
+    /// How long one operation may take, reconnecting included; past it the operation fails.
+    pub response_timeout_ms: u64,
+    /// Multiplexed connections to spread operations over (each pipelines concurrent requests).
+    pub pool_size: usize,
+    /// Reconnection attempts per failed connection before the operation waiting on it fails. Every later
+    /// operation starts a new round, so recovery needs no restart.
+    pub reconnect_retries: usize,
+    /// The longest pause between reconnection attempts.
+    pub reconnect_max_delay_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: String::new(),
+            key_prefix: "switchboard:".into(),
+            call_ttl_seconds: 24 * 3600,
+            report_ttl_seconds: 24 * 3600,
+            conversation_ttl_seconds: 30 * 24 * 3600,
+            connect_timeout_ms: 1_000,
+            response_timeout_ms: 1_000,
+            pool_size: 4,
+            reconnect_retries: 2,
+            reconnect_max_delay_ms: 500,
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .field("call_ttl_seconds", &self.call_ttl_seconds)
+            .field("report_ttl_seconds", &self.report_ttl_seconds)
+            .field("conversation_ttl_seconds", &self.conversation_ttl_seconds)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("pool_size", &self.pool_size)
+            .field("reconnect_retries", &self.reconnect_retries)
+            .field("reconnect_max_delay_ms", &self.reconnect_max_delay_ms)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// The config for `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            ..RedisConfig::default()
+        }
+    }
+
+    /// The URL with its user and password (and any query, which may carry credentials) replaced by `***`:
+    /// the only form of the URL fit for logs.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// Checks that the URL parses and the numbers are usable. Messages never contain the password.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.url.trim().is_empty() {
+            return Err("redis.url is empty; expected redis://host:port".into());
+        }
+        if let Err(error) = redis::Client::open(self.url.as_str()) {
+            return Err(format!(
+                "redis.url {} is not a Redis URL: {}",
+                self.redacted_url(),
+                error
+            ));
+        }
+        let positive = [
+            ("call_ttl_seconds", self.call_ttl_seconds),
+            ("report_ttl_seconds", self.report_ttl_seconds),
+            ("conversation_ttl_seconds", self.conversation_ttl_seconds),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("response_timeout_ms", self.response_timeout_ms),
+            ("pool_size", self.pool_size as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("redis.{name} must be at least 1"));
+            }
+        }
+        if self.pool_size > 64 {
+            return Err(format!("redis.pool_size must be at most 64, got {}", self.pool_size));
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the userinfo and query of a URL with `***`.
+fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_string(),
+    };
+    let rest = match rest.find('?') {
+        Some(at) => format!("{}?***", &rest[..at]),
+        None => rest,
+    };
+    format!("{scheme}{rest}")
+}
+
+/// Appends an event unless its id is already journaled. KEYS: seq, journal, ids, snapshot. ARGV: event id,
+/// event JSON, TTL seconds. Returns the event's seq: the new one, or the one the first delivery got.
+const APPEND: &str = r"
+local known = redis.call('HGET', KEYS[3], ARGV[1])
+if known then
+  return tonumber(known)
+end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], seq)
+for i = 1, 4 do
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return seq
+";
+
+/// Saves a snapshot unless a newer one is stored, then drops the journal entries it covers. KEYS: snapshot,
+/// journal, seq, ids. ARGV: through, state JSON, TTL seconds. Returns 1 when saved, 0 when a newer one won.
+const SAVE_SNAPSHOT: &str = r"
+local stored = tonumber(redis.call('HGET', KEYS[1], 'through') or '0')
+local through = tonumber(ARGV[1])
+if stored >= through then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'through', ARGV[1], 'state', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', through)
+for i = 1, 4 do
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return 1
+";
+
+/// Reads what a reader at `after` lacks, atomically (a snapshot saved between two reads could otherwise trim
+/// entries in between). KEYS: snapshot, journal. ARGV: after. Returns `{state or nil, through, seq1, json1,
+/// seq2, json2, ...}`, the state only when the snapshot is past `after`, the entries past both.
+const LOAD_SINCE: &str = r"
+local through = tonumber(redis.call('HGET', KEYS[1], 'through') or '0')
+local from = tonumber(ARGV[1])
+local reply = {false, through}
+if through > from then
+  reply[1] = redis.call('HGET', KEYS[1], 'state')
+  from = through
+end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. from, '+inf', 'WITHSCORES')
+for i = 1, #entries, 2 do
+  reply[#reply + 1] = tonumber(entries[i + 1])
+  reply[#reply + 1] = entries[i]
+end
+return reply
+";
+
+/// The Redis store. Cloning is cheap: clones share the connections and the scripts.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    connections: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    /// Whether the last operation reached Redis; flips are logged once each, not on every failure.
+    reachable: AtomicBool,
+    append: Script,
+    save_snapshot: Script,
+    load_since: Script,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.config.redacted_url())
+            .field("key_prefix", &self.inner.config.key_prefix)
+            .field("connections", &self.inner.connections.len())
+            .finish()
+    }
+}
+
+/// The keys of one call.
+struct CallKeys {
+    seq: String,
+    journal: String,
+    ids: String,
+    snapshot: String,
+}
+
+impl RedisStore {
+    /// Validates `config` and sets up its connections. Connecting is lazy: an unreachable Redis is not an
+    /// error here (the store reports it through [`RedisStore::ping`] and every operation until it returns), so
+    /// a server started before its Redis becomes ready by itself.
+    pub async fn connect(config: &RedisConfig) -> Result<RedisStore, StoreError> {
+        config.validate().map_err(StoreError::Unavailable)?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|error| StoreError::Unavailable(format!("redis url: {}", error)))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))
+            .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
+            .set_number_of_retries(config.reconnect_retries)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(config.reconnect_max_delay_ms.max(50)));
+        let mut connections = Vec::with_capacity(config.pool_size);
+        for _ in 0..config.pool_size {
+            let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+            connections.push(manager);
+        }
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                connections,
+                next: AtomicUsize::new(0),
+                reachable: AtomicBool::new(true),
+                append: Script::new(APPEND),
+                save_snapshot: Script::new(SAVE_SNAPSHOT),
+                load_since: Script::new(LOAD_SINCE),
+            }),
+        };
+        // A failed ping is logged by `run`; the store starts unready and recovers by itself.
+        if store.ping().await.is_ok() {
+            tracing::info!(url = %config.redacted_url(), "redis store connected");
+        }
+        Ok(store)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    /// Whether the last operation reached Redis.
+    pub fn is_reachable(&self) -> bool {
+        self.inner.reachable.load(Ordering::Relaxed)
+    }
+
+    /// The full name of one of a call's keys, such as `switchboard:call:{c-1}:journal`.
+    pub fn call_key(&self, call_id: &str, part: &str) -> String {
+        format!("{}call:{{{call_id}}}:{part}", self.inner.config.key_prefix)
+    }
+
+    /// The full name of a conversation's memory hash.
+    pub fn conversation_key(&self, conversation_id: &str) -> String {
+        format!(
+            "{}conversation:{{{conversation_id}}}:memory",
+            self.inner.config.key_prefix
+        )
+    }
+
+    fn call_keys(&self, call_id: &str) -> CallKeys {
+        CallKeys {
+            seq: self.call_key(call_id, "seq"),
+            journal: self.call_key(call_id, "journal"),
+            ids: self.call_key(call_id, "ids"),
+            snapshot: self.call_key(call_id, "snapshot"),
+        }
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        let at = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
+        self.inner.connections[at].clone()
+    }
+
+    /// Runs one operation under the configured timeout and records whether Redis answered.
+    async fn run<T>(&self, operation: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
+        let limit = Duration::from_millis(self.inner.config.response_timeout_ms);
+        let outcome = match tokio::time::timeout(limit, operation).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) if is_unreachable(&error) => Err(StoreError::Unavailable(describe(&error))),
+            // Redis answered, with an error: it is reachable, the request was wrong.
+            Ok(Err(error)) => {
+                self.mark(true, "");
+                return Err(StoreError::Unavailable(describe(&error)));
+            }
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                limit.as_millis()
+            ))),
+        };
+        match &outcome {
+            Ok(_) => self.mark(true, ""),
+            Err(StoreError::Unavailable(reason)) | Err(StoreError::Corrupt(reason)) => self.mark(false, reason),
+        }
+        outcome
+    }
+
+    fn mark(&self, reachable: bool, reason: &str) {
+        let was = self.inner.reachable.swap(reachable, Ordering::Relaxed);
+        match (was, reachable) {
+            (true, false) => tracing::error!(
+                url = %self.inner.config.redacted_url(),
+                reason,
+                "redis unreachable: events are refused (503) and queries answer from local state until it returns"
+            ),
+            (false, true) => tracing::info!(url = %self.inner.config.redacted_url(), "redis reachable again"),
+            _ => {}
+        }
+    }
+
+    pub(crate) async fn append(&self, event: &CallEvent) -> Result<u64, StoreError> {
+        let json = serde_json::to_string(event).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let keys = self.call_keys(&event.call_id);
+        let mut connection = self.connection();
+        let script = &self.inner.append;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&keys.seq)
+            .key(&keys.journal)
+            .key(&keys.ids)
+            .key(&keys.snapshot)
+            .arg(event.id.to_string())
+            .arg(json)
+            .arg(self.inner.config.call_ttl_seconds);
+        self.run(invocation.invoke_async::<u64>(&mut connection)).await
+    }
+
+    pub(crate) async fn load_since(&self, call_id: &str, after: u64) -> Result<Loaded, StoreError> {
+        let keys = self.call_keys(call_id);
+        let mut connection = self.connection();
+        let mut invocation = self.inner.load_since.prepare_invoke();
+        invocation.key(&keys.snapshot).key(&keys.journal).arg(after);
+        let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
+        decode_load(reply)
+    }
+
+    pub(crate) async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<bool, StoreError> {
+        let call_id = snapshot.state.call_id();
+        let keys = self.call_keys(call_id);
+        let state = serde_json::to_string(&snapshot.state).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let mut connection = self.connection();
+        let mut invocation = self.inner.save_snapshot.prepare_invoke();
+        invocation
+            .key(&keys.snapshot)
+            .key(&keys.journal)
+            .key(&keys.seq)
+            .key(&keys.ids)
+            .arg(snapshot.through)
+            .arg(state)
+            .arg(self.inner.config.call_ttl_seconds);
+        let saved: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(saved == 1)
+    }
+
+    pub(crate) async fn save_report(&self, report: &StoredReport) -> Result<(), StoreError> {
+        let json = serde_json::to_string(report).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let key = self.call_key(&report.call_id, "report");
+        let mut connection = self.connection();
+        let mut command = redis::cmd("SET");
+        command
+            .arg(key)
+            .arg(json)
+            .arg("EX")
+            .arg(self.inner.config.report_ttl_seconds);
+        self.run(command.query_async::<()>(&mut connection)).await
+    }
+
+    pub(crate) async fn report(&self, call_id: &str) -> Result<Option<Arc<StoredReport>>, StoreError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("GET");
+        command.arg(self.call_key(call_id, "report"));
+        let json: Option<String> = self.run(command.query_async(&mut connection)).await?;
+        json.map(|json| {
+            serde_json::from_str(&json)
+                .map(Arc::new)
+                .map_err(|error| StoreError::Corrupt(format!("report of {call_id}: {error}")))
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn conversation_memory(
+        &self,
+        conversation_id: &str,
+    ) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.conversation_key(conversation_id));
+        let fields: Vec<(String, String)> = self.run(command.query_async(&mut connection)).await?;
+        fields
+            .into_iter()
+            .map(|(key, json)| {
+                serde_json::from_str(&json)
+                    .map(|value| (key, value))
+                    .map_err(|error| StoreError::Corrupt(format!("memory of {conversation_id}: {error}")))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn set_conversation_memory(
+        &self,
+        conversation_id: &str,
+        key: &str,
+        value: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let hash = self.conversation_key(conversation_id);
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        match value {
+            Some(value) => {
+                let json = serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                pipeline.cmd("HSET").arg(&hash).arg(key).arg(json).ignore();
+            }
+            None => {
+                pipeline.cmd("HDEL").arg(&hash).arg(key).ignore();
+            }
+        }
+        pipeline
+            .cmd("EXPIRE")
+            .arg(&hash)
+            .arg(self.inner.config.conversation_ttl_seconds)
+            .ignore();
+        let mut connection = self.connection();
+        self.run(pipeline.query_async::<()>(&mut connection)).await
+    }
+
+    pub(crate) async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.call_key(call_id, "conversation"))
+            .arg(conversation_id)
+            .arg("EX")
+            .arg(self.inner.config.call_ttl_seconds);
+        self.run(command.query_async::<()>(&mut connection)).await
+    }
+
+    pub(crate) async fn conversation_of(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("GET");
+        command.arg(self.call_key(call_id, "conversation"));
+        self.run(command.query_async(&mut connection)).await
+    }
+
+    /// Sends `PING`: `Ok` when Redis answers within the response timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let command = redis::cmd("PING");
+        self.run(command.query_async::<String>(&mut connection))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Whether an error means Redis could not be reached (as opposed to Redis refusing a command).
+fn is_unreachable(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
+}
+
+/// A Redis error for logs and `/readyz`. The client's messages do not contain the URL or its password.
+fn describe(error: &RedisError) -> String {
+    format!("redis: {error}")
+}
+
+/// A snapshot (when needed) and the journal entries after it.
+type Loaded = (Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>);
+
+fn decode_load(reply: Vec<Value>) -> Result<Loaded, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("redis load reply: {what}"));
+    let mut items = reply.into_iter();
+    let state = items.next().ok_or_else(|| corrupt("empty"))?;
+    let through = match items.next() {
+        Some(Value::Int(through)) => u64::try_from(through).map_err(|_| corrupt("negative through"))?,
+        _ => return Err(corrupt("no through")),
+    };
+    let snapshot = match state {
+        Value::Nil => None,
+        Value::BulkString(json) => Some(Snapshot {
+            state: serde_json::from_slice(&json).map_err(|error| corrupt(&format!("snapshot: {error}")))?,
+            through,
+        }),
+        _ => return Err(corrupt("snapshot is not a string")),
+    };
+    let mut journal = Vec::with_capacity(items.len() / 2);
+    while let Some(seq) = items.next() {
+        let (Value::Int(seq), Some(Value::BulkString(json))) = (seq, items.next()) else {
+            return Err(corrupt("journal entry"));
+        };
+        let event: CallEvent = serde_json::from_slice(&json).map_err(|error| corrupt(&format!("event: {error}")))?;
+        journal.push((
+            u64::try_from(seq).map_err(|_| corrupt("negative seq"))?,
+            Arc::new(event),
+        ));
+    }
+    Ok((snapshot, journal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        let check = |url: &str, expected: &str| assert_eq!(redact(url), expected, "{url}");
+        check("redis://127.0.0.1:6379", "redis://127.0.0.1:6379");
+        check("redis://:hunter2@cache:6379/0", "redis://***@cache:6379/0");
+        check(
+            "rediss://user:p%40ss@cache.example:6380",
+            "rediss://***@cache.example:6380",
+        );
+        check("redis://cache:6379/0?password=hunter2", "redis://cache:6379/0?***");
+        check("unix:///run/redis.sock", "unix:///run/redis.sock");
+    }
+
+    #[test]
+    fn debug_and_validation_never_show_the_password() {
+        let config = RedisConfig::new("redis://:hunter2@cache:6379/0");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(config.validate().is_ok());
+        let bad = RedisConfig::new("http://:hunter2@cache");
+        let error = bad.validate().unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(RedisConfig::default().validate().is_err(), "the url has no default");
+        let zero = RedisConfig {
+            pool_size: 0,
+            ..RedisConfig::new("redis://cache")
+        };
+        assert!(zero.validate().is_err());
+    }
+}
