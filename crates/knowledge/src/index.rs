@@ -24,8 +24,9 @@ const CHUNK_FIELD: &str = "chunk";
 /// A query longer than this many distinct terms keeps only its first ones: a bound on work per query.
 pub(crate) const MAX_QUERY_TERMS: usize = 64;
 
-/// Words that carry no topic, removed from documents and queries alike: English function words plus what callers
-/// say around a question ("hi", "okay", "please", "wondering").
+/// Words that carry no topic, removed from documents and queries alike: English function words, what callers say
+/// around a question ("hi", "okay", "please", "wondering"), and the pieces contractions split into ("it's" is
+/// tokenized as "it" and "s").
 const STOP_WORDS: &[&str] = &[
     "a",
     "about",
@@ -51,6 +52,7 @@ const STOP_WORDS: &[&str] = &[
     "by",
     "can",
     "could",
+    "d",
     "did",
     "do",
     "does",
@@ -79,19 +81,18 @@ const STOP_WORDS: &[&str] = &[
     "how",
     "hmm",
     "i",
-    "i'd",
-    "i'm",
     "if",
     "in",
     "into",
     "is",
     "it",
-    "it's",
     "its",
     "just",
     "know",
     "let",
     "like",
+    "ll",
+    "m",
     "me",
     "mm",
     "much",
@@ -114,6 +115,7 @@ const STOP_WORDS: &[&str] = &[
     "ours",
     "out",
     "please",
+    "re",
     "really",
     "right",
     "s",
@@ -129,7 +131,6 @@ const STOP_WORDS: &[&str] = &[
     "thank",
     "thanks",
     "that",
-    "that's",
     "the",
     "their",
     "them",
@@ -146,6 +147,7 @@ const STOP_WORDS: &[&str] = &[
     "um",
     "up",
     "us",
+    "ve",
     "very",
     "want",
     "was",
@@ -153,7 +155,6 @@ const STOP_WORDS: &[&str] = &[
     "well",
     "were",
     "what",
-    "what's",
     "when",
     "where",
     "which",
@@ -329,6 +330,7 @@ mod tests {
         check("Café \"(:^-+* opening-hours", &["cafe", "open", "hour"]);
         check("yes", &[]);
         check("how long is it?", &["long"]);
+        check("I'd like what's it's we've you'll I'm", &[]);
     }
 
     #[test]
