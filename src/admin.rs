@@ -26,6 +26,7 @@ pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
         .route("/calls/{id}", get(call))
         .route("/calls/{id}/report", get(report))
         .route("/metrics", get(metrics))
+        .route("/knowledge/reload", axum::routing::post(reload_knowledge))
         .route_layer(middleware::from_fn_with_state(switchboard, authorize))
 }
 
@@ -102,6 +103,23 @@ async fn report(State(switchboard): State<Switchboard>, Path(id): Path<String>) 
             .into_response()
         }
         Ok(None) => ApiError::new(StatusCode::NOT_FOUND, format!("no report for call `{id}`")).into_response(),
+        Err(error) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
+async fn reload_knowledge(State(switchboard): State<Switchboard>) -> Response {
+    let knowledge = switchboard.knowledge().clone();
+    // Reading and indexing the folder is blocking work.
+    match tokio::task::spawn_blocking(move || knowledge.reload()).await {
+        Ok(Ok(report)) => axum::Json(json!({
+            "files": report.files,
+            "chunks": report.chunks,
+            "skipped": report.skipped.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>(),
+            "tookMs": report.took.as_millis() as u64,
+        }))
+        .into_response(),
+        // The previous index stays in service.
+        Ok(Err(error)) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
         Err(error) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
     }
 }

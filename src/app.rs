@@ -12,7 +12,6 @@ use serde_json::Value;
 use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse};
 use vapi_types::{MessageBody, ServerMessage, ToolCallResult, ToolCallsResponse};
 
-use crate::answer;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::tools::{Finished, MemoryWrite, ToolCall, ToolContext, ToolRegistry};
@@ -51,6 +50,7 @@ struct Inner {
     tools: ToolRegistry,
     alerter: Option<crate::alert::Alerter>,
     routes: routing::Routes,
+    knowledge: knowledge::KnowledgeBase,
 }
 
 /// Why the server could not start.
@@ -65,6 +65,9 @@ pub enum StartError {
     /// The endpointing configuration is unusable.
     #[error("endpointing: {0}")]
     Endpointing(#[from] endpointing::EndpointingError),
+    /// The knowledge base could not be loaded.
+    #[error("knowledge: {0}")]
+    Knowledge(#[from] knowledge::KnowledgeError),
     /// A routing rule is unusable.
     #[error(transparent)]
     Routing(#[from] routing::RoutingError),
@@ -83,6 +86,7 @@ impl Switchboard {
     /// replaces a configured tool of the same name).
     pub async fn start_with(config: Config, rust_tools: ToolRegistry) -> Result<Switchboard, StartError> {
         let routes = config.routing.compile(&config.base_dir)?;
+        let knowledge = knowledge::KnowledgeBase::load(config.knowledge.clone())?;
         let mut tools = crate::tools::configured(&config.tools).map_err(StartError::Tools)?;
         tools.extend(rust_tools);
         let voice = voice::VoiceService::new(config.voice.clone())?;
@@ -100,6 +104,7 @@ impl Switchboard {
                 tools,
                 alerter,
                 routes,
+                knowledge,
             }),
         })
     }
@@ -107,6 +112,11 @@ impl Switchboard {
     /// The custom voice service.
     pub fn voice(&self) -> &voice::VoiceService {
         &self.inner.voice
+    }
+
+    /// The knowledge base.
+    pub fn knowledge(&self) -> &knowledge::KnowledgeBase {
+        &self.inner.knowledge
     }
 
     /// The endpointing service.
@@ -197,7 +207,10 @@ impl Switchboard {
                 let state = self.context_state(&message).await;
                 Reply::json(self.inner.routes.handoff(&message, &request.parameters, state.as_ref()))
             }
-            MessageBody::KnowledgeBaseRequest(_) => Reply::json(answer::no_documents()),
+            MessageBody::KnowledgeBaseRequest(request) => {
+                let state = self.context_state(&message).await;
+                Reply::json(self.inner.knowledge.answer(request, state.as_ref()))
+            }
             MessageBody::CampaignPredial(_) => Reply::json(CampaignPredialResponse {
                 eligible: config.answers.campaign_eligible.unwrap_or(true),
             }),

@@ -32,6 +32,8 @@ pub struct Config {
     pub calls: call_runtime::RuntimeConfig,
     /// Tools that answer `tool-calls`.
     pub tools: crate::tools::ToolsConfig,
+    /// The knowledge base that answers `knowledge-base-request` (a folder of Markdown and text).
+    pub knowledge: knowledge::KnowledgeConfig,
     /// Alerts sent on `hang`.
     pub alerts: crate::alert::AlertsConfig,
     /// The custom voice server (`voice-request`, `POST /voice`).
@@ -55,6 +57,7 @@ impl Default for Config {
             routing: routing::RoutingConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
             tools: crate::tools::ToolsConfig::default(),
+            knowledge: knowledge::KnowledgeConfig::default(),
             alerts: crate::alert::AlertsConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
@@ -157,6 +160,9 @@ pub struct ServeArgs {
     /// HMAC hash function [default: sha256].
     #[arg(long, env = "SWITCHBOARD_HMAC_ALGORITHM", value_enum, requires = "hmac_secret")]
     pub hmac_algorithm: Option<HmacAlgorithm>,
+    /// Folder of Markdown and text documents for `knowledge-base-request`.
+    #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
+    pub knowledge_dir: Option<PathBuf>,
     /// Bearer token for the admin API; without one it answers only loopback clients.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -228,6 +234,9 @@ impl Config {
                 tolerance_seconds,
             };
         }
+        if let Some(dir) = &args.knowledge_dir {
+            self.knowledge.dir = Some(dir.clone());
+        }
         if let Some(token) = &args.admin_token {
             self.admin.token = Some(token.clone());
         }
@@ -244,6 +253,9 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
         self.tools.validate().map_err(ConfigError::Invalid)?;
+        self.knowledge
+            .validate()
+            .map_err(|error| ConfigError::Invalid(format!("knowledge: {error}")))?;
         self.alerts.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()

@@ -2,12 +2,11 @@
 //! answers to tool calls and knowledge-base requests know the whole call.
 //!
 //! This crate is the edge and the wiring: configuration ([`config`]), the HTTP surface ([`http`]),
-//! authentication ([`auth`]), default answers ([`answer`]) and the dispatch of messages to the services
+//! authentication ([`auth`]), tools ([`tools`]) and the dispatch of messages to the services
 //! behind them ([`app`]). Wire types live in `vapi-types`; the binary in `main.rs` only calls [`cli::run`].
 
 pub mod admin;
 pub mod alert;
-pub mod answer;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -373,7 +373,7 @@ pub async fn run_tool_calls(
     for (call, running, context) in running {
         finished.push(match running {
             None => Finished {
-                result: ToolCallResult::err(&call.id, &call.name, crate::answer::unknown_tool(&call.name)),
+                result: ToolCallResult::err(&call.id, &call.name, unknown_tool(&call.name)),
                 writes: Vec::new(),
                 background: false,
             },
@@ -444,6 +444,11 @@ fn settle(
         writes: context.take_writes(),
         background: false,
     }
+}
+
+/// The error text for a tool nobody registered.
+pub fn unknown_tool(name: &str) -> String {
+    format!("unknown tool `{name}`: no tool with this name is registered on this server")
 }
 
 /// The registry a configuration describes: built-in context tools and HTTP tools. Rust tools are added to it

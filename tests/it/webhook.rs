@@ -114,3 +114,73 @@ async fn health_and_readiness() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn knowledge_base_requests_are_answered_from_the_folder_and_reload() {
+    let dir = std::env::temp_dir().join(format!("switchboard-kb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("returns.md"),
+        "# Returns\n\nYou can return any item within 30 days for a full refund.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hours.md"),
+        "# Opening hours\n\nWe are open 8 to 5, Monday through Friday.\n",
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.knowledge.dir = Some(dir.clone());
+    let server = TestServer::start(config).await;
+    let ask = |text: &str| {
+        json!({"message": {"type": "knowledge-base-request", "call": {"id": "kb-call"},
+            "messagesOpenAIFormatted": [{"role": "user", "content": text}]}})
+    };
+    let (status, answer) = server
+        .post_json(
+            "/webhook",
+            &ask("how many days do I have to return an item for a refund?"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        answer["documents"][0]["content"].as_str().unwrap().contains("30 days"),
+        "{answer}"
+    );
+    assert!(
+        answer["documents"][0]["uuid"].as_str().unwrap().contains("returns.md"),
+        "{answer}"
+    );
+
+    std::fs::write(
+        dir.join("parking.md"),
+        "# Parking\n\nFree parking is behind the building on Elm Street.\n",
+    )
+    .unwrap();
+    let (_, before) = server
+        .post_json("/webhook", &ask("where can I park my car near the building?"))
+        .await;
+    assert!(
+        !before.to_string().contains("Elm Street"),
+        "not indexed before the reload"
+    );
+    let reloaded = server
+        .client
+        .post(server.url("/knowledge/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let (_, after) = server
+        .post_json("/webhook", &ask("where can I park my car near the building?"))
+        .await;
+    assert!(
+        after["documents"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Elm Street"),
+        "{after}"
+    );
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
