@@ -32,6 +32,8 @@ pub enum Command {
     Voice(VoiceArgs),
     /// Synthesize text through the voice pipeline into a WAV file.
     Say(SayArgs),
+    /// Replay call files against a Vapi Server URL (this server or another) and check every answer.
+    Simulate(crate::simulate::SimulateArgs),
     /// The smart endpointing server and its evaluation.
     Endpointing {
         /// What to do.
@@ -106,6 +108,7 @@ pub fn run_with(tools: ToolRegistry) -> ExitCode {
         Some(Command::Serve(args)) => serve(args, tools),
         Some(Command::Voice(args)) => serve_voice(args),
         Some(Command::Say(args)) => say(args),
+        Some(Command::Simulate(args)) => crate::simulate::run(args),
         Some(Command::Endpointing {
             command: EndpointingCommand::Eval { file, config },
         }) => evaluate_endpointing(&file, config),
