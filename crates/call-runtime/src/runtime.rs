@@ -282,7 +282,15 @@ impl CallRuntime {
         // visible sooner; an actor started later replays it from the journal.
         let mut message = CallMsg::Apply { seq, event };
         for _ in 0..3 {
-            let actor = self.actor(&call_id).await?;
+            let actor = match self.actor(&call_id).await {
+                Ok(actor) => actor,
+                // An ended, reported call's actor retires as soon as it starts, and a failing store can keep
+                // one from starting: the event is journaled all the same, so it is acknowledged.
+                Err(error) => {
+                    tracing::debug!(call_id, %error, "event journaled; no live actor for it");
+                    return Ok(());
+                }
+            };
             match actor.cast(message) {
                 Ok(()) => return Ok(()),
                 Err(ractor::MessagingErr::SendErr(returned)) => {
