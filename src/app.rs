@@ -91,7 +91,11 @@ impl Switchboard {
         tools.extend(rust_tools);
         let voice = voice::VoiceService::new(config.voice.clone())?;
         let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
-        let runtime = CallRuntime::start(Store::default(), config.calls.clone()).await?;
+        let store = match &config.redis {
+            Some(redis) => Store::connect(redis).await.map_err(RuntimeError::from)?,
+            None => Store::default(),
+        };
+        let runtime = CallRuntime::start(store, config.calls.clone()).await?;
         let metrics = Metrics::new(runtime.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);
         Ok(Switchboard {
@@ -238,11 +242,18 @@ impl Switchboard {
         }
     }
 
-    /// The call's state for an answer, or `None` (logged) when it cannot be had.
+    /// The call's state for an answer, or `None` (logged) when it cannot be had. With a shared store that
+    /// cannot be read, this instance's own view of the call, with a warning.
     async fn context_state(&self, message: &ServerMessage) -> Option<call_state::CallState> {
         let call_id = message.call_id()?;
-        match self.inner.runtime.state(call_id).await {
-            Ok(state) => state,
+        match self.inner.runtime.query(call_id).await {
+            Ok(Some(queried)) => {
+                if let Some(error) = &queried.stale {
+                    tracing::warn!(call_id, %error, "answering from this instance's view of the call");
+                }
+                Some(queried.state)
+            }
+            Ok(None) => None,
             Err(error) => {
                 tracing::warn!(call_id, %error, "answering without the call's context");
                 None
@@ -259,14 +270,10 @@ impl Switchboard {
     ) -> Vec<ToolCallResult> {
         let runtime = self.inner.runtime.clone();
         let call_id = message.call_id().unwrap_or_default().to_string();
-        let state = match runtime.state(&call_id).await {
-            Ok(Some(state)) => state,
-            Ok(None) => call_state::CallState::new(&call_id),
-            Err(error) => {
-                tracing::warn!(call_id, %error, "answering tool calls without the call's context");
-                call_state::CallState::new(&call_id)
-            }
-        };
+        let state = self
+            .context_state(message)
+            .await
+            .unwrap_or_else(|| call_state::CallState::new(&call_id));
         let conversation_id = match conversation_id {
             Some(id) => Some(id),
             None => runtime.store().conversation_of(&call_id).await.unwrap_or_default(),

@@ -30,6 +30,8 @@ pub struct Config {
     pub routing: routing::RoutingConfig,
     /// Call actors: caps on each call's state, idle retirement, live-call limit.
     pub calls: call_runtime::RuntimeConfig,
+    /// The shared store for several instances; without it calls live in this process's memory.
+    pub redis: Option<call_runtime::RedisConfig>,
     /// Tools that answer `tool-calls`.
     pub tools: crate::tools::ToolsConfig,
     /// The knowledge base that answers `knowledge-base-request` (a folder of Markdown and text).
@@ -56,6 +58,7 @@ impl Default for Config {
             answers: AnswersConfig::default(),
             routing: routing::RoutingConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
+            redis: None,
             tools: crate::tools::ToolsConfig::default(),
             knowledge: knowledge::KnowledgeConfig::default(),
             alerts: crate::alert::AlertsConfig::default(),
@@ -160,6 +163,9 @@ pub struct ServeArgs {
     /// HMAC hash function [default: sha256].
     #[arg(long, env = "SWITCHBOARD_HMAC_ALGORITHM", value_enum, requires = "hmac_secret")]
     pub hmac_algorithm: Option<HmacAlgorithm>,
+    /// Redis URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS): share calls between instances.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Folder of Markdown and text documents for `knowledge-base-request`.
     #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
     pub knowledge_dir: Option<PathBuf>,
@@ -234,6 +240,10 @@ impl Config {
                 tolerance_seconds,
             };
         }
+        if let Some(url) = &args.redis_url {
+            let redis = self.redis.get_or_insert_with(Default::default);
+            redis.url = url.clone();
+        }
         if let Some(dir) = &args.knowledge_dir {
             self.knowledge.dir = Some(dir.clone());
         }
@@ -253,6 +263,9 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
         self.tools.validate().map_err(ConfigError::Invalid)?;
+        if let Some(redis) = &self.redis {
+            redis.validate().map_err(ConfigError::Invalid)?;
+        }
         self.knowledge
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("knowledge: {error}")))?;
