@@ -324,7 +324,7 @@ pub fn check_answer(kind: &str, request: &Value, status: u16, body: &[u8]) -> Re
         "voice-request" => {
             if body.is_empty() {
                 Err("empty audio".into())
-            } else if body.len() % 2 != 0 {
+            } else if !body.len().is_multiple_of(2) {
                 Err(format!("{} bytes of audio: not whole 16-bit samples", body.len()))
             } else {
                 Ok(())
