@@ -48,44 +48,60 @@ fn call_events(call: &str) -> (Vec<CallEvent>, usize) {
         };
         let text = format!("{text} ({turn})");
         text_bytes += text.len();
-        let mut push = |kind| {
+        let mut push = |events: &mut Vec<CallEvent>, kind| {
             at += 1;
             events.push(CallEvent::new(call, Some(at), kind));
+            at
         };
-        push(EventKind::Speech {
-            role,
-            started: true,
-            turn: Some(turn),
-        });
+        push(
+            &mut events,
+            EventKind::Speech {
+                role,
+                started: true,
+                turn: Some(turn),
+            },
+        );
         for cut in [text.len() / 3, 2 * text.len() / 3] {
             let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-            push(EventKind::Transcript {
-                role,
-                is_final: false,
-                text: text[..cut].to_string(),
-            });
+            push(
+                &mut events,
+                EventKind::Transcript {
+                    role,
+                    is_final: false,
+                    text: text[..cut].to_string(),
+                },
+            );
         }
-        push(EventKind::Transcript {
-            role,
-            is_final: true,
-            text: text.clone(),
-        });
-        push(EventKind::Speech {
-            role,
-            started: false,
-            turn: Some(turn),
-        });
+        let said_at = push(
+            &mut events,
+            EventKind::Transcript {
+                role,
+                is_final: true,
+                text: text.clone(),
+            },
+        );
+        push(
+            &mut events,
+            EventKind::Speech {
+                role,
+                started: false,
+                turn: Some(turn),
+            },
+        );
         turns.push(Turn {
             role,
             text,
-            at_ms: Some(at),
+            at_ms: Some(said_at),
         });
         if turn % 2 == 1 {
-            push(EventKind::Conversation {
-                turns: turns.clone(),
-                tool_calls: vec![],
-                tool_results: vec![],
-            });
+            push(
+                &mut events,
+                EventKind::Conversation {
+                    turns: turns.clone(),
+                    tool_calls: vec![],
+                    tool_results: vec![],
+                },
+            );
         }
     }
     (events, text_bytes)
