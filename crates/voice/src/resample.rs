@@ -3,7 +3,8 @@
 //! Input arrives in pieces of any size; it is processed in 20 ms chunks of the input rate, and
 //! the startup delay of the filter is trimmed so the output starts with the first input sample.
 //! [`StreamResampler::finish`] flushes the tail so the total output length is exactly
-//! `ceil(n · out / in)` (integer math). Equal rates pass samples through untouched.
+//! `ceil(n · out / in)` (integer math). Equal rates pass samples through untouched; otherwise NaN
+//! input samples are resampled as silence and others are clamped to `[-1, 1]` first.
 //!
 //! Deliberately absent: the polynomial and sinc `Async` resamplers (the polynomial ones alias
 //! badly when downsampling), multi-channel audio (engines downmix first) and sample formats
@@ -113,7 +114,11 @@ impl StreamResampler {
             self.emitted += input.len() as u64;
             return Ok(());
         };
-        state.pending.extend_from_slice(input);
+        // rubato's inverse FFT panics on a non-finite spectrum, so NaN becomes silence and everything else is
+        // clamped to full scale (which `to_i16` would clip to anyway) before filtering.
+        state
+            .pending
+            .extend(input.iter().map(|&s| if s.is_nan() { 0.0 } else { s.clamp(-1.0, 1.0) }));
         let mut offset = 0;
         while state.pending.len() - offset >= state.chunk {
             let n = state.run(offset, None, out)?;
