@@ -11,12 +11,14 @@ use switchboard::Config;
 use crate::support::{TestServer, message, tool_calls};
 
 fn with_redis(url: &str) -> Config {
-    let mut config = Config::default();
-    config.redis = Some(call_runtime::RedisConfig {
+    let redis = call_runtime::RedisConfig {
         response_timeout_ms: 300,
         ..call_runtime::RedisConfig::new(url)
-    });
-    config
+    };
+    Config {
+        redis: Some(redis),
+        ..Config::default()
+    }
 }
 
 /// A scripted call: what the caller and assistant say, and tool calls that read it back.

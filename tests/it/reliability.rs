@@ -33,7 +33,7 @@ impl Lcg {
 /// The `n`th webhook body of a call's script.
 fn body(call: &str, n: usize, rng: &mut Lcg) -> Value {
     let at = 1_000 + n as i64;
-    let role = if n % 2 == 0 { "user" } else { "assistant" };
+    let role = if n.is_multiple_of(2) { "user" } else { "assistant" };
     match rng.next(10) {
         0 => message(
             call,
@@ -53,12 +53,12 @@ fn body(call: &str, n: usize, rng: &mut Lcg) -> Value {
             at,
             json!({"role": role, "transcriptType": "partial", "transcript": format!("part {n}")}),
         ),
-        3 if n % 7 == 0 => message(call, "status-update", at, json!({"status": "in-progress"})),
-        4 if n % 11 == 0 => message(
+        3 if n.is_multiple_of(7) => message(call, "status-update", at, json!({"status": "in-progress"})),
+        4 if n.is_multiple_of(11) => message(
             call,
             "language-change-detected",
             at,
-            json!({"language": if n % 2 == 0 { "es" } else { "en" }}),
+            json!({"language": if n.is_multiple_of(2) { "es" } else { "en" }}),
         ),
         _ => message(
             call,
