@@ -184,3 +184,70 @@ async fn knowledge_base_requests_are_answered_from_the_folder_and_reload() {
     server.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_main_webhook_also_answers_voice_and_endpointing_requests() {
+    let server = TestServer::start(Config::default()).await;
+    let (status, answer) = server
+        .post_json("/webhook", &fixture("call-endpointing-request.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let timeout = answer["timeoutSeconds"].as_f64().unwrap();
+    // The fixture's caller stopped mid-sentence ("...a cleaning for"): wait longer than Vapi's 0.8 s pause.
+    assert!((0.8..=15.0).contains(&timeout), "{answer}");
+    let (direct_status, direct) = server
+        .post_json("/endpointing", &fixture("call-endpointing-request.json"))
+        .await;
+    assert_eq!(
+        (direct_status, &direct),
+        (StatusCode::OK, &answer),
+        "same answer on both paths"
+    );
+
+    let mut voice = fixture("voice-request.json");
+    voice["message"]["text"] = json!("Hello from the main webhook.");
+    voice["message"]["sampleRate"] = json!(16000);
+    let response = server
+        .client
+        .post(server.url("/webhook"))
+        .json(&voice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    let pcm = response.bytes().await.unwrap();
+    assert!(pcm.len() > 16_000 && pcm.len().is_multiple_of(2), "{} bytes", pcm.len());
+    assert_ne!(&pcm[..4], b"RIFF");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_mounted_servers_share_the_webhook_authentication() {
+    let config = Config {
+        auth: switchboard::auth::AuthConfig::Secret {
+            secret: "s3cret".into(),
+        },
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    for path in ["/voice", "/endpointing"] {
+        let body = fixture(if path == "/voice" {
+            "voice-request.json"
+        } else {
+            "call-endpointing-request.json"
+        });
+        let refused = server.client.post(server.url(path)).json(&body).send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{path}");
+        let accepted = server
+            .client
+            .post(server.url(path))
+            .header("x-vapi-secret", "s3cret")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 200, "{path}");
+    }
+    server.stop().await;
+}
