@@ -1,0 +1,945 @@
+//! The load benchmark: Switchboard against a bare axum server that only parses the JSON body and answers `{}`
+//! (the ceiling of an HTTP JSON endpoint on this machine), both served by this process on loopback and driven
+//! from a second process (this binary re-executed with `LOAD_DRIVER=1`) over HTTP/1.1 keep-alive.
+//!
+//! Run: `cargo bench --bench load`. It prints a Markdown table:
+//!
+//! 1. informational-event ingest rate (speech-updates and transcripts) with 1k live calls, both servers;
+//! 2. tool-call (`recall`) latency p50/p99 with 10k live calls, each holding a 20-turn conversation, against
+//!    the bare server's latency for the same bodies;
+//! 3. memory per live call: the server process's RSS growth over priming those 10k calls, divided by 10k.
+//!
+//! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
+//! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
+//! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8). The whole run is bounded by a 15-minute deadline.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use switchboard::simulate::{Latencies, LatencySummary, check_answer};
+use switchboard::{Config, Switchboard, http};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const DRIVER_ENV: &str = "LOAD_DRIVER";
+const DEADLINE: Duration = Duration::from_secs(15 * 60);
+const CALL_PLACEHOLDER: &str = "@@CALL@@";
+const SEQ_PLACEHOLDER: &str = "@@SEQ@@";
+const TS_PLACEHOLDER: &str = "\"@@TS@@\"";
+
+fn main() -> ExitCode {
+    let result = if std::env::var_os(DRIVER_ENV).is_some() {
+        driver::main()
+    } else {
+        host::main()
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("load bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// This process's resident set size in bytes and CPU time (user + system) in clock ticks, from `/proc`.
+fn process_stats() -> (u64, u64) {
+    let rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    (rss_kib * 1024, ticks)
+}
+
+/// Clock ticks per second of `/proc/*/stat` (USER_HZ; 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+mod host {
+    use super::*;
+
+    /// Serves Switchboard, the bare server and a control endpoint; runs the driver as a child process.
+    pub(super) fn main() -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let switchboard = Switchboard::start(Config::default()).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let switchboard_addr = listener.local_addr()?;
+            let app = http::app(switchboard.clone());
+            let serving = tokio::spawn(http::serve(listener, app, wait(stopped.clone())));
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let bare_addr = listener.local_addr()?;
+            let bare = axum::Router::new().route(
+                "/webhook",
+                post(|body: Bytes| async move {
+                    match serde_json::from_slice::<Value>(&body) {
+                        Ok(_) => (axum::http::StatusCode::OK, axum::Json(json!({}))),
+                        Err(_) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": "bad"}))),
+                    }
+                }),
+            );
+            let bare_serving = tokio::spawn(
+                axum::serve(listener, bare)
+                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .into_future(),
+            );
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let control_addr = listener.local_addr()?;
+            let live = switchboard.clone();
+            let control = axum::Router::new().route(
+                "/stats",
+                get(move || {
+                    let live = live.runtime().live_calls();
+                    async move {
+                        let (rss, ticks) = process_stats();
+                        axum::Json(json!({"rss": rss, "ticks": ticks, "live": live}))
+                    }
+                }),
+            );
+            let control_serving = tokio::spawn(
+                axum::serve(listener, control)
+                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .into_future(),
+            );
+
+            let mut child = tokio::process::Command::new(std::env::current_exe()?)
+                .env(DRIVER_ENV, "1")
+                .env("LOAD_SWITCHBOARD", switchboard_addr.to_string())
+                .env("LOAD_BARE", bare_addr.to_string())
+                .env("LOAD_CONTROL", control_addr.to_string())
+                .kill_on_drop(true)
+                .spawn()?;
+            let status = match tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()).await {
+                Ok(status) => status?,
+                Err(_) => {
+                    child.kill().await?;
+                    anyhow::bail!("the driver did not finish within {DEADLINE:?}");
+                }
+            };
+            let _ = stop.send(true);
+            serving.await??;
+            bare_serving.await??;
+            control_serving.await??;
+            switchboard.shutdown().await;
+            anyhow::ensure!(status.success(), "the driver failed: {status}");
+            Ok(())
+        })
+    }
+}
+
+/// A body with holes: the parts between placeholders, rendered by concatenation (cheap on the driver side).
+#[derive(Clone)]
+struct Template {
+    parts: Vec<Vec<u8>>,
+    holes: Vec<usize>,
+}
+
+impl Template {
+    /// Splits `text` at every occurrence of any of `placeholders`; hole `i` is `placeholders[i]`.
+    fn new(text: &str, placeholders: &[&str]) -> Template {
+        let mut parts = Vec::new();
+        let mut holes = Vec::new();
+        let mut rest = text;
+        loop {
+            let next = placeholders
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| rest.find(p).map(|at| (at, i, p.len())))
+                .min();
+            match next {
+                Some((at, hole, len)) => {
+                    parts.push(rest.as_bytes()[..at].to_vec());
+                    holes.push(hole);
+                    rest = &rest[at + len..];
+                }
+                None => {
+                    parts.push(rest.as_bytes().to_vec());
+                    return Template { parts, holes };
+                }
+            }
+        }
+    }
+
+    fn render(&self, values: &[&str], out: &mut Vec<u8>) {
+        out.clear();
+        for (part, hole) in self.parts.iter().zip(&self.holes) {
+            out.extend_from_slice(part);
+            out.extend_from_slice(values[*hole].as_bytes());
+        }
+        if let Some(last) = self.parts.last() {
+            out.extend_from_slice(last);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection speaking just enough of the protocol for JSON answers.
+struct Conn {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr) -> Conn {
+        Conn {
+            addr,
+            stream: None,
+            request: Vec::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends one request; returns the status and the body. A broken connection is dropped (the next
+    /// request reconnects).
+    async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let result = self.exchange(method, path, body).await;
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        use std::io::{Error, ErrorKind};
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.addr).await?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(stream);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Error::other("no connection"));
+        };
+        self.request.clear();
+        self.request.extend_from_slice(
+            format!(
+                "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                self.addr,
+                body.len()
+            )
+            .as_bytes(),
+        );
+        self.request.extend_from_slice(body);
+        stream.write_all(&self.request).await?;
+        self.buf.clear();
+        let mut chunk = [0u8; 8192];
+        let header_end = loop {
+            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..header_end]).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no status"))?;
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "answer without content-length"))?;
+        while self.buf.len() < header_end + length {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok((status, self.buf[header_end..header_end + length].to_vec()))
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+mod driver {
+    use super::*;
+
+    struct Target {
+        switchboard: SocketAddr,
+        bare: SocketAddr,
+        control: SocketAddr,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct ServerStats {
+        rss: u64,
+        ticks: u64,
+        live: u64,
+    }
+
+    async fn server_stats(control: SocketAddr) -> anyhow::Result<ServerStats> {
+        let (status, body) = Conn::new(control).send("GET", "/stats", b"").await?;
+        anyhow::ensure!(status == 200, "control answered {status}");
+        let value: Value = serde_json::from_slice(&body)?;
+        let field = |name: &str| value[name].as_u64().unwrap_or(0);
+        Ok(ServerStats {
+            rss: field("rss"),
+            ticks: field("ticks"),
+            live: field("live"),
+        })
+    }
+
+    pub(super) fn main() -> anyhow::Result<()> {
+        let addr = |name: &str| -> anyhow::Result<SocketAddr> {
+            Ok(std::env::var(name)
+                .map_err(|_| anyhow::anyhow!("{name} is not set"))?
+                .parse()?)
+        };
+        let target = Target {
+            switchboard: addr("LOAD_SWITCHBOARD")?,
+            bare: addr("LOAD_BARE")?,
+            control: addr("LOAD_CONTROL")?,
+        };
+        // One thread: the driver takes at most one of the machine's cores.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            match tokio::time::timeout(DEADLINE, run(&target)).await {
+                Ok(result) => result,
+                Err(_) => anyhow::bail!("the load run exceeded {DEADLINE:?}"),
+            }
+        })
+    }
+
+    /// The call file the bodies come from.
+    fn support_call() -> anyhow::Result<(Vec<Value>, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/calls/support.jsonl");
+        let file = switchboard::simulate::load(std::path::Path::new(path))?;
+        let id = file
+            .call_ids
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{path}: no call id"))?;
+        Ok((file.lines.into_iter().map(|l| l.body).collect(), id))
+    }
+
+    /// A template of `body`: its call id, timestamp and (when `seq_in`) a field made unique per request.
+    fn template_of(mut body: Value, call_id: &str, seq_in: Option<&str>) -> Template {
+        body["message"]["timestamp"] = json!("@@TS@@");
+        if let Some(pointer) = seq_in
+            && let Some(Value::String(text)) = body.pointer_mut(pointer)
+        {
+            text.push_str(" @@SEQ@@");
+        }
+        let text = body.to_string().replace(call_id, CALL_PLACEHOLDER);
+        Template::new(&text, &[CALL_PLACEHOLDER, SEQ_PLACEHOLDER, TS_PLACEHOLDER])
+    }
+
+    const USER: &[&str] = &[
+        "Hi, it's Dana Whitfield. My internet keeps dropping out every evening.",
+        "Yeah, the router light goes orange and then it comes back after about ten minutes.",
+        "It started last Monday, right after the storm.",
+        "I already restarted the router twice, and I swapped the cable.",
+        "My account number is four four one, two nine, seven seven zero.",
+        "Evenings, usually between seven and ten.",
+        "Can the technician come on Thursday morning instead?",
+        "The best number is five oh three, five five five, zero one eight seven.",
+        "No, the appointment on Thursday is fine. What's the ticket number?",
+        "Great, that's all. Thanks for the help.",
+    ];
+    const ASSISTANT: &[&str] = &[
+        "Thanks for calling Northwind Fiber, this is Sam. Who am I speaking with?",
+        "Sorry to hear that, Dana. When it drops, do the lights on the router change?",
+        "Thanks. That pattern usually points at the line, not your Wi-Fi.",
+        "Good, that rules out the cable. Can I get your account number?",
+        "Got it. When do the drop-outs usually happen?",
+        "I'll schedule a line test and a technician visit. Wednesday afternoon works?",
+        "Thursday at nine works. What's the best number to reach you?",
+        "Thanks, I have five oh three, five five five, zero one eight seven.",
+        "Your ticket is N W four eight two one three.",
+        "You're welcome, Dana. Have a good evening.",
+    ];
+
+    /// The 22 bodies of one primed call: in-progress, 20 final transcripts, a conversation-update with them.
+    fn conversation_templates(bodies: &[Value], call_id: &str) -> anyhow::Result<Vec<Template>> {
+        let first = |kind: &str| {
+            bodies
+                .iter()
+                .find(|b| b["message"]["type"] == kind)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("the call file has no {kind}"))
+        };
+        let mut status = first("status-update")?;
+        status["message"]["status"] = json!("in-progress");
+        let transcript = first("transcript")?;
+        let mut update = first("conversation-update")?;
+        let mut out = vec![template_of(status, call_id, None)];
+        let system = "You are Sam, the support assistant for Northwind Fiber.";
+        let mut vapi = vec![json!({"role": "system", "message": system, "time": 0, "secondsFromStart": 0})];
+        let mut openai = vec![json!({"role": "system", "content": system})];
+        for turn in 0..20 {
+            let (role, text) = if turn % 2 == 0 {
+                ("assistant", ASSISTANT[turn / 2])
+            } else {
+                ("user", USER[turn / 2])
+            };
+            let mut body = transcript.clone();
+            body["message"]["role"] = json!(role);
+            body["message"]["transcriptType"] = json!("final");
+            body["message"]["transcript"] = json!(text);
+            out.push(template_of(body, call_id, None));
+            let start = 1_000 + turn as u64 * 4_000;
+            vapi.push(
+                json!({"role": if role == "assistant" { "bot" } else { "user" }, "message": text,
+                "time": start, "endTime": start + 3_000, "secondsFromStart": start as f64 / 1000.0, "duration": 3_000}),
+            );
+            openai.push(json!({"role": role, "content": text}));
+        }
+        update["message"]["messages"] = Value::Array(vapi);
+        update["message"]["messagesOpenAIFormatted"] = Value::Array(openai);
+        out.push(template_of(update, call_id, None));
+        Ok(out)
+    }
+
+    /// The `recall` tool-call body (with the artifact of the conversation so far, as Vapi sends it).
+    fn tool_call_template(bodies: &[Value], call_id: &str) -> anyhow::Result<Template> {
+        let mut body = bodies
+            .iter()
+            .filter(|b| b["message"]["type"] == "tool-calls")
+            .nth(1)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the call file has fewer than two tool-calls"))?;
+        let call = json!({"id": "call_bench_@@SEQ@@", "type": "function",
+            "function": {"name": "recall", "arguments": {"topic": "router"}}});
+        let message = &mut body["message"];
+        message["toolCallList"] = json!([call]);
+        if let Some(with) = message["toolWithToolCallList"].as_array_mut() {
+            with.retain(|t| t["function"]["name"] == "recall");
+            if let Some(first) = with.first_mut() {
+                first["toolCall"] = call;
+            }
+        }
+        Ok(template_of(body, call_id, None))
+    }
+
+    /// Outcome of a load phase.
+    #[derive(Debug, Default)]
+    struct Phase {
+        ok: u64,
+        errors: u64,
+        first_error: Option<String>,
+        elapsed: Duration,
+        latencies: Latencies,
+        check_failures: u64,
+    }
+
+    impl Phase {
+        fn rate(&self) -> f64 {
+            self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        }
+    }
+
+    /// Plays calls `0..calls` over `connections` connections: each call's bodies in order on one connection.
+    async fn prime(
+        addr: SocketAddr,
+        connections: usize,
+        calls: usize,
+        prefix: &str,
+        templates: Arc<Vec<Template>>,
+    ) -> Phase {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections.min(calls.max(1)) {
+            let next = next.clone();
+            let templates = templates.clone();
+            let prefix = prefix.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut phase = Phase::default();
+                let mut body = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= calls {
+                        break;
+                    }
+                    let id = format!("{prefix}-{n}");
+                    for (step, template) in templates.iter().enumerate() {
+                        let ts = (1_787_241_600_000u64 + step as u64 * 1_000).to_string();
+                        template.render(&[&id, "0", &ts], &mut body);
+                        tally(&mut phase, conn.send("POST", "/webhook", &body).await);
+                    }
+                }
+                phase
+            }));
+        }
+        merge(tasks, started).await
+    }
+
+    fn tally(phase: &mut Phase, outcome: std::io::Result<(u16, Vec<u8>)>) {
+        match outcome {
+            Ok((status, _)) if (200..300).contains(&status) => phase.ok += 1,
+            Ok((status, body)) => {
+                phase.errors += 1;
+                phase
+                    .first_error
+                    .get_or_insert_with(|| format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+            }
+            Err(error) => {
+                phase.errors += 1;
+                phase.first_error.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+
+    async fn merge(tasks: Vec<tokio::task::JoinHandle<Phase>>, started: Instant) -> Phase {
+        let mut total = Phase::default();
+        for task in tasks {
+            if let Ok(phase) = task.await {
+                total.ok += phase.ok;
+                total.errors += phase.errors;
+                total.check_failures += phase.check_failures;
+                total.latencies.merge(&phase.latencies);
+                if total.first_error.is_none() {
+                    total.first_error = phase.first_error;
+                }
+            }
+        }
+        total.elapsed = started.elapsed();
+        total
+    }
+
+    /// Sends informational events round-robin over `calls` calls for `warmup + seconds`, counting the
+    /// answers of the last `seconds`.
+    async fn blast(
+        addr: SocketAddr,
+        connections: usize,
+        calls: usize,
+        prefix: &str,
+        warmup: Duration,
+        measured: Duration,
+        templates: Arc<Vec<Template>>,
+    ) -> Phase {
+        let seq = Arc::new(AtomicU64::new(0));
+        let counting = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (seq, counting, done, templates) = (seq.clone(), counting.clone(), done.clone(), templates.clone());
+            let prefix = prefix.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut phase = Phase::default();
+                let mut body = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    let id = format!("{prefix}-{}", n as usize % calls);
+                    let ts = (1_787_241_700_000 + n).to_string();
+                    let template = &templates[n as usize % templates.len()];
+                    template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let outcome = conn.send("POST", "/webhook", &body).await;
+                    if counting.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+                        tally(&mut phase, outcome);
+                    }
+                }
+                phase
+            }));
+        }
+        tokio::time::sleep(warmup).await;
+        counting.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        tokio::time::sleep(measured).await;
+        done.store(true, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        let mut phase = merge(tasks, started).await;
+        phase.elapsed = elapsed;
+        phase
+    }
+
+    /// Sends `count` tool-calls to random calls of `0..calls`, recording latencies (and checking the
+    /// answers when `check`).
+    async fn tool_calls(
+        addr: SocketAddr,
+        connections: usize,
+        count: u64,
+        calls: usize,
+        prefix: &str,
+        template: Arc<Template>,
+        check: bool,
+    ) -> Phase {
+        let seq = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (seq, template) = (seq.clone(), template.clone());
+            let prefix = prefix.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut phase = Phase::default();
+                let mut body = Vec::new();
+                loop {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        break;
+                    }
+                    // A multiplicative hash spreads the calls without a random generator.
+                    let call = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % calls;
+                    let id = format!("{prefix}-{call}");
+                    let ts = (1_787_241_900_000 + n).to_string();
+                    template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let sent = Instant::now();
+                    let outcome = conn.send("POST", "/webhook", &body).await;
+                    phase.latencies.record(sent.elapsed());
+                    if check && let Ok((status, answer)) = &outcome {
+                        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        if let Err(reason) = check_answer("tool-calls", &request, *status, answer) {
+                            phase.check_failures += 1;
+                            phase.first_error.get_or_insert(reason);
+                        }
+                    }
+                    tally(&mut phase, outcome);
+                }
+                phase
+            }));
+        }
+        merge(tasks, started).await
+    }
+
+    fn cpu_us_per_request(before: ServerStats, after: ServerStats, requests: u64) -> f64 {
+        let seconds = after.ticks.saturating_sub(before.ticks) as f64 / TICKS_PER_SECOND;
+        seconds * 1e6 / requests.max(1) as f64
+    }
+
+    fn ms(d: Duration) -> String {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    }
+
+    fn report_errors(name: &str, phase: &Phase) {
+        if phase.errors > 0 || phase.check_failures > 0 {
+            eprintln!(
+                "{name}: {} errors, {} failed checks; first: {}",
+                phase.errors,
+                phase.check_failures,
+                phase.first_error.as_deref().unwrap_or("-")
+            );
+        }
+    }
+
+    async fn run(target: &Target) -> anyhow::Result<()> {
+        let ingest_calls = env_usize("LOAD_INGEST_CALLS", 1000).max(1);
+        let ingest_seconds = env_usize("LOAD_INGEST_SECONDS", 3).max(1) as u64;
+        let connections = env_usize("LOAD_CONNECTIONS", 64).max(1);
+        let live_calls = env_usize("LOAD_LIVE_CALLS", 10_000).max(1);
+        let tool_count = env_usize("LOAD_TOOL_CALLS", 5000).max(1) as u64;
+        let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
+        let warmup = Duration::from_secs(1);
+        let measured = Duration::from_secs(ingest_seconds);
+
+        let (bodies, call_id) = support_call()?;
+        // Informational events: one turn's speech-update started, partial, final, speech-update stopped.
+        let kinds = ["speech-update", "transcript", "transcript", "speech-update"];
+        let mut ingest = Vec::new();
+        let mut from = 0;
+        for kind in kinds {
+            let at = bodies[from..]
+                .iter()
+                .position(|b| b["message"]["type"] == kind)
+                .ok_or_else(|| anyhow::anyhow!("the call file has no {kind}"))?;
+            let seq_in = (kind == "transcript").then_some("/message/transcript");
+            ingest.push(template_of(bodies[from + at].clone(), &call_id, seq_in));
+            from += at + 1;
+        }
+        let ingest = Arc::new(ingest);
+        let ingest_bytes = ingest.iter().map(Template::len).sum::<usize>() / ingest.len();
+        let conversation = Arc::new(conversation_templates(&bodies, &call_id)?);
+        let tool = Arc::new(tool_call_template(&bodies, &call_id)?);
+        let status_ended = {
+            let mut body = bodies
+                .iter()
+                .find(|b| b["message"]["type"] == "status-update")
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("no status-update"))?;
+            body["message"]["status"] = json!("ended");
+            body["message"]["endedReason"] = json!("customer-ended-call");
+            template_of(body, &call_id, None)
+        };
+        let report = bodies
+            .iter()
+            .find(|b| b["message"]["type"] == "end-of-call-report")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no end-of-call-report"))?;
+        let ending = Arc::new(vec![status_ended, template_of(report, &call_id, None)]);
+        let in_progress = Arc::new(vec![conversation[0].clone()]);
+
+        // 1. Ingest with `ingest_calls` live calls.
+        eprintln!("priming {ingest_calls} calls for the ingest run");
+        let primed = prime(
+            target.switchboard,
+            connections,
+            ingest_calls,
+            "ingest",
+            in_progress.clone(),
+        )
+        .await;
+        report_errors("ingest priming", &primed);
+        // Rounds alternate the two servers so that drift in the machine's load (it is shared) hits both.
+        let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
+        let mut ingest_rounds = Vec::new();
+        let (mut sb_errors, mut bare_errors) = (0, 0);
+        let mut ingest_live = 0;
+        for round in 1..=rounds {
+            let before = server_stats(target.control).await?;
+            eprintln!(
+                "ingest round {round}/{rounds}: Switchboard ({} live calls), then bare axum; {connections} connections, \
+                 {ingest_seconds} s each",
+                before.live
+            );
+            let sb = blast(
+                target.switchboard,
+                connections,
+                ingest_calls,
+                "ingest",
+                warmup,
+                measured,
+                ingest.clone(),
+            )
+            .await;
+            let after = server_stats(target.control).await?;
+            report_errors("ingest (Switchboard)", &sb);
+            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+            ingest_live = after.live;
+            let before = server_stats(target.control).await?;
+            let bare = blast(
+                target.bare,
+                connections,
+                ingest_calls,
+                "ingest",
+                warmup,
+                measured,
+                ingest.clone(),
+            )
+            .await;
+            let after = server_stats(target.control).await?;
+            report_errors("ingest (bare)", &bare);
+            let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+            sb_errors += sb.errors;
+            bare_errors += bare.errors;
+            ingest_rounds.push(Round {
+                sb_rate: sb.rate(),
+                bare_rate: bare.rate(),
+                sb_cpu,
+                bare_cpu,
+            });
+        }
+
+        // End the ingest calls so that the next phases see exactly `live_calls` live calls.
+        let ended = prime(target.switchboard, connections, ingest_calls, "ingest", ending).await;
+        report_errors("ending the ingest calls", &ended);
+
+        // 2 + 3. Prime `live_calls` calls with a 20-turn conversation, measuring RSS growth.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = server_stats(target.control).await?;
+        eprintln!(
+            "priming {live_calls} calls with a 20-turn conversation ({} requests); {} live before",
+            live_calls * conversation.len(),
+            before.live
+        );
+        let primed = prime(
+            target.switchboard,
+            connections,
+            live_calls,
+            "live",
+            conversation.clone(),
+        )
+        .await;
+        report_errors("conversation priming", &primed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = server_stats(target.control).await?;
+        let per_call = after.rss.saturating_sub(before.rss) as f64 / live_calls as f64;
+
+        eprintln!(
+            "tool-calls: {tool_count} over {tool_connections} connections, {} live calls",
+            after.live
+        );
+        let mut sb_tools = tool_calls(
+            target.switchboard,
+            tool_connections,
+            tool_count,
+            live_calls,
+            "live",
+            tool.clone(),
+            true,
+        )
+        .await;
+        report_errors("tool-calls (Switchboard)", &sb_tools);
+        let mut bare_tools = tool_calls(
+            target.bare,
+            tool_connections,
+            tool_count,
+            live_calls,
+            "live",
+            tool.clone(),
+            false,
+        )
+        .await;
+        report_errors("tool-calls (bare)", &bare_tools);
+        let sb = sb_tools.latencies.summary();
+        let bare = bare_tools.latencies.summary();
+        let tools_live = server_stats(target.control).await?.live;
+
+        print_table(&Table {
+            ingest_live,
+            connections,
+            ingest_bytes,
+            rounds: &ingest_rounds,
+            sb_errors,
+            bare_errors,
+            tools_live,
+            tool_connections,
+            tool_bytes: tool.len(),
+            sb,
+            bare,
+            sb_tools: &sb_tools,
+            live_calls,
+            per_call,
+            rss: (before.rss, after.rss),
+            priming_rate: primed.rate(),
+        });
+        Ok(())
+    }
+
+    struct Table<'a> {
+        ingest_live: u64,
+        connections: usize,
+        ingest_bytes: usize,
+        rounds: &'a [Round],
+        sb_errors: u64,
+        bare_errors: u64,
+        tools_live: u64,
+        tool_connections: usize,
+        tool_bytes: usize,
+        sb: LatencySummary,
+        bare: LatencySummary,
+        sb_tools: &'a Phase,
+        live_calls: usize,
+        per_call: f64,
+        rss: (u64, u64),
+        priming_rate: f64,
+    }
+
+    /// One ingest round: both servers, one after the other.
+    struct Round {
+        sb_rate: f64,
+        bare_rate: f64,
+        sb_cpu: f64,
+        bare_cpu: f64,
+    }
+
+    fn median(mut values: Vec<f64>) -> f64 {
+        values.sort_by(f64::total_cmp);
+        match values.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => values[n / 2],
+            n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        }
+    }
+
+    fn print_table(t: &Table<'_>) {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let of = |f: fn(&Round) -> f64| median(t.rounds.iter().map(f).collect());
+        let (sb_rate, bare_rate) = (of(|r| r.sb_rate), of(|r| r.bare_rate));
+        let (sb_cpu, bare_cpu) = (of(|r| r.sb_cpu), of(|r| r.bare_cpu));
+        let per_round: Vec<String> = t
+            .rounds
+            .iter()
+            .map(|r| format!("{:.0} %", 100.0 * ratio(r.sb_rate, r.bare_rate)))
+            .collect();
+        println!();
+        println!("| measure | Switchboard | bare axum (ceiling) | Switchboard / bare |");
+        println!("|---|---:|---:|---:|");
+        println!(
+            "| informational-event ingest, {} live calls, {} connections, ~{} B bodies (median of {} rounds) | {:.0} events/s | {:.0} events/s | {:.0} % |",
+            t.ingest_live,
+            t.connections,
+            t.ingest_bytes,
+            t.rounds.len(),
+            sb_rate,
+            bare_rate,
+            100.0 * ratio(sb_rate, bare_rate)
+        );
+        println!(
+            "| server CPU per ingested event | {:.1} µs | {:.1} µs | {:.2} x |",
+            sb_cpu,
+            bare_cpu,
+            ratio(sb_cpu, bare_cpu)
+        );
+        println!(
+            "| tool-call (`recall`) p50, {} live calls, {} connections, {} B bodies | {} | {} | {:.2} x |",
+            t.tools_live,
+            t.tool_connections,
+            t.tool_bytes,
+            ms(t.sb.p50),
+            ms(t.bare.p50),
+            ratio(t.sb.p50.as_secs_f64(), t.bare.p50.as_secs_f64())
+        );
+        println!(
+            "| tool-call (`recall`) p99 | {} | {} | {:.2} x |",
+            ms(t.sb.p99),
+            ms(t.bare.p99),
+            ratio(t.sb.p99.as_secs_f64(), t.bare.p99.as_secs_f64())
+        );
+        println!(
+            "| memory per live call (20-turn conversation, {} calls) | {:.1} KiB | — | — |",
+            t.live_calls,
+            t.per_call / 1024.0
+        );
+        println!();
+        println!(
+            "Ingest ratio per round: {}. Tool-call answers checked by the simulator's checker: {} of {} failed. \
+             Ingest errors: {} (Switchboard), {} (bare). Priming ran at {:.0} requests/s; server RSS {:.1} MiB before \
+             priming, {:.1} MiB after.",
+            per_round.join(", "),
+            t.sb_tools.check_failures,
+            t.sb.count,
+            t.sb_errors,
+            t.bare_errors,
+            t.priming_rate,
+            t.rss.0 as f64 / 1048576.0,
+            t.rss.1 as f64 / 1048576.0
+        );
+    }
+}
