@@ -1,7 +1,6 @@
 //! Turning a webhook body into a [`ServerMessage`], with errors that name the problem.
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::common::{Artifact, Assistant, Call, Common, Customer, PhoneNumber, Timestamp};
@@ -49,10 +48,11 @@ struct Envelope<'a> {
     message: Option<&'a RawValue>,
 }
 
-/// The `type` and common fields of a message, read in one pass.
+/// The `type` and common fields of a message, read in one pass. The artifact (often the largest part: the
+/// whole conversation) is only delimited here, and decoded for the kinds that carry call context.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Head {
+struct Head<'a> {
     #[serde(rename = "type")]
     type_name: Option<String>,
     timestamp: Option<Timestamp>,
@@ -60,7 +60,8 @@ struct Head {
     customer: Option<Customer>,
     phone_number: Option<PhoneNumber>,
     assistant: Option<Assistant>,
-    artifact: Option<Artifact>,
+    #[serde(borrow)]
+    artifact: Option<&'a RawValue>,
 }
 
 /// Parses a webhook body `{"message": {"type": ..., ...}}`.
@@ -93,19 +94,26 @@ pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
             reason: "expected an object".into(),
         });
     }
-    let head: Head = field_path(raw)?;
+    let head: Head<'_> = field_path(raw, "message")?;
     let type_name = head
         .type_name
         .ok_or_else(|| ParseError::MissingField("message.type".into()))?;
+    let kind = MessageKind::from_type(&type_name);
+    // The dedicated servers' requests must answer fast and never read the artifact.
+    let artifact = match (kind, head.artifact) {
+        (MessageKind::VoiceRequest | MessageKind::CallEndpointingRequest, _) | (_, None) => None,
+        (_, Some(artifact)) if artifact.get() == "null" => None,
+        (_, Some(artifact)) => Some(field_path::<Artifact>(artifact, "message.artifact")?),
+    };
     let common = Common {
         timestamp: head.timestamp,
         call: head.call,
         customer: head.customer,
         phone_number: head.phone_number,
         assistant: head.assistant,
-        artifact: head.artifact,
+        artifact,
     };
-    let body = parse_kind(MessageKind::from_type(&type_name), type_name, raw)?;
+    let body = parse_kind(kind, type_name, raw)?;
     Ok(ServerMessage { common, body })
 }
 
@@ -114,43 +122,43 @@ fn parse_kind(kind: MessageKind, type_name: String, raw: &RawValue) -> Result<Me
     use MessageKind as K;
     Ok(match kind {
         K::AssistantRequest => B::AssistantRequest,
-        K::ToolCalls => B::ToolCalls(field_path(raw)?),
-        K::FunctionCall => B::FunctionCall(field_path(raw)?),
+        K::ToolCalls => B::ToolCalls(field_path(raw, "message")?),
+        K::FunctionCall => B::FunctionCall(field_path(raw, "message")?),
         K::TransferDestinationRequest => B::TransferDestinationRequest,
-        K::HandoffDestinationRequest => B::HandoffDestinationRequest(field_path(raw)?),
-        K::KnowledgeBaseRequest => B::KnowledgeBaseRequest(field_path(raw)?),
-        K::VoiceRequest => B::VoiceRequest(field_path(raw)?),
-        K::CallEndpointingRequest => B::CallEndpointingRequest(field_path(raw)?),
-        K::CampaignPredial => B::CampaignPredial(field_path(raw)?),
-        K::StatusUpdate => B::StatusUpdate(field_path(raw)?),
-        K::EndOfCallReport => B::EndOfCallReport(Box::new(field_path(raw)?)),
-        K::ConversationUpdate => B::ConversationUpdate(field_path(raw)?),
+        K::HandoffDestinationRequest => B::HandoffDestinationRequest(field_path(raw, "message")?),
+        K::KnowledgeBaseRequest => B::KnowledgeBaseRequest(field_path(raw, "message")?),
+        K::VoiceRequest => B::VoiceRequest(field_path(raw, "message")?),
+        K::CallEndpointingRequest => B::CallEndpointingRequest(field_path(raw, "message")?),
+        K::CampaignPredial => B::CampaignPredial(field_path(raw, "message")?),
+        K::StatusUpdate => B::StatusUpdate(field_path(raw, "message")?),
+        K::EndOfCallReport => B::EndOfCallReport(Box::new(field_path(raw, "message")?)),
+        K::ConversationUpdate => B::ConversationUpdate(field_path(raw, "message")?),
         K::Transcript => {
-            let mut transcript: crate::message::Transcript = field_path(raw)?;
+            let mut transcript: crate::message::Transcript = field_path(raw, "message")?;
             if type_name != "transcript" && transcript.transcript_type.is_none() {
                 transcript.transcript_type = Some("final".into());
             }
             B::Transcript(transcript)
         }
-        K::SpeechUpdate => B::SpeechUpdate(field_path(raw)?),
-        K::ModelOutput => B::ModelOutput(field_path(raw)?),
+        K::SpeechUpdate => B::SpeechUpdate(field_path(raw, "message")?),
+        K::ModelOutput => B::ModelOutput(field_path(raw, "message")?),
         K::Hang => B::Hang,
-        K::UserInterrupted => B::UserInterrupted(field_path(raw)?),
-        K::TransferUpdate => B::TransferUpdate(field_path(raw)?),
-        K::PhoneCallControl => B::PhoneCallControl(field_path(raw)?),
-        K::LanguageChangeDetected => B::LanguageChangeDetected(field_path(raw)?),
-        K::LanguageChanged => B::LanguageChanged(field_path(raw)?),
-        K::VoiceInput => B::VoiceInput(field_path(raw)?),
-        K::AssistantSpeechStarted => B::AssistantSpeechStarted(field_path(raw)?),
-        K::AssistantStarted => B::AssistantStarted(field_path(raw)?),
-        K::ChatCreated => B::ChatCreated(field_path(raw)?),
-        K::ChatDeleted => B::ChatDeleted(field_path(raw)?),
-        K::SessionCreated => B::SessionCreated(field_path(raw)?),
-        K::SessionUpdated => B::SessionUpdated(field_path(raw)?),
-        K::SessionDeleted => B::SessionDeleted(field_path(raw)?),
+        K::UserInterrupted => B::UserInterrupted(field_path(raw, "message")?),
+        K::TransferUpdate => B::TransferUpdate(field_path(raw, "message")?),
+        K::PhoneCallControl => B::PhoneCallControl(field_path(raw, "message")?),
+        K::LanguageChangeDetected => B::LanguageChangeDetected(field_path(raw, "message")?),
+        K::LanguageChanged => B::LanguageChanged(field_path(raw, "message")?),
+        K::VoiceInput => B::VoiceInput(field_path(raw, "message")?),
+        K::AssistantSpeechStarted => B::AssistantSpeechStarted(field_path(raw, "message")?),
+        K::AssistantStarted => B::AssistantStarted(field_path(raw, "message")?),
+        K::ChatCreated => B::ChatCreated(field_path(raw, "message")?),
+        K::ChatDeleted => B::ChatDeleted(field_path(raw, "message")?),
+        K::SessionCreated => B::SessionCreated(field_path(raw, "message")?),
+        K::SessionUpdated => B::SessionUpdated(field_path(raw, "message")?),
+        K::SessionDeleted => B::SessionDeleted(field_path(raw, "message")?),
         K::CallDeleted => B::CallDeleted,
         K::CallDeleteFailed => B::CallDeleteFailed,
-        K::CallArtifactUpload => B::CallArtifactUpload(field_path(raw)?),
+        K::CallArtifactUpload => B::CallArtifactUpload(field_path(raw, "message")?),
         K::Unknown => B::Unknown {
             type_name,
             // The raw text was already validated as a JSON object, so this cannot fail; fall back to
@@ -160,14 +168,14 @@ fn parse_kind(kind: MessageKind, type_name: String, raw: &RawValue) -> Result<Me
     })
 }
 
-/// Deserializes `message` into `T`, reporting errors with the field path under `message`.
-fn field_path<T: DeserializeOwned>(raw: &RawValue) -> Result<T, ParseError> {
+/// Deserializes `raw` (the value at `at`, such as `message`) into `T`, reporting errors with the field path.
+fn field_path<'a, T: Deserialize<'a>>(raw: &'a RawValue, at: &str) -> Result<T, ParseError> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         let path = match error.path().to_string() {
-            path if path == "." => "message".to_string(),
-            path => format!("message.{path}"),
+            path if path == "." => at.to_string(),
+            path => format!("{at}.{path}"),
         };
         let reason = strip_position(&inner.to_string());
         match reason
@@ -247,6 +255,23 @@ mod tests {
             "{\"message\": {\"type\": \"status-update\", \"call\": {\"id\": []}, \"status\": \"ended\"}}",
             "invalid field `message.call.id`: invalid type: sequence, expected a string",
         );
+    }
+
+    #[test]
+    fn artifact_errors_name_their_path_and_dedicated_requests_skip_the_artifact() {
+        check_err(
+            r#"{"message": {"type": "hang", "artifact": {"messages": [{"role": 5}]}}}"#,
+            "invalid field `message.artifact.messages[0].role`: invalid type: integer `5`, expected a string",
+        );
+        let voice = r#"{"message": {"type": "voice-request", "text": "hi", "sampleRate": 8000,
+            "artifact": {"messages": [{"role": 5}]}}}"#;
+        let message = parse_body(voice.as_bytes()).unwrap();
+        assert_eq!(
+            message.common.artifact, None,
+            "a voice request never reads the conversation"
+        );
+        let hang = parse_body(br#"{"message": {"type": "hang", "artifact": null}}"#).unwrap();
+        assert_eq!(hang.common.artifact, None);
     }
 
     #[test]
