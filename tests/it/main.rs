@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod call;
+mod cli;
 mod redis;
 mod reliability;
 mod routing;
