@@ -44,6 +44,19 @@ pub(crate) trait VoiceEngine: Send + Sync {
     fn synthesize<'a>(&'a self, job: &'a Job, sink: &'a mut AudioSink) -> BoxFuture<'a, Result<(), VoiceError>>;
 }
 
+/// The engine voice for a Vapi `voiceId`: its mapping in `voices`, else the engine's `default` voice (an
+/// unmapped id is not passed to a local engine, which would fall back silently or fail).
+pub(crate) fn mapped_voice(
+    voices: &std::collections::BTreeMap<String, String>,
+    default: &str,
+    voice_id: Option<&str>,
+) -> String {
+    voice_id
+        .and_then(|id| voices.get(id))
+        .map_or(default, String::as_str)
+        .to_owned()
+}
+
 /// Receives native audio from an engine and forwards resampled PCM bytes.
 pub(crate) struct AudioSink {
     output_rate: u32,

@@ -99,10 +99,7 @@ impl VoiceEngine for EspeakEngine {
     }
 
     fn voice_for(&self, voice_id: Option<&str>) -> String {
-        voice_id
-            .and_then(|id| self.config.voices.get(id))
-            .unwrap_or(&self.config.voice)
-            .clone()
+        super::mapped_voice(&self.config.voices, &self.config.voice, voice_id)
     }
 
     fn synthesize<'a>(&'a self, job: &'a Job, sink: &'a mut AudioSink) -> BoxFuture<'a, Result<(), VoiceError>> {
