@@ -96,29 +96,21 @@ impl RoutingConfig {
         for (index, rule) in self.transfer.iter().enumerate() {
             let at = format!("routing.transfer[{index}]");
             let when = context_conditions(&rule.when, false, &at, &mut problems);
-            let destination = rule
-                .destination
-                .as_ref()
-                .and_then(|destination| transfer_destination(destination, &at, true, &mut problems));
-            let error = spoken(&at, "error", rule.error.as_deref(), &mut problems);
-            let answer = match (&rule.destination, &rule.error) {
-                (Some(_), None) => destination.map(|destination| TransferDestinationResponse {
-                    destination: Some(destination),
-                    ..Default::default()
-                }),
-                (None, Some(_)) => error.flatten().map(|error| TransferDestinationResponse {
+            let destination = rule.destination.as_ref().map(|destination| {
+                transfer_destination(destination, &at, true, &mut problems).map(|destination| {
+                    TransferDestinationResponse {
+                        destination: Some(destination),
+                        ..Default::default()
+                    }
+                })
+            });
+            let error = spoken(&at, "error", rule.error.as_deref(), &mut problems).map(|error| {
+                error.map(|error| TransferDestinationResponse {
                     error: Some(error.to_owned()),
                     ..Default::default()
-                }),
-                (None, None) => {
-                    problems.add(&at, "has no answer (set one of destination, error)");
-                    None
-                }
-                (Some(_), Some(_)) => {
-                    problems.add(&at, "has 2 answers (destination, error); set exactly one");
-                    None
-                }
-            };
+                })
+            });
+            let answer = one_answer(&at, destination, error, &mut problems);
             if let Some(answer) = answer {
                 transfer.push(Rule { when, answer });
             }
@@ -142,29 +134,19 @@ impl RoutingConfig {
         for (index, rule) in self.handoff.iter().enumerate() {
             let at = format!("routing.handoff[{index}]");
             let when = context_conditions(&rule.when, true, &at, &mut problems);
-            let destination = rule
-                .destination
-                .as_ref()
-                .and_then(|destination| handoff_destination(destination, &at, &mut problems));
-            let error = spoken(&at, "error", rule.error.as_deref(), &mut problems);
-            let answer = match (&rule.destination, &rule.error) {
-                (Some(_), None) => destination.map(|destination| HandoffDestinationResponse {
+            let destination = rule.destination.as_ref().map(|destination| {
+                handoff_destination(destination, &at, &mut problems).map(|destination| HandoffDestinationResponse {
                     destination: Some(destination),
                     ..Default::default()
-                }),
-                (None, Some(_)) => error.flatten().map(|error| HandoffDestinationResponse {
+                })
+            });
+            let error = spoken(&at, "error", rule.error.as_deref(), &mut problems).map(|error| {
+                error.map(|error| HandoffDestinationResponse {
                     error: Some(error.to_owned()),
                     ..Default::default()
-                }),
-                (None, None) => {
-                    problems.add(&at, "has no answer (set one of destination, error)");
-                    None
-                }
-                (Some(_), Some(_)) => {
-                    problems.add(&at, "has 2 answers (destination, error); set exactly one");
-                    None
-                }
-            };
+                })
+            });
+            let answer = one_answer(&at, destination, error, &mut problems);
             if let Some(answer) = answer {
                 handoff.push(Rule { when, answer });
             }
@@ -197,6 +179,28 @@ impl RoutingConfig {
 }
 
 /// Checks a text Vapi speaks or shows: `None` if unset, `Some(None)` if set but invalid.
+/// A transfer or handoff rule's one answer: its destination or its spoken error, exactly one of them. Each side
+/// is `None` when not set, `Some(None)` when set but invalid (the problem is already recorded).
+fn one_answer<R>(
+    at: &str,
+    destination: Option<Option<R>>,
+    error: Option<Option<R>>,
+    problems: &mut Problems,
+) -> Option<R> {
+    match (destination, error) {
+        (Some(destination), None) => destination,
+        (None, Some(error)) => error,
+        (None, None) => {
+            problems.add(at, "has no answer (set one of destination, error)");
+            None
+        }
+        (Some(_), Some(_)) => {
+            problems.add(at, "has 2 answers (destination, error); set exactly one");
+            None
+        }
+    }
+}
+
 fn spoken<'a>(at: &str, field: &str, text: Option<&'a str>, problems: &mut Problems) -> Option<Option<&'a str>> {
     match text {
         Some(text) if text.trim().is_empty() => {
