@@ -168,7 +168,13 @@ impl Switchboard {
             MessageBody::CallEndpointingRequest(request) => return Reply::json(self.inner.endpointer.answer(request)),
             _ => {}
         }
-        if let Err(error) = self.record(&message, &raw, conversation_id.as_deref()).await {
+        // The message's call event, derived once: recorded below, and the legacy function call's id comes from it.
+        let event = call_state::event_from_message(&message);
+        let legacy_call_id = match (&message.body, &event) {
+            (MessageBody::FunctionCall(_), Some(event)) => first_tool_call_id(event),
+            _ => None,
+        };
+        if let Err(error) = self.record(&message, &raw, conversation_id.as_deref(), event).await {
             if message.kind().expects_answer() {
                 // Answering types are still answered from what this instance knows (Vapi waits on them).
                 tracing::warn!(%error, kind = message.kind().as_str(), "answering without recording the event");
@@ -194,7 +200,7 @@ impl Switchboard {
             }
             MessageBody::FunctionCall(request) => {
                 let call = ToolCall {
-                    id: function_call_id(&message),
+                    id: legacy_call_id.unwrap_or_else(|| "function-call".to_string()),
                     name: request.function_call.name.clone(),
                     arguments: request.function_call.parameters.clone().into_value(),
                 };
@@ -313,6 +319,7 @@ impl Switchboard {
         message: &ServerMessage,
         raw: &Bytes,
         conversation_id: Option<&str>,
+        event: Option<call_state::CallEvent>,
     ) -> Result<(), RuntimeError> {
         let runtime = &self.inner.runtime;
         if let (MessageBody::EndOfCallReport(report), Some(call_id)) = (&message.body, message.call_id()) {
@@ -331,7 +338,7 @@ impl Switchboard {
         if let (Some(conversation_id), Some(call_id)) = (conversation_id, message.call_id()) {
             runtime.store().link_conversation(call_id, conversation_id).await?;
         }
-        match call_state::event_from_message(message) {
+        match event {
             Some(event) => runtime.ingest(event).await,
             None => Ok(()),
         }
@@ -339,10 +346,10 @@ impl Switchboard {
 }
 
 /// The id a legacy `function-call` is recorded under: the one `call-state` gives its tool call.
-fn function_call_id(message: &ServerMessage) -> String {
-    match call_state::event_from_message(message).map(|event| event.kind) {
-        Some(call_state::EventKind::ToolCalls { calls }) if !calls.is_empty() => calls[0].id.clone(),
-        _ => "function-call".to_string(),
+fn first_tool_call_id(event: &call_state::CallEvent) -> Option<String> {
+    match &event.kind {
+        call_state::EventKind::ToolCalls { calls } => calls.first().map(|call| call.id.clone()),
+        _ => None,
     }
 }
 

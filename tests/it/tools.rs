@@ -336,5 +336,11 @@ async fn legacy_function_calls_use_the_same_tools() {
     let (status, answer) = server.post_json("/webhook", &body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["result"], "{\"order\":\"77001\",\"status\":\"shipped\"}");
+    // The call and its result are one record: the result is filed under the id the call was recorded with.
+    let (_, context) = server.get_json("/calls/call-legacy").await;
+    let records = context["toolCalls"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{context}");
+    assert_eq!(records[0]["name"], "order_status");
+    assert_eq!(records[0]["result"], answer["result"]);
     server.stop().await;
 }
