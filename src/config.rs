@@ -357,5 +357,30 @@ mod tests {
                 header: "x-key".into()
             }
         );
+
+        let args = ServeArgs {
+            redis_url: Some("redis://:pw@127.0.0.1:6390/2".into()),
+            knowledge_dir: Some(PathBuf::from("/srv/kb")),
+            admin_token: Some("adm".into()),
+            hmac_secret: Some("k".into()),
+            ..ServeArgs::default()
+        };
+        let mut config = Config::from_toml("[redis]\nurl = \"redis://old\"\nkey_prefix = \"x:\"\n").unwrap();
+        config.apply(&args);
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!(
+            (redis.url.as_str(), redis.key_prefix.as_str()),
+            ("redis://:pw@127.0.0.1:6390/2", "x:")
+        );
+        assert_eq!(config.knowledge.dir.as_deref(), Some(std::path::Path::new("/srv/kb")));
+        assert_eq!(config.admin.token.as_deref(), Some("adm"));
+        assert!(matches!(
+            config.auth,
+            AuthConfig::Hmac {
+                algorithm: HmacAlgorithm::Sha256,
+                ..
+            }
+        ));
+        config.validate().unwrap();
     }
 }

@@ -53,3 +53,80 @@ fn a_bad_config_file_fails_before_serving_and_names_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_body_bytes"), "{stderr}");
 }
+
+/// A `switchboard` subcommand serving on a free loopback port, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `switchboard <args> --listen 127.0.0.1:<free port>` and waits (bounded) until it accepts connections.
+fn serve(args: &[&str]) -> (Served, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let child = switchboard().args(args).args(["--listen", &address]).spawn().unwrap();
+    let served = Served(child);
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            return (served, format!("http://{address}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("`switchboard {}` did not listen on {address}", args.join(" "));
+}
+
+fn fixture_body(name: &str) -> serde_json::Value {
+    crate::support::fixture(name)
+}
+
+#[tokio::test]
+async fn the_voice_server_runs_alone() {
+    let (_served, base) = serve(&["voice"]);
+    let mut body = fixture_body("voice-request.json");
+    body["message"]["sampleRate"] = serde_json::json!(8000);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/voice"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pcm = response.bytes().await.unwrap();
+    assert!(pcm.len() > 8_000 && pcm.len().is_multiple_of(2), "{} bytes", pcm.len());
+}
+
+#[tokio::test]
+async fn the_endpointing_server_runs_alone() {
+    let (_served, base) = serve(&["endpointing", "serve"]);
+    let body = fixture_body("call-endpointing-request.json");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/endpointing"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        (0.0..=15.0).contains(&answer["timeoutSeconds"].as_f64().unwrap()),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_runs_on_its_embedded_defaults() {
+    let (_served, base) = serve(&["serve"]);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let hang = serde_json::json!({"message": {"type": "hang", "call": {"id": "cli"}}});
+    let response = client.post(format!("{base}/webhook")).json(&hang).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
