@@ -18,5 +18,10 @@ mod runtime;
 mod store;
 
 pub use actor::{CallActor, CallMsg};
-pub use runtime::{CallRuntime, CallSummary, Queried, RuntimeConfig, RuntimeError, RuntimeStats};
-pub use store::{MemoryStore, RedisConfig, RedisStore, Snapshot, Store, StoreError, StoredReport};
+pub use runtime::{
+    CLAIM_MARGIN, CallRuntime, CallSummary, Queried, Replay, RuntimeConfig, RuntimeError, RuntimeStats, ToolRun,
+};
+pub use store::{
+    LedgerLimits, MemoryStore, MemoryToolLedger, RedisConfig, RedisStore, Snapshot, Store, StoreError, StoredReport,
+    ToolClaim,
+};

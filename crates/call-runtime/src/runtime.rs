@@ -1,5 +1,9 @@
 //! The registry of live calls, its supervisor, and the handle the edge uses.
 
+mod tool_runs;
+
+pub use tool_runs::{CLAIM_MARGIN, Replay, ToolRun};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -153,6 +157,10 @@ pub struct RuntimeStats {
     pub stale_answers: AtomicU64,
     /// What the caps trimmed, by kind, in the order of [`RuntimeStats::TRIMMED_KINDS`].
     pub trimmed: [AtomicU64; 7],
+    /// Repeated tool call deliveries answered with the recorded answer of a finished run.
+    pub tool_replays_completed: AtomicU64,
+    /// Repeated tool call deliveries that waited for a run in progress and got its answer.
+    pub tool_replays_in_flight: AtomicU64,
 }
 
 impl RuntimeStats {
@@ -192,6 +200,7 @@ pub(crate) struct Shared {
     pub(crate) config: RuntimeConfig,
     pub(crate) stats: RuntimeStats,
     calls: DashMap<String, Arc<Slot>>,
+    tool_runs: tool_runs::LocalRuns,
 }
 
 /// A registry entry: set once by whoever spawns the call's actor first.
@@ -238,6 +247,7 @@ impl CallRuntime {
             config,
             stats: RuntimeStats::default(),
             calls: DashMap::new(),
+            tool_runs: tool_runs::LocalRuns::default(),
         });
         let (supervisor, _) = Actor::spawn(None, CallSupervisor, Arc::clone(&shared))
             .await

@@ -7,8 +7,11 @@
 //! runtime's actors catch up on events other instances journaled.
 
 mod redis_store;
+mod tool_ledger;
 
 pub use redis_store::{RedisConfig, RedisStore};
+pub(crate) use tool_ledger::owner_token;
+pub use tool_ledger::{LedgerLimits, MemoryToolLedger, ToolClaim};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -209,6 +212,34 @@ impl Store {
         }
     }
 
+    /// Claims a tool call for `hold` on behalf of `owner` (a token from [`owner_token`]): see [`ToolClaim`].
+    pub(crate) async fn claim_tool(
+        &self,
+        call_id: &str,
+        tool_call_id: &str,
+        owner: &str,
+        hold: std::time::Duration,
+    ) -> Result<ToolClaim, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.tools.claim(call_id, tool_call_id, hold)),
+            Store::Redis(store) => store.claim_tool(call_id, tool_call_id, owner, hold).await,
+        }
+    }
+
+    /// Records a claimed tool call's answer, dropping `owner`'s claim; returns the answer recorded first.
+    pub(crate) async fn complete_tool(
+        &self,
+        call_id: &str,
+        tool_call_id: &str,
+        owner: &str,
+        answer: Arc<str>,
+    ) -> Result<Arc<str>, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.tools.complete(call_id, tool_call_id, answer)),
+            Store::Redis(store) => store.complete_tool(call_id, tool_call_id, owner, &answer).await,
+        }
+    }
+
     /// Whether the store can take traffic.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
@@ -233,6 +264,7 @@ pub struct MemoryStore {
     reports: Arc<DashMap<String, Arc<StoredReport>>>,
     conversations: Arc<DashMap<String, BTreeMap<String, Value>>>,
     links: Arc<DashMap<String, String>>,
+    tools: MemoryToolLedger,
 }
 
 #[derive(Debug, Default)]
@@ -279,6 +311,11 @@ impl MemoryStore {
             record.journal.pop_front();
         }
         record.snapshot = Some(snapshot);
+    }
+
+    /// The ledger of tool calls run and their answers.
+    pub fn tool_ledger(&self) -> &MemoryToolLedger {
+        &self.tools
     }
 
     /// How many calls the store holds a record of.

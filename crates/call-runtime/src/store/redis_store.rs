@@ -12,6 +12,8 @@
 //! | `<prefix>call:{<call>}:snapshot` | hash | `through` (a seq) and `state` (the `CallState` JSON) |
 //! | `<prefix>call:{<call>}:report` | string | the stored end-of-call report (JSON) |
 //! | `<prefix>call:{<call>}:conversation` | string | the conversation the call belongs to |
+//! | `<prefix>call:{<call>}:tools` | hash | tool call id → its recorded answer ([`super::tool_ledger`]) |
+//! | `<prefix>call:{<call>}:tool-claim:<tool call id>` | string | the owner of a running tool call (expires) |
 //! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
 //!
 //! Appends and snapshots are Lua scripts, so the check-then-write steps (is this event id known? is this
@@ -315,13 +317,13 @@ impl RedisStore {
         }
     }
 
-    fn connection(&self) -> ConnectionManager {
+    pub(super) fn connection(&self) -> ConnectionManager {
         let at = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
         self.inner.connections[at].clone()
     }
 
     /// Runs one operation under the configured timeout and records whether Redis answered.
-    async fn run<T>(&self, operation: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
+    pub(super) async fn run<T>(&self, operation: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
         let limit = Duration::from_millis(self.inner.config.response_timeout_ms);
         let outcome = match tokio::time::timeout(limit, operation).await {
             Ok(Ok(value)) => Ok(value),
