@@ -289,7 +289,8 @@ impl Switchboard {
             None => Default::default(),
         };
         let context = ToolContext::new(state, conversation_id.clone(), conversation_memory);
-        let deadline = std::time::Duration::from_millis(self.inner.config.tools.deadline_ms);
+        let tools = &self.inner.config.tools;
+        let deadline = std::time::Duration::from_millis(tools.deadline_ms);
         let recorder = Recorder {
             runtime: runtime.clone(),
             call_id: call_id.clone(),
@@ -302,13 +303,25 @@ impl Switchboard {
                 tokio::spawn(async move { recorder.record(finished).await });
             }
         };
-        let finished = crate::tools::run_tool_calls(&self.inner.tools, calls, &context, deadline, background).await;
-        let mut results = Vec::with_capacity(finished.len());
-        for done in finished {
-            if !done.background {
-                recorder.record(done.clone()).await;
+        let prepared = crate::tools::prepare_tool_calls(
+            &self.inner.tools,
+            calls,
+            &context,
+            deadline,
+            tools.max_concurrent_per_message,
+            background,
+        );
+        // Every call on its own task, answers in request order.
+        let running: Vec<_> = prepared
+            .into_iter()
+            .map(|prepared| tokio::spawn(run_once(runtime.clone(), call_id.clone(), prepared, recorder.clone())))
+            .collect();
+        let mut results = Vec::with_capacity(running.len());
+        for task in running {
+            // `run_once` answers every outcome; a task fails only if the runtime is shutting down.
+            if let Ok(result) = task.await {
+                results.push(result);
             }
-            results.push(done.result);
         }
         results
     }
@@ -350,6 +363,50 @@ fn first_tool_call_id(event: &call_state::CallEvent) -> Option<String> {
     match &event.kind {
         call_state::EventKind::ToolCalls { calls } => calls.first().map(|call| call.id.clone()),
         _ => None,
+    }
+}
+
+/// Runs one tool call once per (call, tool call id), recording its outcome in the call: a repeated delivery
+/// (Vapi retries, on any instance) gets the first run's answer, verbatim, and records nothing. A run that hit
+/// its deadline is recorded like any other outcome: its retry gets the same error (the backend got the
+/// `Idempotency-Key` and may have acted). A call without a call id runs as it is, having nothing to be
+/// recorded under.
+async fn run_once(
+    runtime: CallRuntime,
+    call_id: String,
+    prepared: crate::tools::PreparedCall,
+    recorder: Recorder,
+) -> ToolCallResult {
+    let crate::tools::PreparedCall { call, deadline, run } = prepared;
+    let work = async move {
+        let finished = run.await;
+        let result = finished.result.clone();
+        // An async tool's outcome is recorded when its background run ends.
+        if !finished.background {
+            recorder.record(finished).await;
+        }
+        result
+    };
+    if call_id.is_empty() {
+        return work.await;
+    }
+    let encoded = async move {
+        // A `ToolCallResult` always serializes: its fields are strings and JSON values.
+        serde_json::to_string(&work.await).unwrap_or_default()
+    };
+    match runtime.run_tool_once(&call_id, &call.id, deadline, encoded).await {
+        Ok(run) => serde_json::from_str(&run.answer).unwrap_or_else(|error| {
+            tracing::error!(call_id, tool_call_id = call.id, %error, "recorded tool answer unreadable");
+            ToolCallResult::err(
+                &call.id,
+                &call.name,
+                format!("tool `{}`: its recorded answer is unreadable", call.name),
+            )
+        }),
+        Err(error) => {
+            tracing::warn!(call_id, tool_call_id = call.id, %error, "tool call not run");
+            ToolCallResult::err(&call.id, &call.name, format!("tool `{}` not run: {error}", call.name))
+        }
     }
 }
 

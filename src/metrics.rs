@@ -1,5 +1,6 @@
 //! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, and the
-//! runtime's live calls, restarts, retirements and trimmed items, read from its counters at scrape time.
+//! runtime's live calls, restarts, retirements, trimmed items and tool call deliveries answered from an earlier
+//! run, read from its counters at scrape time.
 
 use std::time::Duration;
 
@@ -165,6 +166,19 @@ impl Collector for RuntimeCollector {
         )?;
         for (kind, counter) in RuntimeStats::TRIMMED_KINDS.iter().zip(&stats.trimmed) {
             ConstCounter::new(load(counter)).encode(trimmed.encode_family(&[("kind", *kind)])?)?;
+        }
+        let mut dedup = encoder.encode_descriptor(
+            "switchboard_tool_dedup",
+            "Repeated tool call deliveries answered without running the tool again: after the run completed, \
+             or by waiting for the run in flight",
+            None,
+            MetricType::Counter,
+        )?;
+        for (state, counter) in [
+            ("completed", &stats.tool_replays_completed),
+            ("in_flight", &stats.tool_replays_in_flight),
+        ] {
+            ConstCounter::new(load(counter)).encode(dedup.encode_family(&[("state", state)])?)?;
         }
         Ok(())
     }
