@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport};
+use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport, Unclaimable};
 use serde::Serialize;
 use serde_json::Value;
 use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse};
@@ -370,14 +370,20 @@ fn first_tool_call_id(event: &call_state::CallEvent) -> Option<String> {
 /// (Vapi retries, on any instance) gets the first run's answer, verbatim, and records nothing. A run that hit
 /// its deadline is recorded like any other outcome: its retry gets the same error (the backend got the
 /// `Idempotency-Key` and may have acted). A call without a call id runs as it is, having nothing to be
-/// recorded under.
+/// recorded under. While the store cannot record a claim, a tool with effects outside the call is not run
+/// (its answer says so, and Vapi's retry may find the store back); a contained one runs here.
 async fn run_once(
     runtime: CallRuntime,
     call_id: String,
     prepared: crate::tools::PreparedCall,
     recorder: Recorder,
 ) -> ToolCallResult {
-    let crate::tools::PreparedCall { call, deadline, run } = prepared;
+    let crate::tools::PreparedCall {
+        call,
+        deadline,
+        contained,
+        run,
+    } = prepared;
     let work = async move {
         let finished = run.await;
         let result = finished.result.clone();
@@ -394,7 +400,15 @@ async fn run_once(
         // A `ToolCallResult` always serializes: its fields are strings and JSON values.
         serde_json::to_string(&work.await).unwrap_or_default()
     };
-    match runtime.run_tool_once(&call_id, &call.id, deadline, encoded).await {
+    // A tool with no effect outside the call still answers while the store cannot record a claim.
+    let unclaimable = match contained {
+        true => Unclaimable::Run,
+        false => Unclaimable::Refuse,
+    };
+    match runtime
+        .run_tool_once(&call_id, &call.id, deadline, unclaimable, encoded)
+        .await
+    {
         Ok(run) => serde_json::from_str(&run.answer).unwrap_or_else(|error| {
             tracing::error!(call_id, tool_call_id = call.id, %error, "recorded tool answer unreadable");
             ToolCallResult::err(

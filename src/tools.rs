@@ -244,6 +244,8 @@ struct Registered {
     deadline: Option<Duration>,
     /// Calls a backend: counts against the per-message cap on concurrent backend requests.
     remote: bool,
+    /// Has no effect outside the call (see [`ToolRegistry::set_contained`]).
+    contained: bool,
 }
 
 /// Tools by name. Build it before starting the server; it is immutable afterwards.
@@ -298,6 +300,7 @@ impl ToolRegistry {
                 is_async: false,
                 deadline: None,
                 remote: false,
+                contained: false,
             },
         );
         self
@@ -308,6 +311,16 @@ impl ToolRegistry {
     pub fn set_async(&mut self, name: &str, is_async: bool) -> &mut Self {
         if let Some(tool) = self.tools.get_mut(name) {
             tool.is_async = is_async;
+        }
+        self
+    }
+
+    /// Marks a registered tool as having no effect outside the call (it reads the call and writes at most its
+    /// memory). Such a tool still runs once per tool call id; but while the store cannot record a claim, it
+    /// runs on this instance rather than being refused, since a second run elsewhere does no harm.
+    pub fn set_contained(&mut self, name: &str, contained: bool) -> &mut Self {
+        if let Some(tool) = self.tools.get_mut(name) {
+            tool.contained = contained;
         }
         self
     }
@@ -346,6 +359,7 @@ impl ToolRegistry {
                 is_async,
                 deadline,
                 remote: true,
+                contained: false,
             },
         );
     }
@@ -380,6 +394,8 @@ pub struct PreparedCall {
     pub call: ToolCall,
     /// Its deadline: the tool's own when it has a shorter one, else the default.
     pub deadline: Duration,
+    /// The tool has no effect outside the call ([`ToolRegistry::set_contained`]); unknown tools neither.
+    pub contained: bool,
     /// Runs the call and gives its outcome (for an async tool: the acknowledgement, the outcome going to the
     /// background hook).
     pub run: BoxFuture<Finished>,
@@ -390,6 +406,7 @@ impl std::fmt::Debug for PreparedCall {
         f.debug_struct("PreparedCall")
             .field("call", &self.call)
             .field("deadline", &self.deadline)
+            .field("contained", &self.contained)
             .finish_non_exhaustive()
     }
 }
@@ -419,12 +436,14 @@ pub fn prepare_tool_calls(
                 return PreparedCall {
                     call,
                     deadline: default_deadline,
+                    contained: true,
                     run: Box::pin(async move { finished }),
                 };
             };
             // The default deadline bounds every tool: a tool's own deadline can only be shorter.
             let deadline = tool.deadline.map_or(default_deadline, |own| own.min(default_deadline));
             let permits = tool.remote.then(|| Arc::clone(&permits));
+            let contained = tool.contained;
             let (run_call, background) = (call.clone(), background.clone());
             let run: BoxFuture<Finished> = Box::pin(async move {
                 let task = spawn_tool(&tool, &run_call, context.clone(), deadline, permits);
@@ -446,7 +465,12 @@ pub fn prepare_tool_calls(
                     background: true,
                 }
             });
-            PreparedCall { call, deadline, run }
+            PreparedCall {
+                call,
+                deadline,
+                contained,
+                run,
+            }
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Several Switchboard instances sharing one real `redis-server` (started by the test on a free port).
 
 #[path = "../../crates/call-runtime/tests/support/redis_server.rs"]
-mod redis_server;
+pub(crate) mod redis_server;
 
 use axum::http::StatusCode;
 use redis_server::RedisServer;

@@ -20,6 +20,7 @@ mod store;
 pub use actor::{CallActor, CallMsg};
 pub use runtime::{
     CLAIM_MARGIN, CallRuntime, CallSummary, Queried, Replay, RuntimeConfig, RuntimeError, RuntimeStats, ToolRun,
+    Unclaimable,
 };
 pub use store::{
     LedgerLimits, MemoryStore, MemoryToolLedger, RedisConfig, RedisStore, Snapshot, Store, StoreError, StoredReport,

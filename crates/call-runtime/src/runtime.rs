@@ -2,7 +2,7 @@
 
 mod tool_runs;
 
-pub use tool_runs::{CLAIM_MARGIN, Replay, ToolRun};
+pub use tool_runs::{CLAIM_MARGIN, Replay, ToolRun, Unclaimable};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

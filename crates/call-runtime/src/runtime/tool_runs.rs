@@ -46,6 +46,17 @@ pub enum Replay {
     InFlight,
 }
 
+/// What to do with a tool call when the store cannot record a claim on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclaimable {
+    /// Do not run it: the answer is an error, and a retry may find the store back. For tools with effects
+    /// outside the call, which must not run twice.
+    Refuse,
+    /// Run it on this instance (still once among this instance's deliveries), unrecorded. For tools that only
+    /// read the call or write its own memory, where a second run elsewhere does no harm.
+    Run,
+}
+
 /// The in-flight runs of this instance, by (call, tool call id): a receiver for each run's answer.
 pub(crate) type LocalRuns = dashmap::DashMap<(String, String), watch::Receiver<Option<Arc<str>>>>;
 
@@ -57,12 +68,14 @@ impl CallRuntime {
     ///
     /// `run` is started only when this delivery claims the call, on its own task, and its answer is recorded
     /// for the call's lifetime. An error means the call was not run by this delivery and has no answer yet:
-    /// the store cannot record a claim, or another delivery's run outlasted the wait.
+    /// the store cannot record a claim (and `unclaimable` says to refuse), or another delivery's run outlasted
+    /// the wait.
     pub async fn run_tool_once<F>(
         &self,
         call_id: &str,
         tool_call_id: &str,
         deadline: Duration,
+        unclaimable: Unclaimable,
         run: F,
     ) -> Result<ToolRun, RuntimeError>
     where
@@ -90,7 +103,7 @@ impl CallRuntime {
                 }
             };
             match joined {
-                Ok(local) => return self.claim_and_run(local, deadline, give_up, run).await,
+                Ok(local) => return self.claim_and_run(local, deadline, give_up, unclaimable, run).await,
                 Err(mut receiver) => {
                     let answer = tokio::time::timeout_at(give_up, async {
                         receiver.wait_for(Option::is_some).await.map(|answer| answer.clone())
@@ -113,6 +126,7 @@ impl CallRuntime {
         local: LocalRun,
         deadline: Duration,
         give_up: Instant,
+        unclaimable: Unclaimable,
         run: F,
     ) -> Result<ToolRun, RuntimeError>
     where
@@ -122,11 +136,21 @@ impl CallRuntime {
         let owner = owner_token();
         let store = self.shared.store.clone();
         let mut waited = false;
+        let mut recorded = true;
         loop {
-            match store
+            let claim = match store
                 .claim_tool(&call_id, &tool_call_id, &owner, deadline + CLAIM_MARGIN)
-                .await?
+                .await
             {
+                Ok(claim) => claim,
+                Err(error) if unclaimable == Unclaimable::Run => {
+                    tracing::warn!(call_id, tool_call_id, %error, "tool run not recorded: the store is unavailable");
+                    recorded = false;
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            match claim {
                 ToolClaim::Claimed => break,
                 ToolClaim::Completed(answer) => {
                     local.finish(Arc::clone(&answer));
@@ -154,6 +178,10 @@ impl CallRuntime {
         // Its own task: the run and its record finish even if this delivery goes away.
         let task = tokio::spawn(async move {
             let answer: Arc<str> = run.await.into();
+            if !recorded {
+                local.finish(Arc::clone(&answer));
+                return answer;
+            }
             let recorded = match store
                 .complete_tool(&call_id, &tool_call_id, &owner, Arc::clone(&answer))
                 .await
