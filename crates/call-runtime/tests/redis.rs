@@ -9,7 +9,9 @@ mod redis_server;
 use std::sync::Arc;
 use std::time::Duration;
 
-use call_runtime::{CallRuntime, RedisConfig, RedisStore, RuntimeConfig, Snapshot, Store, StoredReport};
+use call_runtime::{
+    CallRuntime, RedisConfig, RedisStore, Replay, RuntimeConfig, Snapshot, Store, StoredReport, Unclaimable,
+};
 use call_state::{CallEvent, CallState, EventKind, Limits, Role, ToolInvocation};
 use redis_server::RedisServer;
 use serde_json::json;
@@ -424,6 +426,84 @@ async fn every_key_carries_a_ttl() {
     let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut raw).await.unwrap();
     assert!(ttl as u64 > defaults.call_ttl_seconds, "{key}: TTL {ttl}");
     runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_runs_once_across_runtimes_and_its_record_expires() {
+    let server = RedisServer::start();
+    let (one, two) = (redis_store(&server.url()).await, redis_store(&server.url()).await);
+    let a = CallRuntime::start(one.clone(), RuntimeConfig::default()).await.unwrap();
+    let b = CallRuntime::start(two, RuntimeConfig::default()).await.unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tool = |pause: Duration| {
+        let runs = Arc::clone(&runs);
+        async move {
+            let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            tokio::time::sleep(pause).await;
+            format!("#{run}")
+        }
+    };
+    let deadline = Duration::from_secs(2);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.run_tool_once("c-tool", "t-1", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
+            .await
+    };
+    let (first, second) = tokio::join!(
+        a.run_tool_once(
+            "c-tool",
+            "t-1",
+            deadline,
+            Unclaimable::Refuse,
+            tool(Duration::from_millis(400))
+        ),
+        later,
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!((&*first.answer, first.replay), ("#1", None));
+    assert_eq!((&*second.answer, second.replay), ("#1", Some(Replay::InFlight)));
+    let third = b
+        .run_tool_once("c-tool", "t-1", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((&*third.answer, third.replay), ("#1", Some(Replay::Completed)));
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The answer expires with the call; the claim is gone once the answer is recorded.
+    let redis = redis_of(&one);
+    let mut raw = raw(&server.url()).await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(redis.call_key("c-tool", "tools"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl as u64 <= RedisConfig::default().call_ttl_seconds,
+        "TTL {ttl}"
+    );
+    let claims: i64 = redis::cmd("EXISTS")
+        .arg(redis.tool_claim_key("c-tool", "t-1"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(claims, 0);
+
+    // A claim whose owner is gone (written, never completed) lapses, and the waiting delivery runs the call.
+    let _: () = redis::cmd("SET")
+        .arg(redis.tool_claim_key("c-tool", "t-2"))
+        .arg("dead-owner")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let taken = a
+        .run_tool_once("c-tool", "t-2", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((&*taken.answer, taken.replay), ("#2", None));
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// Ingests `event`, retrying as Vapi does after a 503, a bounded number of times.
