@@ -313,6 +313,15 @@ impl MemoryStore {
         record.snapshot = Some(snapshot);
     }
 
+    /// An empty store whose tool ledger keeps answers under `limits` (the default: a day, 100,000 answers,
+    /// 64 MiB).
+    pub fn with_ledger_limits(limits: LedgerLimits) -> MemoryStore {
+        MemoryStore {
+            tools: MemoryToolLedger::new(limits),
+            ..MemoryStore::default()
+        }
+    }
+
     /// The ledger of tool calls run and their answers.
     pub fn tool_ledger(&self) -> &MemoryToolLedger {
         &self.tools

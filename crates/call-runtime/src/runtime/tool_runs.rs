@@ -22,8 +22,10 @@ use crate::store::{ToolClaim, owner_token};
 /// died lapses after this, and a later delivery runs the call.
 pub const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 
-/// How much longer than the tool's deadline a delivery waits for another delivery's run.
-const WAIT_MARGIN: Duration = Duration::from_secs(1);
+/// How much longer than the tool's deadline a delivery waits for another delivery's run: the run began
+/// earlier, so its deadline passes first, and this covers recording its answer. Kept small, since Vapi's wait
+/// (20 s) bounds the deadline plus this.
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 /// The longest pause between two looks at another instance's run.
 const POLL_EVERY: Duration = Duration::from_millis(50);
