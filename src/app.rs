@@ -314,14 +314,19 @@ impl Switchboard {
         // Every call on its own task, answers in request order.
         let running: Vec<_> = prepared
             .into_iter()
-            .map(|prepared| tokio::spawn(run_once(runtime.clone(), call_id.clone(), prepared, recorder.clone())))
+            .map(|prepared| {
+                let call = (prepared.call.id.clone(), prepared.call.name.clone());
+                let task = tokio::spawn(run_once(runtime.clone(), call_id.clone(), prepared, recorder.clone()));
+                (call, task)
+            })
             .collect();
         let mut results = Vec::with_capacity(running.len());
-        for task in running {
-            // `run_once` answers every outcome; a task fails only if the runtime is shutting down.
-            if let Ok(result) = task.await {
-                results.push(result);
-            }
+        for ((id, name), task) in running {
+            // `run_once` answers every outcome; should its task fail all the same, the call still gets one.
+            results.push(task.await.unwrap_or_else(|error| {
+                tracing::error!(tool_call_id = id, %error, "tool call task failed");
+                ToolCallResult::err(&id, &name, format!("tool `{name}` failed unexpectedly"))
+            }));
         }
         results
     }

@@ -485,17 +485,24 @@ pub async fn run_tool_calls(
     max_concurrent: usize,
     background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
 ) -> Vec<Finished> {
-    let running: Vec<tokio::task::JoinHandle<Finished>> =
+    let running: Vec<(ToolCall, tokio::task::JoinHandle<Finished>)> =
         prepare_tool_calls(registry, calls, context, default_deadline, max_concurrent, background)
             .into_iter()
-            .map(|prepared| tokio::spawn(prepared.run))
+            .map(|prepared| (prepared.call, tokio::spawn(prepared.run)))
             .collect();
     let mut finished = Vec::with_capacity(running.len());
-    for task in running {
-        // `run` contains a tool's panic (see `spawn_tool`); the task itself does not panic.
-        if let Ok(done) = task.await {
-            finished.push(done);
-        }
+    for (call, task) in running {
+        // `run` contains a tool's panic (see `spawn_tool`); should its task fail all the same, the call still
+        // gets its one result.
+        finished.push(task.await.unwrap_or_else(|_| Finished {
+            result: ToolCallResult::err(
+                &call.id,
+                &call.name,
+                format!("tool `{}` failed unexpectedly", call.name),
+            ),
+            writes: Vec::new(),
+            background: false,
+        }));
     }
     finished
 }

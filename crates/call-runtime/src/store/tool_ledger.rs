@@ -47,7 +47,7 @@ pub struct LedgerLimits {
     pub ttl: Duration,
     /// Completed answers and claims held at most.
     pub max_entries: usize,
-    /// Bytes of answers held at most.
+    /// Bytes of answers and their ids held at most.
     pub max_bytes: usize,
 }
 
@@ -59,6 +59,14 @@ impl Default for LedgerLimits {
             max_bytes: 64 * 1024 * 1024,
         }
     }
+}
+
+fn key_len(key: &(String, String)) -> usize {
+    key.0.len() + key.1.len()
+}
+
+fn answer_len(entry: &LedgerEntry) -> usize {
+    entry.answer.as_ref().map_or(0, |answer| answer.len())
 }
 
 /// Claims between two sweeps of expired entries.
@@ -115,10 +123,11 @@ impl MemoryToolLedger {
                     answer: None,
                     expires_at: now + hold,
                 });
-                self.release_bytes(&old);
+                self.inner.bytes.fetch_sub(answer_len(&old), Ordering::Relaxed);
                 ToolClaim::Claimed
             }
             Entry::Vacant(entry) => {
+                self.inner.bytes.fetch_add(key_len(entry.key()), Ordering::Relaxed);
                 entry.insert(LedgerEntry {
                     answer: None,
                     expires_at: now + hold,
@@ -152,11 +161,13 @@ impl MemoryToolLedger {
                     answer: Some(Arc::clone(&answer)),
                     expires_at,
                 });
-                self.release_bytes(&old);
+                self.inner.bytes.fetch_sub(answer_len(&old), Ordering::Relaxed);
                 answer
             }
             Entry::Vacant(entry) => {
-                self.inner.bytes.fetch_add(answer.len(), Ordering::Relaxed);
+                self.inner
+                    .bytes
+                    .fetch_add(key_len(entry.key()) + answer.len(), Ordering::Relaxed);
                 entry.insert(LedgerEntry {
                     answer: Some(Arc::clone(&answer)),
                     expires_at,
@@ -180,7 +191,7 @@ impl MemoryToolLedger {
         self.inner.entries.is_empty()
     }
 
-    /// Bytes of answers held.
+    /// Bytes held: answers and the ids they are filed under.
     pub fn bytes(&self) -> usize {
         self.inner.bytes.load(Ordering::Relaxed)
     }
@@ -189,20 +200,20 @@ impl MemoryToolLedger {
         self.inner.entries.len() > self.inner.limits.max_entries || self.bytes() > self.inner.limits.max_bytes
     }
 
-    fn release_bytes(&self, entry: &LedgerEntry) {
-        if let Some(answer) = &entry.answer {
-            self.inner.bytes.fetch_sub(answer.len(), Ordering::Relaxed);
-        }
+    fn release(&self, key: &(String, String), entry: &LedgerEntry) {
+        self.inner
+            .bytes
+            .fetch_sub(key_len(key) + answer_len(entry), Ordering::Relaxed);
     }
 
     /// Drops expired entries; then, while a bound is still exceeded, the answers that expire soonest (the
     /// oldest), down to nine tenths of the bound so the next sweep is not on the next claim.
     fn sweep(&self) {
         let now = Instant::now();
-        self.inner.entries.retain(|_, entry| {
+        self.inner.entries.retain(|key, entry| {
             let keep = entry.expires_at > now;
             if !keep {
-                self.release_bytes(entry);
+                self.release(key, entry);
             }
             keep
         });
@@ -223,8 +234,8 @@ impl MemoryToolLedger {
             if self.inner.entries.len() <= entries_goal && self.bytes() <= bytes_goal {
                 break;
             }
-            if let Some((_, entry)) = self.inner.entries.remove(&key) {
-                self.release_bytes(&entry);
+            if let Some((key, entry)) = self.inner.entries.remove(&key) {
+                self.release(&key, &entry);
             }
         }
         tracing::warn!(
@@ -360,7 +371,8 @@ mod tests {
         assert_eq!(ledger.claim("c", "t", hold), ToolClaim::Completed("#1".into()));
         // A late second owner gets the first answer back.
         assert_eq!(&*ledger.complete("c", "t", "#2".into()), "#1");
-        assert_eq!(ledger.bytes(), 2);
+        // Ids and answers: "c" "t" "#1", and "c" "other" claimed.
+        assert_eq!(ledger.bytes(), 4 + 6);
     }
 
     #[tokio::test(start_paused = true)]
@@ -381,7 +393,7 @@ mod tests {
             ToolClaim::Claimed,
             "forgotten with its call"
         );
-        assert_eq!(ledger.bytes(), 0);
+        assert_eq!(ledger.bytes(), 2, "the claim's ids, no answer");
     }
 
     #[tokio::test(start_paused = true)]
@@ -397,8 +409,9 @@ mod tests {
             ledger.claim("other", &i.to_string(), Duration::from_secs(1));
         }
         // Only the fresh claims are left (the sweep ran at a multiple of SWEEP_EVERY claims).
-        assert!(ledger.len() <= SWEEP_EVERY as usize, "{}", ledger.len());
-        assert_eq!(ledger.bytes(), 0);
+        assert_eq!(ledger.len(), SWEEP_EVERY as usize);
+        let claimed: usize = (0..SWEEP_EVERY).map(|i| "other".len() + i.to_string().len()).sum();
+        assert_eq!(ledger.bytes(), claimed);
     }
 
     #[tokio::test(start_paused = true)]
