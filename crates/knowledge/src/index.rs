@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::merge_policy::NoMergePolicy;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -18,18 +18,27 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::corpus::Chunk;
+use crate::synonyms;
 
 const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
 /// A query longer than this many distinct terms keeps only its first ones: a bound on work per query.
 pub(crate) const MAX_QUERY_TERMS: usize = 64;
+/// The weight of a term the synonym table added, against 1 for the caller's own words.
+const EXPANSION_WEIGHT: f32 = 0.75;
+/// The weight of a match in a chunk's file title or headings, on top of its match in the body.
+const HEADING_WEIGHT: f32 = 0.5;
+/// The weight, in the similarity's reference, of a query word found in no chunk.
+const UNKNOWN_WEIGHT: f64 = 0.75;
 
 /// Words that carry no topic, removed from documents and queries alike: English function words, what callers say
-/// around a question ("hi", "okay", "please", "wondering"), and the pieces contractions split into ("it's" is
-/// tokenized as "it" and "s").
+/// around a question ("hi", "okay", "please", "wondering", "guys", "exactly", "someone"), and the pieces
+/// contractions split into ("it's" is tokenized as "it" and "s").
 const STOP_WORDS: &[&str] = &[
     "a",
+    "able",
     "about",
+    "actually",
     "after",
     "again",
     "all",
@@ -38,9 +47,12 @@ const STOP_WORDS: &[&str] = &[
     "an",
     "and",
     "any",
+    "anybody",
+    "anyone",
     "anything",
     "are",
     "as",
+    "ask",
     "at",
     "be",
     "because",
@@ -61,15 +73,23 @@ const STOP_WORDS: &[&str] = &[
     "each",
     "else",
     "even",
+    "exactly",
     "for",
     "from",
     "get",
+    "go",
+    "goes",
+    "going",
+    "gonna",
     "got",
+    "guess",
+    "guys",
     "had",
     "has",
     "have",
     "having",
     "he",
+    "hello",
     "her",
     "here",
     "hers",
@@ -77,9 +97,8 @@ const STOP_WORDS: &[&str] = &[
     "hi",
     "him",
     "his",
-    "hello",
-    "how",
     "hmm",
+    "how",
     "i",
     "if",
     "in",
@@ -88,12 +107,15 @@ const STOP_WORDS: &[&str] = &[
     "it",
     "its",
     "just",
+    "kind",
     "know",
     "let",
     "like",
     "ll",
     "m",
+    "maybe",
     "me",
+    "mean",
     "mm",
     "much",
     "my",
@@ -115,6 +137,7 @@ const STOP_WORDS: &[&str] = &[
     "ours",
     "out",
     "please",
+    "probably",
     "re",
     "really",
     "right",
@@ -124,8 +147,13 @@ const STOP_WORDS: &[&str] = &[
     "should",
     "so",
     "some",
+    "somebody",
+    "someone",
+    "something",
+    "sort",
     "sure",
     "t",
+    "talk",
     "tell",
     "than",
     "thank",
@@ -139,16 +167,19 @@ const STOP_WORDS: &[&str] = &[
     "these",
     "they",
     "thing",
+    "think",
     "this",
     "those",
     "to",
     "too",
+    "try",
     "uh",
     "um",
     "up",
     "us",
     "ve",
     "very",
+    "wanna",
     "want",
     "was",
     "we",
@@ -163,6 +194,7 @@ const STOP_WORDS: &[&str] = &[
     "why",
     "will",
     "with",
+    "wonder",
     "wondering",
     "would",
     "yeah",
@@ -210,6 +242,8 @@ pub(crate) struct SearchIndex {
     /// The `chunk` fast field of each segment, by segment ordinal: a hit's chunk number.
     chunk_columns: Vec<Column<u64>>,
     body: Field,
+    /// The chunk's file title and heading path, searched again with [`HEADING_WEIGHT`].
+    heading: Field,
     /// Kept so the searcher's segments stay owned by a live reader.
     _reader: IndexReader,
 }
@@ -223,7 +257,8 @@ impl SearchIndex {
                 .set_tokenizer(TOKENIZER)
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
-        let body = schema.add_text_field("body", text);
+        let body = schema.add_text_field("body", text.clone());
+        let heading = schema.add_text_field("heading", text);
         let chunk_field = schema.add_u64_field(CHUNK_FIELD, NumericOptions::default().set_fast());
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(TOKENIZER, analyzer());
@@ -234,6 +269,10 @@ impl SearchIndex {
             let mut document = TantivyDocument::default();
             document.add_text(body, &chunk.content);
             document.add_text(body, &chunk.title);
+            document.add_text(heading, &chunk.title);
+            for line in chunk.content.lines().take_while(|line| line.starts_with('#')) {
+                document.add_text(heading, line);
+            }
             document.add_u64(chunk_field, ordinal as u64);
             writer.add_document(document)?;
         }
@@ -251,6 +290,7 @@ impl SearchIndex {
             searcher,
             chunk_columns,
             body,
+            heading,
             _reader: reader,
         })
     }
@@ -260,23 +300,46 @@ impl SearchIndex {
     }
 
     /// The best `top_k` chunks for `query` with their similarity, best first.
+    ///
+    /// The query's own terms are optional BM25 clauses; the words the synonym table adds for them
+    /// ([`crate::synonyms`]) are optional clauses weighted [`EXPANSION_WEIGHT`]. Only the query's own terms make the
+    /// similarity's reference, so added words can lift a chunk but never dilute the query.
     pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
-        let terms: Vec<Term> = terms(query, MAX_QUERY_TERMS)
-            .iter()
-            .map(|term| Term::from_field_text(self.body, term))
-            .collect();
-        if terms.is_empty() || top_k == 0 || self.chunks.is_empty() {
+        let own = terms(query, MAX_QUERY_TERMS);
+        if own.is_empty() || top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let reference = self.reference_score(&terms)?;
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        let added: Vec<String> = terms(&synonyms::expansions(query).join(" "), MAX_QUERY_TERMS)
             .into_iter()
-            .map(|term| {
-                (
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>,
-                )
-            })
+            .filter(|term| !own.contains(term))
+            .take(MAX_QUERY_TERMS - own.len())
+            .collect();
+        let reference = self.reference_score(
+            &own.iter()
+                .map(|term| Term::from_field_text(self.body, term))
+                .collect::<Vec<_>>(),
+        )?;
+        let clause = |field: Field, term: &str, weight: f32| {
+            let query: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, term),
+                IndexRecordOption::WithFreqs,
+            ));
+            let query: Box<dyn Query> = if weight == 1.0 {
+                query
+            } else {
+                Box::new(BoostQuery::new(query, weight))
+            };
+            (Occur::Should, query)
+        };
+        let clauses: Vec<(Occur, Box<dyn Query>)> = own
+            .iter()
+            .flat_map(|term| [clause(self.body, term, 1.0), clause(self.heading, term, HEADING_WEIGHT)])
+            .chain(added.iter().flat_map(|term| {
+                [
+                    clause(self.body, term, EXPANSION_WEIGHT),
+                    clause(self.heading, term, EXPANSION_WEIGHT * HEADING_WEIGHT),
+                ]
+            }))
             .collect();
         let hits = self.searcher.search(
             &BooleanQuery::new(clauses),
@@ -294,14 +357,16 @@ impl SearchIndex {
 
     /// The BM25 score of a document of average length holding each query term once: the sum of the terms' idf
     /// (at tf = 1 and average length, BM25's tf factor `tf·(k1+1) / (tf + k1·(1−b+b·dl/avgdl))` is exactly 1).
-    /// Terms absent from the corpus count with the idf of a term in no document, so a query half made of
-    /// unknown words reaches only half the similarity of one whose words are all known and matched.
+    /// Terms absent from the corpus count with [`UNKNOWN_WEIGHT`] times the idf of a term in no document, so a
+    /// query half made of unknown words reaches less similarity than one whose words are all known and matched,
+    /// while a spoken question's few off-topic words ("my son fell off his bike") do not drown its topic.
     fn reference_score(&self, terms: &[Term]) -> Result<f64, TantivyError> {
         let documents = self.searcher.num_docs() as f64;
         let mut sum = 0.0;
         for term in terms {
             let frequency = self.searcher.doc_freq(term)? as f64;
-            sum += (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
+            let idf = (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
+            sum += if frequency == 0.0 { UNKNOWN_WEIGHT * idf } else { idf };
         }
         Ok(sum)
     }

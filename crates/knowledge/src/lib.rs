@@ -20,6 +20,7 @@ mod corpus;
 mod error;
 mod index;
 mod query;
+mod synonyms;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
