@@ -4,7 +4,7 @@
 //! documents (words, lowercased, ASCII-folded, stop words removed, English-stemmed) and each distinct term becomes
 //! one optional term clause. So no query text can be a syntax error, and `"(:^-+*` are just separators.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
@@ -28,6 +28,9 @@ pub(crate) const MAX_QUERY_TERMS: usize = 64;
 const EXPANSION_WEIGHT: f32 = 0.75;
 /// The weight of a match in a chunk's file title or headings, on top of its match in the body.
 const HEADING_WEIGHT: f32 = 0.5;
+/// The largest reference, in words found in no chunk: a long question is answered by a chunk matching this much
+/// of it, even when the rest of the question is chatter the folder never mentions.
+const REFERENCE_CAP: f64 = 1.5;
 /// The weight, in the similarity's reference, of a query word found in no chunk.
 const UNKNOWN_WEIGHT: f64 = 0.75;
 
@@ -220,10 +223,60 @@ pub(crate) fn analyzer() -> TextAnalyzer {
         .clone()
 }
 
+/// `text` with the other spellings of its compounds and abbreviations added, so documents and queries meet
+/// whichever one they use: a hyphenated compound is followed by its joined form ("e-books" → "e-books ebooks",
+/// "Wi-Fi" → "Wi-Fi WiFi"), and an abbreviation's plural by its singular ("DVDs" → "DVDs DVD"; an abbreviation is
+/// a word of two or more consonants before the final `s`, which the English stemmer leaves alone).
+pub(crate) fn with_variants(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut rest = text;
+    while let Some(start) = rest.find(char::is_alphanumeric) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        // A word, or words joined by single hyphens.
+        let mut end = 0;
+        let mut parts = 0;
+        loop {
+            let word = rest[end..]
+                .find(|c: char| !c.is_alphanumeric())
+                .map_or(rest.len() - end, |at| at);
+            end += word;
+            parts += 1;
+            let mut next = rest[end..].chars();
+            match (next.next(), next.next()) {
+                (Some('-'), Some(c)) if c.is_alphanumeric() => end += 1,
+                _ => break,
+            }
+        }
+        let compound = &rest[..end];
+        out.push_str(compound);
+        if parts > 1 {
+            out.push(' ');
+            out.extend(compound.chars().filter(|c| *c != '-'));
+        } else if let Some(stem) = abbreviation_singular(compound) {
+            out.push(' ');
+            out.push_str(stem);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn abbreviation_singular(word: &str) -> Option<&str> {
+    let stem = word.strip_suffix(['s', 'S'])?;
+    let consonants = stem.len() >= 2
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o' | 'u' | 'y'));
+    consonants.then_some(stem)
+}
+
 /// The distinct terms of `text`, in first-seen order, at most `limit`.
 pub(crate) fn terms(text: &str, limit: usize) -> Vec<String> {
     let mut analyzer = analyzer();
-    let mut stream = analyzer.token_stream(text);
+    let text = with_variants(text);
+    let mut stream = analyzer.token_stream(&text);
     let mut seen = HashSet::new();
     let mut terms = Vec::new();
     while terms.len() < limit && stream.advance() {
@@ -267,11 +320,11 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(NoMergePolicy));
         for (ordinal, chunk) in chunks.iter().enumerate() {
             let mut document = TantivyDocument::default();
-            document.add_text(body, &chunk.content);
+            document.add_text(body, with_variants(&chunk.content));
             document.add_text(body, &chunk.title);
             document.add_text(heading, &chunk.title);
             for line in chunk.content.lines().take_while(|line| line.starts_with('#')) {
-                document.add_text(heading, line);
+                document.add_text(heading, with_variants(line));
             }
             document.add_u64(chunk_field, ordinal as u64);
             writer.add_document(document)?;
@@ -309,16 +362,26 @@ impl SearchIndex {
         if own.is_empty() || top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let added: Vec<String> = terms(&synonyms::expansions(query).join(" "), MAX_QUERY_TERMS)
-            .into_iter()
-            .filter(|term| !own.contains(term))
-            .take(MAX_QUERY_TERMS - own.len())
-            .collect();
-        let reference = self.reference_score(
-            &own.iter()
-                .map(|term| Term::from_field_text(self.body, term))
-                .collect::<Vec<_>>(),
-        )?;
+        // The words the table adds, each with the query's own terms its phrase covers.
+        let mut added: Vec<String> = Vec::new();
+        let mut through: HashMap<&str, Vec<String>> = HashMap::new();
+        for (phrase, expansion) in synonyms::expansions(query) {
+            let expansion = terms(expansion, MAX_QUERY_TERMS);
+            for term in terms(phrase, MAX_QUERY_TERMS) {
+                if let Some(term) = own.iter().find(|own| **own == term) {
+                    through
+                        .entry(term.as_str())
+                        .or_default()
+                        .extend(expansion.iter().cloned());
+                }
+            }
+            for term in expansion {
+                if !own.contains(&term) && !added.contains(&term) && own.len() + added.len() < MAX_QUERY_TERMS {
+                    added.push(term);
+                }
+            }
+        }
+        let reference = self.reference_score(&own, &through)?;
         let clause = |field: Field, term: &str, weight: f32| {
             let query: Box<dyn Query> = Box::new(TermQuery::new(
                 Term::from_field_text(field, term),
@@ -357,18 +420,40 @@ impl SearchIndex {
 
     /// The BM25 score of a document of average length holding each query term once: the sum of the terms' idf
     /// (at tf = 1 and average length, BM25's tf factor `tf·(k1+1) / (tf + k1·(1−b+b·dl/avgdl))` is exactly 1).
-    /// Terms absent from the corpus count with [`UNKNOWN_WEIGHT`] times the idf of a term in no document, so a
-    /// query half made of unknown words reaches less similarity than one whose words are all known and matched,
-    /// while a spoken question's few off-topic words ("my son fell off his bike") do not drown its topic.
-    fn reference_score(&self, terms: &[Term]) -> Result<f64, TantivyError> {
+    /// A term absent from the corpus counts, when the synonym table gave it words the corpus has (`through`),
+    /// as the best of those words at [`EXPANSION_WEIGHT`] (the caller's word is known through its synonym);
+    /// otherwise with [`UNKNOWN_WEIGHT`] times the idf of a term in no document, so a query half made of unknown
+    /// words reaches less similarity than one whose words are all known and matched, while a spoken question's
+    /// few off-topic words ("my son fell off his bike") do not drown its topic.
+    fn reference_score(&self, terms: &[String], through: &HashMap<&str, Vec<String>>) -> Result<f64, TantivyError> {
         let documents = self.searcher.num_docs() as f64;
+        let idf = |term: &str| -> Result<(f64, bool), TantivyError> {
+            let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, term))? as f64;
+            Ok((
+                (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln(),
+                frequency > 0.0,
+            ))
+        };
         let mut sum = 0.0;
         for term in terms {
-            let frequency = self.searcher.doc_freq(term)? as f64;
-            let idf = (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
-            sum += if frequency == 0.0 { UNKNOWN_WEIGHT * idf } else { idf };
+            let (own, known) = idf(term)?;
+            if known {
+                sum += own;
+                continue;
+            }
+            let mut best: Option<f64> = None;
+            for synonym in through.get(term.as_str()).into_iter().flatten() {
+                if let (synonym, true) = idf(synonym)? {
+                    best = Some(best.map_or(synonym, |best: f64| best.max(synonym)));
+                }
+            }
+            sum += match best {
+                Some(synonym) => f64::from(EXPANSION_WEIGHT) * synonym,
+                None => UNKNOWN_WEIGHT * own,
+            };
         }
-        Ok(sum)
+        let unseen = (1.0 + (documents + 0.5) / 0.5).ln();
+        Ok(sum.min(REFERENCE_CAP * unseen))
     }
 }
 
@@ -392,10 +477,25 @@ mod tests {
         let check = |text: &str, expected: &[&str]| assert_eq!(terms(text, MAX_QUERY_TERMS), expected, "{text:?}");
         check("What is your RETURN policy?", &["return", "polici"]);
         check("returns, returned, returning", &["return"]);
-        check("Café \"(:^-+* opening-hours", &["cafe", "open", "hour"]);
+        check("Café \"(:^-+* opening-hours", &["cafe", "open", "hour", "openinghour"]);
         check("yes", &[]);
         check("how long is it?", &["long"]);
         check("I'd like what's it's we've you'll I'm", &[]);
+    }
+
+    #[test]
+    fn compounds_and_abbreviation_plurals_gain_their_other_spelling() {
+        assert_eq!(
+            with_variants("e-books, Wi-Fi and DVDs!"),
+            "e-books ebooks, Wi-Fi WiFi and DVDs DVD!"
+        );
+        assert_eq!(with_variants("step-by-step"), "step-by-step stepbystep");
+        assert_eq!(with_variants("CDs cds bus plans ms s"), "CDs CD cds cd bus plans ms s");
+        assert_eq!(with_variants("a - b -- c- -d"), "a - b -- c- -d");
+        assert_eq!(with_variants("Café-Bar é"), "Café-Bar CaféBar é");
+        assert_eq!(with_variants(""), "");
+        assert!(terms("Wi-Fi", 8).contains(&terms("wifi", 8)[0]));
+        assert!(terms("dvds", 8).contains(&terms("DVD", 8)[0]));
     }
 
     #[test]

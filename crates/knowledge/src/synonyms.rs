@@ -16,10 +16,9 @@ use std::sync::OnceLock;
 use tantivy::tokenizer::{AsciiFoldingFilter, Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 
 /// `(what a caller says, what a page says)`. Phrases are matched by stem, so one form of each word is enough.
-const TABLE: &[(&str, &str)] = &[
+const TABLE: &[Entry] = &[
     // Paying.
-    ("instalment", "payment plan monthly financing"),
-    ("installment", "payment plan monthly financing"),
+    ("instalment", "payment plan monthly financing"), // also "installment": one stem
     ("bill", "billing balance statement payment"),
     ("invoice", "billing balance statement"),
     ("how much", "cost price dollars fee"),
@@ -29,6 +28,13 @@ const TABLE: &[(&str, &str)] = &[
     ("denti cal", "medi-cal insurance"),
     ("in network", "insurance"),
     ("money back", "refund"),
+    // Forms of one word that the stemmer keeps apart.
+    ("pay", "payment"),
+    ("payment", "pay"),
+    ("deliver", "delivery"),
+    ("delivery", "deliver"),
+    ("apply", "application"),
+    ("application", "apply"),
     // Places and getting there.
     ("where", "address location"),
     ("located", "address location"),
@@ -71,19 +77,20 @@ const TABLE: &[(&str, &str)] = &[
     ("bleach", "whitening"),
     ("straighten", "invisalign braces"),
     ("keep", "loan lent"),
-    ("dvd", "dvds"),
-    ("cd", "cds"),
     ("used book", "donations book sale"),
     ("donate", "donations"),
 ];
 
-/// The stemmed phrase of each table entry, with its expansion text.
-fn entries() -> &'static [(Vec<String>, &'static str)] {
-    static ENTRIES: OnceLock<Vec<(Vec<String>, &'static str)>> = OnceLock::new();
+/// A table entry: what a caller says, what a page says.
+type Entry = (&'static str, &'static str);
+
+/// The stemmed phrase of each table entry, with the entry.
+fn entries() -> &'static [(Vec<String>, Entry)] {
+    static ENTRIES: OnceLock<Vec<(Vec<String>, Entry)>> = OnceLock::new();
     ENTRIES.get_or_init(|| {
         TABLE
             .iter()
-            .map(|(phrase, expansion)| (stems(phrase), *expansion))
+            .map(|entry| (stems(entry.0), *entry))
             .filter(|(phrase, _)| !phrase.is_empty())
             .collect()
     })
@@ -109,17 +116,14 @@ fn stems(text: &str) -> Vec<String> {
     stems
 }
 
-/// The expansion texts of every table phrase found in `query`, in table order, each once.
-pub(crate) fn expansions(query: &str) -> Vec<&'static str> {
+/// The table entries `(phrase, expansion)` whose phrase is found in `query`, in table order.
+pub(crate) fn expansions(query: &str) -> Vec<Entry> {
     let words = stems(query);
-    let mut found: Vec<&'static str> = Vec::new();
-    for (phrase, expansion) in entries() {
-        let present = words.windows(phrase.len()).any(|run| run == phrase.as_slice());
-        if present && !found.contains(expansion) {
-            found.push(expansion);
-        }
-    }
-    found
+    entries()
+        .iter()
+        .filter(|(phrase, _)| words.windows(phrase.len()).any(|run| run == phrase.as_slice()))
+        .map(|(_, entry)| *entry)
+        .collect()
 }
 
 #[cfg(test)]
@@ -128,13 +132,15 @@ mod tests {
 
     #[test]
     fn phrases_match_by_stem_as_whole_words_in_order() {
+        let added = |query: &str| -> Vec<&str> { expansions(query).into_iter().map(|(_, added)| added).collect() };
         assert_eq!(
-            expansions("can I pay in INSTALMENTS?"),
-            ["payment plan monthly financing"]
+            added("can I pay in INSTALMENTS?"),
+            ["payment plan monthly financing", "payment"]
         );
-        assert!(expansions("who do I talk to about my bills").contains(&"billing balance statement payment"));
-        assert!(expansions("do you take Medi-Cal").contains(&"medicaid insurance"));
-        assert!(expansions("how much is it").contains(&"cost price dollars fee"));
+        assert!(added("who do I talk to about my bills").contains(&"billing balance statement payment"));
+        assert!(added("do you take Medi-Cal").contains(&"medicaid insurance"));
+        assert!(added("how much is it").contains(&"cost price dollars fee"));
+        assert_eq!(added("installments"), added("instalment"));
         assert!(expansions("much how").is_empty());
         assert!(expansions("billboard").is_empty());
         assert!(expansions("").is_empty());
