@@ -24,7 +24,8 @@ const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
 /// A query longer than this many distinct terms keeps only its first ones: a bound on work per query.
 pub(crate) const MAX_QUERY_TERMS: usize = 64;
-/// The weight of a term the synonym table added, against 1 for the caller's own words.
+/// The weight of a term the synonym table added, against 1 for the caller's own words, before it is shared among
+/// the words of its entry (see [`expansion_weight`]).
 const EXPANSION_WEIGHT: f32 = 0.75;
 /// The weight of a match in a chunk's file title or headings, on top of its match in the body.
 const HEADING_WEIGHT: f32 = 0.5;
@@ -354,30 +355,36 @@ impl SearchIndex {
 
     /// The best `top_k` chunks for `query` with their similarity, best first.
     ///
-    /// The query's own terms are optional BM25 clauses; the words the synonym table adds for them
-    /// ([`crate::synonyms`]) are optional clauses weighted [`EXPANSION_WEIGHT`]. Only the query's own terms make the
-    /// similarity's reference, so added words can lift a chunk but never dilute the query.
+    /// The query's own terms are optional BM25 clauses, in the body and (weighted [`HEADING_WEIGHT`]) in the file
+    /// title and headings; the words the synonym table adds for them ([`crate::synonyms`]) are optional clauses
+    /// weighted by [`expansion_weight`]. Only the query's own terms make the similarity's reference (see
+    /// [`SearchIndex::reference_score`]), so added words can lift a chunk but never dilute the query.
     pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
         let own = terms(query, MAX_QUERY_TERMS);
         if own.is_empty() || top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
         }
-        // The words the table adds, each with the query's own terms its phrase covers.
-        let mut added: Vec<String> = Vec::new();
-        let mut through: HashMap<&str, Vec<String>> = HashMap::new();
+        // The words the table adds, with their weight, and for each own term the words added for it.
+        let mut added: Vec<(String, f32)> = Vec::new();
+        let mut through: HashMap<&str, Vec<(String, f32)>> = HashMap::new();
         for (phrase, expansion) in synonyms::expansions(query) {
             let expansion = terms(expansion, MAX_QUERY_TERMS);
+            let weight = expansion_weight(expansion.len());
             for term in terms(phrase, MAX_QUERY_TERMS) {
                 if let Some(term) = own.iter().find(|own| **own == term) {
-                    through
-                        .entry(term.as_str())
-                        .or_default()
-                        .extend(expansion.iter().cloned());
+                    let words = through.entry(term.as_str()).or_default();
+                    words.extend(expansion.iter().map(|word| (word.clone(), weight)));
                 }
             }
             for term in expansion {
-                if !own.contains(&term) && !added.contains(&term) && own.len() + added.len() < MAX_QUERY_TERMS {
-                    added.push(term);
+                if own.contains(&term) {
+                    continue;
+                }
+                let room = own.len() + added.len() < MAX_QUERY_TERMS;
+                match added.iter_mut().find(|(word, _)| *word == term) {
+                    Some((_, known)) => *known = known.max(weight),
+                    None if room => added.push((term, weight)),
+                    None => {}
                 }
             }
         }
@@ -397,10 +404,10 @@ impl SearchIndex {
         let clauses: Vec<(Occur, Box<dyn Query>)> = own
             .iter()
             .flat_map(|term| [clause(self.body, term, 1.0), clause(self.heading, term, HEADING_WEIGHT)])
-            .chain(added.iter().flat_map(|term| {
+            .chain(added.iter().flat_map(|(term, weight)| {
                 [
-                    clause(self.body, term, EXPANSION_WEIGHT),
-                    clause(self.heading, term, EXPANSION_WEIGHT * HEADING_WEIGHT),
+                    clause(self.body, term, *weight),
+                    clause(self.heading, term, weight * HEADING_WEIGHT),
                 ]
             }))
             .collect();
@@ -425,7 +432,11 @@ impl SearchIndex {
     /// otherwise with [`UNKNOWN_WEIGHT`] times the idf of a term in no document, so a query half made of unknown
     /// words reaches less similarity than one whose words are all known and matched, while a spoken question's
     /// few off-topic words ("my son fell off his bike") do not drown its topic.
-    fn reference_score(&self, terms: &[String], through: &HashMap<&str, Vec<String>>) -> Result<f64, TantivyError> {
+    fn reference_score(
+        &self,
+        terms: &[String],
+        through: &HashMap<&str, Vec<(String, f32)>>,
+    ) -> Result<f64, TantivyError> {
         let documents = self.searcher.num_docs() as f64;
         let idf = |term: &str| -> Result<(f64, bool), TantivyError> {
             let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, term))? as f64;
@@ -442,19 +453,24 @@ impl SearchIndex {
                 continue;
             }
             let mut best: Option<f64> = None;
-            for synonym in through.get(term.as_str()).into_iter().flatten() {
+            for (synonym, weight) in through.get(term.as_str()).into_iter().flatten() {
                 if let (synonym, true) = idf(synonym)? {
+                    let synonym = f64::from(*weight) * synonym;
                     best = Some(best.map_or(synonym, |best: f64| best.max(synonym)));
                 }
             }
-            sum += match best {
-                Some(synonym) => f64::from(EXPANSION_WEIGHT) * synonym,
-                None => UNKNOWN_WEIGHT * own,
-            };
+            sum += best.unwrap_or(UNKNOWN_WEIGHT * own);
         }
         let unseen = (1.0 + (documents + 0.5) / 0.5).ln();
         Ok(sum.min(REFERENCE_CAP * unseen))
     }
+}
+
+/// The weight of each of the `words` words a table entry adds: [`EXPANSION_WEIGHT`] divided by the square root of
+/// their number, so a long expansion ("how much" → "cost price dollars fee") weighs twice a one-word one, not four
+/// times, and cannot outweigh the caller's own words.
+fn expansion_weight(words: usize) -> f32 {
+    EXPANSION_WEIGHT / (words.max(1) as f32).sqrt()
 }
 
 /// Maps a BM25 score into `0..1`: `1 − exp(−score / reference)`, where `reference` is the query's
