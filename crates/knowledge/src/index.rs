@@ -3,6 +3,10 @@
 //! Queries never go through tantivy's query parser: the query text is run through the same analyzer as the
 //! documents (words, lowercased, ASCII-folded, stop words removed, English-stemmed) and each distinct term becomes
 //! one optional term clause. So no query text can be a syntax error, and `"(:^-+*` are just separators.
+//!
+//! A chunk is indexed twice: its text (with [`with_variants`]) in `body`, and its file title and heading path in
+//! `heading`, where a match counts again at [`HEADING_WEIGHT`]. The synonym table ([`crate::synonyms`]) adds
+//! weaker clauses for the words pages use in place of the caller's.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
