@@ -1,15 +1,15 @@
-//! The Redis store against a real `redis-server` that each test starts on a free loopback port: two
-//! instances sharing one Redis agree with a single-instance run, replays are journaled once across
-//! instances, snapshots trim the journal, keys carry TTLs, and a Redis killed mid-call loses nothing that was
-//! acknowledged while the runtime recovers without a restart.
+//! The runtime over a real `redis-server` that each test starts on a free loopback port: two instances
+//! sharing one Redis agree with a single-instance run, replays are journaled once across instances, and a
+//! Redis killed mid-call loses nothing that was acknowledged while the runtime recovers without a restart. The
+//! store's own contract (idempotency, snapshots, TTLs, bounds) is tested against both stores in
+//! `src/store/contract.rs`.
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use call_runtime::{CallRuntime, RedisConfig, RedisStore, RuntimeConfig, Snapshot, Store, StoredReport};
+use call_runtime::{CallRuntime, RedisConfig, RuntimeConfig, Store};
 use call_state::{CallEvent, CallState, EventKind, Limits, Role, ToolInvocation};
 use redis_server::RedisServer;
 use serde_json::json;
@@ -44,13 +44,6 @@ fn config(url: &str) -> RedisConfig {
 
 async fn redis_store(url: &str) -> Store {
     Store::connect(&config(url)).await.expect("connect to the test redis")
-}
-
-fn redis_of(store: &Store) -> &RedisStore {
-    match store {
-        Store::Redis(redis) => redis,
-        Store::Memory(_) => panic!("expected the redis store"),
-    }
 }
 
 /// A raw connection for inspecting keys.
@@ -271,161 +264,6 @@ async fn two_instances_sharing_redis_answer_like_one() {
     }
 }
 
-#[tokio::test]
-async fn appends_are_idempotent_across_instances() {
-    let server = RedisServer::start();
-    let a = redis_store(&server.url()).await;
-    let b = redis_store(&server.url()).await;
-    let first = Arc::new(transcript("c-idem", 1, Role::User, true, "hello"));
-    let second = Arc::new(transcript("c-idem", 2, Role::User, true, "again"));
-    assert_eq!(a.append(Arc::clone(&first)).await.unwrap(), 1);
-    assert_eq!(
-        b.append(Arc::clone(&first)).await.unwrap(),
-        1,
-        "a replay at another instance"
-    );
-    assert_eq!(
-        a.append(Arc::clone(&first)).await.unwrap(),
-        1,
-        "a replay at the same instance"
-    );
-    assert_eq!(b.append(Arc::clone(&second)).await.unwrap(), 2);
-    assert_eq!(a.append(Arc::clone(&second)).await.unwrap(), 2);
-    let (snapshot, journal) = a.load("c-idem").await.unwrap();
-    assert!(snapshot.is_none());
-    let journal: Vec<(u64, CallEvent)> = journal
-        .into_iter()
-        .map(|(seq, event)| (seq, (*event).clone()))
-        .collect();
-    assert_eq!(journal, [(1, (*first).clone()), (2, (*second).clone())]);
-    assert_eq!(a.load_since("c-idem", 1).await.unwrap().1.len(), 1);
-    assert!(a.load_since("c-idem", 2).await.unwrap().1.is_empty());
-    assert!(a.load("c-never").await.unwrap().1.is_empty());
-}
-
-#[tokio::test]
-async fn snapshots_trim_the_journal_and_never_go_back() {
-    let server = RedisServer::start();
-    let store = redis_store(&server.url()).await;
-    let runtime = CallRuntime::start(
-        store.clone(),
-        RuntimeConfig {
-            snapshot_every: 4,
-            ..RuntimeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let events: Vec<CallEvent> = (0..10)
-        .map(|i| transcript("c-snap", i, Role::User, true, &format!("turn {i}")))
-        .collect();
-    for event in &events {
-        runtime.ingest(event.clone()).await.unwrap();
-    }
-    let state = runtime.state("c-snap").await.unwrap().unwrap();
-    assert_eq!(state, fold("c-snap", &events));
-    let redis = redis_of(&store);
-    let mut raw = raw(&server.url()).await;
-    let journal_len: u64 = redis::cmd("ZCARD")
-        .arg(redis.call_key("c-snap", "journal"))
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    assert_eq!(journal_len, 2, "the snapshot through seq 8 trimmed entries 1..=8");
-    let (snapshot, journal) = store.load("c-snap").await.unwrap();
-    let snapshot = snapshot.unwrap();
-    assert_eq!(snapshot.through, 8);
-    assert_eq!(snapshot.state, fold("c-snap", &events[..8]));
-    assert_eq!(journal.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [9, 10]);
-
-    // A late snapshot of an older actor does not replace the newer one.
-    store
-        .save_snapshot(Snapshot {
-            state: fold("c-snap", &events[..3]),
-            through: 3,
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.load("c-snap").await.unwrap().0.unwrap().through, 8);
-    // A reader at seq 9 gets no snapshot, only what it lacks.
-    let (snapshot, journal) = store.load_since("c-snap", 9).await.unwrap();
-    assert!(snapshot.is_none());
-    assert_eq!(journal.len(), 1);
-    runtime.shutdown().await;
-    // Shutdown checkpointed everything: the journal is empty, the snapshot is the whole call.
-    let (snapshot, journal) = store.load("c-snap").await.unwrap();
-    assert_eq!(snapshot.unwrap().through, 10);
-    assert!(journal.is_empty());
-}
-
-#[tokio::test]
-async fn every_key_carries_a_ttl() {
-    let server = RedisServer::start();
-    let store = redis_store(&server.url()).await;
-    let runtime = CallRuntime::start(
-        store.clone(),
-        RuntimeConfig {
-            snapshot_every: 2,
-            ..RuntimeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    for i in 0..3 {
-        runtime
-            .ingest(transcript("c-ttl", i, Role::User, true, &format!("t{i}")))
-            .await
-            .unwrap();
-    }
-    runtime.state("c-ttl").await.unwrap();
-    runtime
-        .save_report(StoredReport {
-            call_id: "c-ttl".into(),
-            ended_reason: None,
-            summary: Some("short".into()),
-            cost: None,
-            duration_seconds: None,
-            received_at_ms: 1,
-            body: "{}".into(),
-        })
-        .await
-        .unwrap();
-    store.link_conversation("c-ttl", "conv-1").await.unwrap();
-    store
-        .set_conversation_memory("conv-1", "name", Some(json!("Ada")))
-        .await
-        .unwrap();
-    store
-        .set_conversation_memory("conv-1", "gone", Some(json!(1)))
-        .await
-        .unwrap();
-    store.set_conversation_memory("conv-1", "gone", None).await.unwrap();
-
-    // The values round-trip.
-    assert_eq!(store.conversation_of("c-ttl").await.unwrap().as_deref(), Some("conv-1"));
-    let memory = store.conversation_memory("conv-1").await.unwrap();
-    assert_eq!(memory.len(), 1);
-    assert_eq!(memory["name"], json!("Ada"));
-    assert_eq!(
-        store.report("c-ttl").await.unwrap().unwrap().summary.as_deref(),
-        Some("short")
-    );
-    assert!(store.report("c-none").await.unwrap().is_none());
-
-    let redis = redis_of(&store);
-    let mut raw = raw(&server.url()).await;
-    let defaults = RedisConfig::default();
-    for part in ["seq", "journal", "ids", "snapshot", "report", "conversation"] {
-        let key = redis.call_key("c-ttl", part);
-        let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut raw).await.unwrap();
-        assert!(ttl > 0 && ttl as u64 <= defaults.call_ttl_seconds, "{key}: TTL {ttl}");
-    }
-    let key = redis.conversation_key("conv-1");
-    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut raw).await.unwrap();
-    assert!(ttl as u64 > defaults.call_ttl_seconds, "{key}: TTL {ttl}");
-    runtime.shutdown().await;
-}
-
 /// Ingests `event`, retrying as Vapi does after a 503, a bounded number of times.
 async fn ingest_with_retries(runtime: &CallRuntime, event: &CallEvent) {
     for _ in 0..100 {
@@ -450,12 +288,12 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     for event in before {
         runtime.ingest(event.clone()).await.unwrap();
     }
-    assert!(runtime.store().ping().await.is_ok());
+    assert!(runtime.readiness().await.is_ok());
 
     server.kill();
     // While Redis is down: not ready, events refused (the edge answers 503), and a tool call is answered
     // from what this instance knows, flagged as possibly stale.
-    assert!(runtime.store().ping().await.is_err(), "readiness fails");
+    assert!(runtime.readiness().await.is_err(), "readiness fails");
     for event in &after[..3] {
         assert!(
             runtime.ingest(event.clone()).await.is_err(),
@@ -475,7 +313,7 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     // Recovery needs no restart of the runtime: readiness returns by itself.
     let mut ready = false;
     for _ in 0..200 {
-        if runtime.store().ping().await.is_ok() {
+        if runtime.readiness().await.is_ok() {
             ready = true;
             break;
         }
