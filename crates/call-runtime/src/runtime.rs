@@ -441,3 +441,6 @@ impl Actor for CallSupervisor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -439,6 +439,15 @@ impl MemoryStore {
         )
     }
 
+    /// Loses everything, as a store restarted without persistence does.
+    #[cfg(test)]
+    pub(crate) fn clear(&self) {
+        self.inner.calls.clear();
+        self.inner.reports.clear();
+        self.inner.conversations.clear();
+        self.inner.links.clear();
+    }
+
     /// How many journal entries the store holds for a call (events not yet covered by a snapshot).
     #[cfg(test)]
     pub(crate) fn journal_len(&self, call_id: &str) -> usize {
