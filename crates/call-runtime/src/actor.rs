@@ -334,6 +334,7 @@ impl CallActorState {
             self.generation = Some(Generation {
                 id,
                 lineage: BTreeMap::new(),
+                base: 0,
             });
             self.slot.generation.store(id, Ordering::Release);
         }
@@ -403,7 +404,16 @@ impl CallActorState {
                 return Ok(());
             }
             let mut state = self.state.clone();
-            if loaded.snapshot.is_some() {
+            // A snapshot that is exactly an earlier re-seeding from this actor's own generation holds nothing
+            // this state lacks; any other cannot be merged event by event.
+            let own_reseed = loaded.generation.as_ref().is_some_and(|stored| {
+                stored.lineage.contains_key(&ours.id)
+                    && loaded
+                        .snapshot
+                        .as_ref()
+                        .is_some_and(|snapshot| snapshot.through == stored.base)
+            });
+            if loaded.snapshot.is_some() && !own_reseed {
                 tracing::error!(
                     call_id,
                     "the store holds a snapshot of this call that does not derive from this instance's state; \
@@ -427,7 +437,7 @@ impl CallActorState {
             if ours.id != 0 {
                 lineage.insert(ours.id, self.through);
             }
-            let generation = Generation::fresh(lineage);
+            let generation = Generation::fresh(lineage, through);
             let reseed = Reseed {
                 expect_generation: loaded.generation.as_ref().map(|stored| stored.id),
                 expect_seq: loaded.last_seq,

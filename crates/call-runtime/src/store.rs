@@ -66,17 +66,22 @@ pub(crate) struct Generation {
     /// Earlier generations folded into this one, with their positions. Bounded to the latest few.
     #[serde(default)]
     pub(crate) lineage: BTreeMap<u64, u64>,
+    /// The seq this generation was re-seeded at (0 for a record started by an append): while the stored
+    /// snapshot is still at `base`, it is exactly the re-seeding state.
+    #[serde(default)]
+    pub(crate) base: u64,
 }
 
 impl Generation {
     /// Lineage entries kept: a call re-seeded more often than this has long lost older ancestors anyway.
     const MAX_LINEAGE: usize = 16;
 
-    /// A new generation with a fresh id.
-    pub(crate) fn fresh(lineage: BTreeMap<u64, u64>) -> Generation {
+    /// A new generation with a fresh id, re-seeded at `base`.
+    pub(crate) fn fresh(lineage: BTreeMap<u64, u64>, base: u64) -> Generation {
         let mut generation = Generation {
             id: fresh_id(),
             lineage,
+            base,
         };
         while generation.lineage.len() > Generation::MAX_LINEAGE {
             // Ids are random, so dropping the smallest drops an arbitrary old entry: acceptable for a bound

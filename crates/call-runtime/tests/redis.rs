@@ -342,3 +342,83 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     assert_eq!(fresh.state(call).await.unwrap().unwrap(), fold(call, &events));
     fresh.shutdown().await;
 }
+
+/// Two instances hold the same call when Redis loses everything; events keep alternating between them. The
+/// first to notice re-seeds the store from its state, the other merges what it has that the first lacked (the
+/// last event it took before the loss) and adopts the rest: both, and a fresh instance, end with every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_heal_a_flushed_redis_without_losing_either_side() {
+    let server = RedisServer::start();
+    let call = "c-flushed";
+    let events: Vec<CallEvent> = (0..60)
+        .map(|i| transcript(call, i, Role::User, true, &format!("line {i}")))
+        .collect();
+    let instances = [
+        CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+            .await
+            .unwrap(),
+        CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+            .await
+            .unwrap(),
+    ];
+    for (i, event) in events[..30].iter().enumerate() {
+        instances[i % 2].ingest(event.clone()).await.unwrap();
+    }
+    let mut redis = raw(&server.url()).await;
+    redis::cmd("FLUSHALL").query_async::<()>(&mut redis).await.unwrap();
+    for (i, event) in events.iter().enumerate().skip(30) {
+        instances[i % 2].ingest(event.clone()).await.unwrap();
+    }
+    let expected = fold(call, &events);
+    for (n, instance) in instances.iter().enumerate() {
+        let queried = instance.query(call).await.unwrap().unwrap();
+        assert!(!queried.is_stale());
+        assert_eq!(queried.state.conversation(), expected.conversation(), "instance {n}");
+    }
+    let heals: u64 = instances
+        .iter()
+        .map(|instance| instance.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert!((1..=2).contains(&heals), "{heals} heals");
+    for instance in &instances {
+        instance.shutdown().await;
+    }
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.state(call).await.unwrap().unwrap().conversation(),
+        expected.conversation()
+    );
+    fresh.shutdown().await;
+}
+
+/// A Redis restarted empty under a single instance: acknowledged events before and after are all kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_mid_call_is_reseeded_from_the_live_actor() {
+    let mut server = RedisServer::start();
+    let call = "c-restarted";
+    let events = scripted_call(call);
+    let (before, after) = events.split_at(events.len() / 2);
+    let runtime = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    for event in before {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    server.restart();
+    for event in after {
+        ingest_with_retries(&runtime, event).await;
+    }
+    assert_eq!(runtime.state(call).await.unwrap().unwrap(), fold(call, &events));
+    assert_eq!(
+        runtime.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    runtime.shutdown().await;
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(fresh.state(call).await.unwrap().unwrap(), fold(call, &events));
+    fresh.shutdown().await;
+}

@@ -238,6 +238,7 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
         generation: Generation {
             id: 42,
             lineage: lineage.clone(),
+            base: 6,
         },
         snapshot: Snapshot {
             state: folded("c-lost", &events),
@@ -254,7 +255,8 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
         loaded.generation,
         Some(Generation {
             id: 42,
-            lineage: lineage.clone()
+            lineage: lineage.clone(),
+            base: 6,
         })
     );
     assert!(loaded.generation.unwrap().covers(generation, 5));
@@ -276,6 +278,7 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
         generation: Generation {
             id: 43,
             lineage: BTreeMap::from([(42, 7)]),
+            base: 8,
         },
         snapshot: Snapshot {
             state: folded("c-lost", &events),

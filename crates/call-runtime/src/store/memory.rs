@@ -213,7 +213,7 @@ impl MemoryStore {
                         occupied.remove();
                         return Appended::Diverged;
                     }
-                    *occupied.get_mut() = CallRecord::new(Generation::fresh(BTreeMap::new()));
+                    *occupied.get_mut() = CallRecord::new(Generation::fresh(BTreeMap::new(), 0));
                 }
                 occupied.into_ref()
             }
@@ -222,7 +222,7 @@ impl MemoryStore {
                     return Appended::Diverged;
                 }
                 created = true;
-                vacant.insert(CallRecord::new(Generation::fresh(BTreeMap::new())))
+                vacant.insert(CallRecord::new(Generation::fresh(BTreeMap::new(), 0)))
             }
         };
         if expect.is_some_and(|expect| expect != record.generation.id) {

@@ -10,7 +10,7 @@
 //! | `<prefix>call:{<call>}:journal` | sorted set | each journaled event as JSON, scored by its seq |
 //! | `<prefix>call:{<call>}:ids` | hash | event id (hex) → seq: what makes appends idempotent |
 //! | `<prefix>call:{<call>}:snapshot` | hash | `through` (a seq) and `state` (the `CallState` JSON) |
-//! | `<prefix>call:{<call>}:gen` | hash | `id` (the record's generation) and `lineage` (JSON: generations it was re-seeded from) |
+//! | `<prefix>call:{<call>}:gen` | hash | `id` (the record's generation) and `origin` (JSON: what it was re-seeded from) |
 //! | `<prefix>call:{<call>}:report` | string | the stored end-of-call report (JSON) |
 //! | `<prefix>call:{<call>}:conversation` | string | the conversation the call belongs to |
 //! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
@@ -158,7 +158,7 @@ if ARGV[4] ~= '' and (gen ~= ARGV[4] or redis.call('EXISTS', KEYS[1]) == 0) then
 end
 if not gen then
   gen = ARGV[5]
-  redis.call('HSET', KEYS[5], 'id', gen, 'lineage', '{}')
+  redis.call('HSET', KEYS[5], 'id', gen, 'origin', '{}')
 end
 local known = redis.call('HGET', KEYS[3], ARGV[1])
 if known then
@@ -194,7 +194,7 @@ return 1
 ";
 
 /// Replaces a call's record with a state, if the record is still what the caller read. KEYS: seq, journal, ids,
-/// snapshot, gen. ARGV: expected generation ('' for none), expected seq, new generation, its lineage JSON,
+/// snapshot, gen. ARGV: expected generation ('' for none), expected seq, new generation, its origin JSON,
 /// through, state JSON, TTL seconds. Returns 1 when written, 0 when the record changed meanwhile.
 const RESEED: &str = r"
 local gen = redis.call('HGET', KEYS[5], 'id') or ''
@@ -203,7 +203,7 @@ if gen ~= ARGV[1] or seq ~= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('DEL', KEYS[4], KEYS[5])
-redis.call('HSET', KEYS[5], 'id', ARGV[3], 'lineage', ARGV[4])
+redis.call('HSET', KEYS[5], 'id', ARGV[3], 'origin', ARGV[4])
 redis.call('SET', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[4], 'through', ARGV[5], 'state', ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
@@ -215,12 +215,12 @@ return 1
 
 /// Reads what a reader at `after` lacks, atomically (a snapshot saved between two reads could otherwise trim
 /// entries in between). KEYS: snapshot, journal, seq, gen. ARGV: after. Returns `{state or nil, through,
-/// last seq, generation or nil, lineage or nil, seq1, json1, seq2, json2, ...}`, the state only when the
+/// last seq, generation or nil, origin or nil, seq1, json1, seq2, json2, ...}`, the state only when the
 /// snapshot is past `after`, the entries past both.
 const LOAD_SINCE: &str = r"
 local through = tonumber(redis.call('HGET', KEYS[1], 'through') or '0')
 local from = tonumber(ARGV[1])
-local gen = redis.call('HMGET', KEYS[4], 'id', 'lineage')
+local gen = redis.call('HMGET', KEYS[4], 'id', 'origin')
 local reply = {false, through, tonumber(redis.call('GET', KEYS[3]) or '0'), gen[1], gen[2]}
 if through > from then
   reply[1] = redis.call('HGET', KEYS[1], 'state')
@@ -486,8 +486,11 @@ impl RedisStore {
         let keys = self.call_keys(call_id);
         let state =
             serde_json::to_string(&reseed.snapshot.state).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        let lineage = serde_json::to_string(&reseed.generation.lineage)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let origin = serde_json::to_string(&Origin {
+            lineage: reseed.generation.lineage.clone(),
+            base: reseed.generation.base,
+        })
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let mut connection = self.connection();
         let mut invocation = self.inner.reseed.prepare_invoke();
         invocation
@@ -499,7 +502,7 @@ impl RedisStore {
             .arg(reseed.expect_generation.map(|id| id.to_string()).unwrap_or_default())
             .arg(reseed.expect_seq)
             .arg(reseed.generation.id.to_string())
-            .arg(lineage)
+            .arg(origin)
             .arg(reseed.snapshot.through)
             .arg(state)
             .arg(self.inner.retention.call_ttl_seconds);
@@ -629,6 +632,14 @@ fn describe(error: &RedisError) -> String {
     format!("redis: {error}")
 }
 
+/// Where a generation came from, as its `origin` field stores it.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+#[serde(default)]
+struct Origin {
+    lineage: std::collections::BTreeMap<u64, u64>,
+    base: u64,
+}
+
 /// A generation id as the scripts return it: a decimal string, or nil.
 fn generation_id(value: &Value) -> Result<Option<u64>, StoreError> {
     match value {
@@ -653,11 +664,11 @@ fn decode_load(reply: Vec<Value>) -> Result<Loaded, StoreError> {
     let through = int(items.next(), "through")?;
     let last_seq = int(items.next(), "last seq")?;
     let id = generation_id(&items.next().ok_or_else(|| corrupt("generation"))?)?;
-    let lineage = match items.next() {
+    let origin: Origin = match items.next() {
         Some(Value::BulkString(json)) => {
-            serde_json::from_slice(&json).map_err(|error| corrupt(&format!("lineage: {error}")))?
+            serde_json::from_slice(&json).map_err(|error| corrupt(&format!("origin: {error}")))?
         }
-        _ => Default::default(),
+        _ => Origin::default(),
     };
     let snapshot = match state {
         Value::Nil => None,
@@ -679,7 +690,11 @@ fn decode_load(reply: Vec<Value>) -> Result<Loaded, StoreError> {
         ));
     }
     Ok(Loaded {
-        generation: id.map(|id| Generation { id, lineage }),
+        generation: id.map(|id| Generation {
+            id,
+            lineage: origin.lineage,
+            base: origin.base,
+        }),
         last_seq,
         snapshot,
         journal,
