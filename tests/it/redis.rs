@@ -257,7 +257,7 @@ async fn redis_loses_everything_mid_call(loss: Loss) {
             &call,
             "transcript",
             1_000 + i as i64,
-            json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "transcriptType": "final",
+            json!({"role": if i.is_multiple_of(2) { "user" } else { "assistant" }, "transcriptType": "final",
                    "transcript": format!("line {i}")}),
         )
     };

@@ -533,7 +533,7 @@ impl CallActorState {
         };
         let generation = self.generation.as_ref().map(|generation| generation.id);
         match self.shared.store.save_snapshot(snapshot, generation).await {
-            Ok(Saved::Saved | Saved::Older) => self.since_snapshot = 0,
+            Ok(Saved::Written | Saved::Older) => self.since_snapshot = 0,
             Ok(Saved::Diverged) => {
                 if let Err(error) = self.heal().await {
                     tracing::warn!(call_id = self.state.call_id(), %error, "call record not re-seeded");

@@ -147,7 +147,7 @@ pub(crate) enum Appended {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Saved {
     /// Saved, and the journal it covers dropped.
-    Saved,
+    Written,
     /// A newer snapshot is stored; this one was ignored.
     Older,
     /// The record is not the expected generation: nothing was written.

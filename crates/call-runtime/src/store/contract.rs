@@ -166,7 +166,7 @@ async fn snapshots_trim_the_journal_and_never_go_back(kind: Kind) {
     };
     assert_eq!(
         store.save_snapshot(snapshot(8), Some(generation)).await.unwrap(),
-        Saved::Saved
+        Saved::Written
     );
     let loaded = store.load("c-snap").await.unwrap();
     assert_eq!(loaded.snapshot, Some(snapshot(8)));

@@ -288,7 +288,7 @@ impl MemoryStore {
         }
         record.snapshot = Some(snapshot);
         record.written = now;
-        Saved::Saved
+        Saved::Written
     }
 
     pub(crate) fn reseed(&self, reseed: Reseed) -> bool {

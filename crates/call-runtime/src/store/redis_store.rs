@@ -475,7 +475,7 @@ impl RedisStore {
             .arg(generation.map(|id| id.to_string()).unwrap_or_default());
         let saved: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
         Ok(match saved {
-            1 => Saved::Saved,
+            1 => Saved::Written,
             0 => Saved::Older,
             _ => Saved::Diverged,
         })
