@@ -253,6 +253,11 @@ impl Actor for CallActor {
         if let Some(timer) = actor.idle_timer.take() {
             timer.abort();
         }
+        // After this, no instance may hold the call: make sure the store still has what this actor folded, even
+        // when there is nothing new to checkpoint.
+        if actor.since_snapshot == 0 {
+            actor.verify().await;
+        }
         actor.checkpoint().await;
         actor.shared.forget(actor.state.call_id(), myself.get_id());
         Ok(())
@@ -325,6 +330,18 @@ impl CallActorState {
             (Some(ours), Some(stored)) => ours.id != stored.id || loaded.last_seq < self.through,
             (Some(_), None) => true,
             (None, _) => false,
+        }
+    }
+
+    /// Re-seeds the store if it lost or replaced the record this actor folds (one read when it did not).
+    async fn verify(&mut self) {
+        let outcome = match self.shared.store.load_since(self.state.call_id(), self.through).await {
+            Ok(loaded) if self.diverged(&loaded) => self.heal().await,
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(call_id = self.state.call_id(), %error, "could not check the call's stored record");
         }
     }
 

@@ -239,13 +239,20 @@ async fn a_live_call_whose_record_expires_loses_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_retiring_actor_reseeds_a_record_that_expired_under_it() {
+    // With events since its last snapshot, and with none (its last event made a snapshot).
+    for snapshot_every in [1_000, 5] {
+        retire_after_expiry(snapshot_every).await;
+    }
+}
+
+async fn retire_after_expiry(snapshot_every: u32) {
     let retention = RetentionConfig {
         call_ttl_seconds: 60,
         ..RetentionConfig::default()
     };
     let config = RuntimeConfig {
         idle_timeout_seconds: 100.0,
-        snapshot_every: 1_000,
+        snapshot_every,
         ..RuntimeConfig::default()
     };
     let runtime = start(retention, config).await;
@@ -257,7 +264,11 @@ async fn a_retiring_actor_reseeds_a_record_that_expired_under_it() {
     pass_until(Duration::from_secs(200), || runtime.live_calls() == 0).await;
     assert_eq!(runtime.live_calls(), 0);
     let expected: Vec<String> = (0..5).map(|i| format!("q{i}")).collect();
-    assert_eq!(stored_texts(&runtime, "quiet").await, expected);
+    assert_eq!(
+        stored_texts(&runtime, "quiet").await,
+        expected,
+        "snapshot_every {snapshot_every}"
+    );
     assert_eq!(runtime.stats().store_heals.load(Ordering::Relaxed), 1);
     assert_eq!(memory.calls(), 1);
     runtime.shutdown().await;
