@@ -317,3 +317,53 @@ async fn redis_restarted_empty_mid_call_loses_nothing_acknowledged() {
 async fn redis_flushed_mid_call_loses_nothing_acknowledged() {
     redis_loses_everything_mid_call(Loss::FlushAll).await;
 }
+
+/// Conversation memory past `[retention]`'s bounds is refused and counted, in memory and in Redis alike, so a
+/// later tool call never carries an unbounded conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_memory_is_bounded_in_both_stores() {
+    let redis = RedisServer::start();
+    for with_redis_store in [false, true] {
+        let mut config = if with_redis_store {
+            with_redis(&redis.url())
+        } else {
+            Config::default()
+        };
+        config.retention.conversation_max_entries = 3;
+        let server = TestServer::start(config).await;
+        let path = "/api/webhook/bounded";
+        for i in 0..5 {
+            let remember = tool_calls(
+                &format!("call-{i}"),
+                i,
+                &[(
+                    "m",
+                    "remember",
+                    json!({"key": format!("k{i}"), "value": "x", "scope": "conversation"}),
+                )],
+            );
+            assert_eq!(server.post_json(path, &remember).await.0, StatusCode::OK);
+        }
+        let read = tool_calls(
+            "call-9",
+            9,
+            &[
+                ("r2", "read_note", json!({"key": "k2"})),
+                ("r3", "read_note", json!({"key": "k3"})),
+            ],
+        );
+        let (_, answer) = server.post_json(path, &read).await;
+        let found = |i: usize| -> bool {
+            let result: Value = serde_json::from_str(answer["results"][i]["result"].as_str().unwrap()).unwrap();
+            result["found"].as_bool().unwrap()
+        };
+        assert!(found(0), "redis {with_redis_store}: within the bound: {answer}");
+        assert!(!found(1), "redis {with_redis_store}: past the bound: {answer}");
+        assert_eq!(
+            metric(&server, "switchboard_conversation_memory_refused_total").await,
+            "2",
+            "redis {with_redis_store}"
+        );
+        server.stop().await;
+    }
+}
