@@ -269,6 +269,13 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
         self.retention.validate().map_err(ConfigError::Invalid)?;
+        if self.redis.is_none() && self.retention.max_stored_calls < self.calls.max_live_calls {
+            // Otherwise live calls push each other's records out and re-seed them over and over.
+            return Err(ConfigError::Invalid(format!(
+                "retention.max_stored_calls ({}) must be at least calls.max_live_calls ({})",
+                self.retention.max_stored_calls, self.calls.max_live_calls
+            )));
+        }
         self.tools.validate().map_err(ConfigError::Invalid)?;
         if let Some(redis) = &self.redis {
             redis.validate().map_err(ConfigError::Invalid)?;
@@ -365,7 +372,7 @@ mod tests {
     #[test]
     fn retention_is_its_own_table_and_the_old_redis_keys_say_where_they_went() {
         let config = Config::from_toml(
-            "[retention]\ncall_ttl_seconds = 60\nmax_stored_calls = 1000\nconversation_max_entries = 8\n",
+            "[retention]\ncall_ttl_seconds = 60\nmax_stored_calls = 1000\nconversation_max_entries = 8\n[calls]\nmax_live_calls = 1000\n",
         )
         .unwrap();
         assert_eq!(config.retention.call_ttl_seconds, 60);
@@ -389,6 +396,11 @@ mod tests {
         assert_eq!(
             zero.validate().unwrap_err().to_string(),
             "invalid configuration: retention.report_ttl_seconds must be at least 1"
+        );
+        let small = Config::from_toml("[retention]\nmax_stored_calls = 10\n[calls]\nmax_live_calls = 11\n").unwrap();
+        assert_eq!(
+            small.validate().unwrap_err().to_string(),
+            "invalid configuration: retention.max_stored_calls (10) must be at least calls.max_live_calls (11)"
         );
         let error = Config::from_toml("[retention]\ncall_ttl = 5\n").unwrap_err();
         assert!(error.contains("unknown field `call_ttl`"), "{error}");
