@@ -448,8 +448,10 @@ impl CallActorState {
             let through = self.through.max(loaded.last_seq) + 1;
             let mut lineage = ours.lineage.clone();
             if let Some(stored) = &loaded.generation {
-                lineage.extend(stored.lineage.iter().map(|(id, at)| (*id, *at)));
-                lineage.insert(stored.id, loaded.last_seq);
+                for (id, at) in stored.lineage.iter().chain([(&stored.id, &loaded.last_seq)]) {
+                    let entry = lineage.entry(*id).or_insert(0);
+                    *entry = (*entry).max(*at);
+                }
             }
             if ours.id != 0 {
                 lineage.insert(ours.id, self.through);
