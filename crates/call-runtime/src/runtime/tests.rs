@@ -273,3 +273,28 @@ async fn retire_after_expiry(snapshot_every: u32) {
     assert_eq!(memory.calls(), 1);
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_every_actor_into_its_snapshot() {
+    let runtime = start(RetentionConfig::default(), RuntimeConfig::default()).await;
+    let memory = memory_of(&runtime);
+    const CALLS: usize = 200;
+    for i in 0..CALLS * 3 {
+        runtime
+            .ingest(said(&format!("c{}", i % CALLS), i as i64, &format!("t{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(runtime.live_calls(), CALLS);
+    runtime.shutdown().await;
+    assert_eq!(runtime.live_calls(), 0);
+    for call in 0..CALLS {
+        let call = format!("c{call}");
+        assert_eq!(
+            memory.journal_len(&call),
+            0,
+            "{call}: the snapshot covers the whole journal"
+        );
+        assert_eq!(stored_texts(&runtime, &call).await.len(), 3, "{call}");
+    }
+}
