@@ -547,3 +547,16 @@ async fn every_redis_key_carries_its_ttl() {
 async fn ttl(raw: &mut redis::aio::MultiplexedConnection, key: String) -> i64 {
     redis::cmd("TTL").arg(&key).query_async(raw).await.unwrap()
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_remembers_a_bounded_number_of_event_ids_per_call() {
+    let h = Harness::new(Kind::Memory, RetentionConfig::default()).await;
+    let events: Vec<_> = (0..8_200).map(|i| said("c-long", i, "same words")).collect();
+    for event in &events {
+        journaled(&h.store, event, None).await;
+    }
+    // A recent replay is recognised; one older than the remembered ids is journaled again.
+    assert_eq!(journaled(&h.store, &events[8_199], None).await.0, 8_200);
+    assert_eq!(journaled(&h.store, &events[100], None).await.0, 101);
+    assert_eq!(journaled(&h.store, &events[0], None).await.0, 8_201);
+}

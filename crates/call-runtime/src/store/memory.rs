@@ -74,14 +74,21 @@ fn expired(item: &impl Written, ttl: Duration, now: Instant) -> bool {
     now.saturating_duration_since(item.written()) >= ttl
 }
 
+/// Event ids remembered per call for idempotent appends: twice the call state's default `max_seen_events`.
+const MAX_IDS: usize = 8192;
+
 #[derive(Debug)]
 struct CallRecord {
     generation: Generation,
     snapshot: Option<Snapshot>,
     journal: VecDeque<(u64, Arc<CallEvent>)>,
     last_seq: u64,
-    /// Event id → seq: what makes appends idempotent. Lives (and is bounded) with the record.
+    /// Event id → seq: what makes appends idempotent. Lives with the record, and keeps the latest
+    /// [`MAX_IDS`] ids (a replay older than that is journaled again, and the call state still skips it if it
+    /// remembers the id).
     ids: HashMap<EventId, u64>,
+    /// The ids in `ids`, oldest first.
+    id_order: VecDeque<EventId>,
     written: Instant,
 }
 
@@ -93,6 +100,7 @@ impl CallRecord {
             journal: VecDeque::new(),
             last_seq: 0,
             ids: HashMap::new(),
+            id_order: VecDeque::new(),
             written: Instant::now(),
         }
     }
@@ -236,6 +244,12 @@ impl MemoryStore {
         record.last_seq += 1;
         let seq = record.last_seq;
         record.ids.insert(event.id, seq);
+        record.id_order.push_back(event.id);
+        if record.id_order.len() > MAX_IDS
+            && let Some(oldest) = record.id_order.pop_front()
+        {
+            record.ids.remove(&oldest);
+        }
         record.journal.push_back((seq, event));
         drop(record);
         if created {
