@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::registry::{Shared, Slot};
-use crate::store::{Appended, Generation, Loaded, Reseed, Saved, Snapshot, StoreError};
+use crate::store::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot, StoreError};
 
 /// A call's state as a query found it.
 #[derive(Debug, Clone)]
@@ -87,9 +87,9 @@ pub(crate) enum CallMsg {
     Query(RpcReplyPort<Queried>),
     /// Reply with the listing summary.
     Summary(RpcReplyPort<CallSummary>),
-    /// The store's record is not the generation this actor folds (an append was refused): re-seed it from the
-    /// actor's state, and reply with the generation to append to now.
-    Heal(RpcReplyPort<Result<u64, StoreError>>),
+    /// The store's record is not the one this actor folds (an append was refused): re-seed it from the
+    /// actor's state, and reply with what the next append must find.
+    Heal(RpcReplyPort<Result<Option<Expect>, StoreError>>),
     /// Retire if nothing happened for the configured idle time (sent by the actor's own timer).
     CheckIdle,
     /// Fail as a bug would (a panic inside the actor). The supervisor restarts the call from its snapshot;
@@ -146,6 +146,7 @@ impl Actor for CallActor {
         if let Some(generation) = &generation {
             args.slot.generation.store(generation.id, Ordering::Release);
         }
+        let slot = args.slot;
         let (mut state, mut through) = match snapshot {
             Some(snapshot) => (snapshot.state, snapshot.through),
             None => (CallState::new(&args.call_id), 0),
@@ -170,9 +171,10 @@ impl Actor for CallActor {
                 CallMsg::CheckIdle
             }),
         );
+        slot.through.store(through, Ordering::Release);
         Ok(CallActorState {
             shared,
-            slot: args.slot,
+            slot,
             generation,
             state,
             through,
@@ -234,8 +236,8 @@ impl Actor for CallActor {
             }
             CallMsg::Heal(reply) => {
                 let outcome = actor.heal().await;
-                let generation = actor.generation.as_ref().map_or(0, |generation| generation.id);
-                let _ = reply.send(outcome.map(|()| generation));
+                actor.publish();
+                let _ = reply.send(outcome.map(|()| actor.expect()));
             }
             CallMsg::CheckIdle => {
                 if actor.last_activity.elapsed() >= actor.shared.config.idle_timeout() {
@@ -246,6 +248,7 @@ impl Actor for CallActor {
             }
             CallMsg::Fail(reason) => panic!("call actor failed on request: {reason}"),
         }
+        actor.publish();
         Ok(())
     }
 
@@ -357,6 +360,19 @@ impl CallActorState {
         }
     }
 
+    /// What an append for this call must find in the store.
+    fn expect(&self) -> Option<Expect> {
+        self.generation.as_ref().map(|generation| Expect {
+            generation: generation.id,
+            through: self.through,
+        })
+    }
+
+    /// Publishes how far this actor folded, for `ingest`'s appends.
+    fn publish(&self) {
+        self.slot.through.store(self.through, Ordering::Release);
+    }
+
     fn set_generation(&mut self, generation: Generation) {
         self.slot.generation.store(generation.id, Ordering::Release);
         self.generation = Some(generation);
@@ -423,13 +439,16 @@ impl CallActorState {
             let mut state = self.state.clone();
             // A snapshot that is exactly an earlier re-seeding from this actor's own generation holds nothing
             // this state lacks; any other cannot be merged event by event.
-            let own_reseed = loaded.generation.as_ref().is_some_and(|stored| {
-                stored.lineage.contains_key(&ours.id)
-                    && loaded
-                        .snapshot
-                        .as_ref()
-                        .is_some_and(|snapshot| snapshot.through == stored.base)
-            });
+            // A stale copy of this actor's own generation (a failover to a lagging replica) is a prefix of it.
+            let same_generation = loaded.generation.as_ref().is_some_and(|stored| stored.id == ours.id);
+            let own_reseed = same_generation
+                || loaded.generation.as_ref().is_some_and(|stored| {
+                    stored.lineage.contains_key(&ours.id)
+                        && loaded
+                            .snapshot
+                            .as_ref()
+                            .is_some_and(|snapshot| snapshot.through == stored.base)
+                });
             if loaded.snapshot.is_some() && !own_reseed {
                 tracing::error!(
                     call_id,
@@ -439,8 +458,10 @@ impl CallActorState {
             }
             // The store's events (another instance's, after the loss) and those waiting here: `apply` skips
             // any this state already has, by event id.
-            for (_, event) in &loaded.journal {
-                self.shared.apply(&mut state, event);
+            for (seq, event) in &loaded.journal {
+                if !(same_generation && *seq <= self.through) {
+                    self.shared.apply(&mut state, event);
+                }
             }
             for event in self.pending.values() {
                 self.shared.apply(&mut state, event);
@@ -493,7 +514,7 @@ impl CallActorState {
     /// replaced), then folds it.
     async fn journal_again(&mut self, event: Arc<CallEvent>) {
         for _ in 0..3 {
-            let expect = self.generation.as_ref().map(|generation| generation.id);
+            let expect = self.expect();
             match self.shared.store.append(Arc::clone(&event), expect).await {
                 Ok(Appended::Journaled { seq, generation }) => {
                     self.adopt_generation(generation);

@@ -11,7 +11,7 @@ use ractor::{ActorCell, ActorId};
 use tokio::sync::OnceCell;
 
 use crate::config::RuntimeConfig;
-use crate::store::Store;
+use crate::store::{Expect, Store};
 
 /// Counters of what the runtime did, read by `/metrics`.
 #[derive(Debug, Default)]
@@ -82,17 +82,24 @@ pub(crate) struct Shared {
 }
 
 /// A registry entry: the actor, set once by whoever spawns it first, and the generation of the stored record
-/// its state derives from (0 until known), which `ingest` passes to the store so a lost record is noticed.
+/// its state derives from (0 until known) with how far it folded, which `ingest` passes to the store so a
+/// lost, replaced or stale record is noticed.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     pub(crate) actor: OnceCell<ActorCell>,
     pub(crate) generation: AtomicU64,
+    /// How far the actor folded, published after each message: the store must have handed out at least this.
+    pub(crate) through: AtomicU64,
 }
 
 impl Slot {
-    /// The generation the actor folds, if it knows one.
-    pub(crate) fn generation(&self) -> Option<u64> {
-        Some(self.generation.load(Ordering::Acquire)).filter(|id| *id != 0)
+    /// What an append must find in the store, if the actor knows its generation.
+    pub(crate) fn expect(&self) -> Option<Expect> {
+        let generation = self.generation.load(Ordering::Acquire);
+        (generation != 0).then(|| Expect {
+            generation,
+            through: self.through.load(Ordering::Acquire),
+        })
     }
 }
 

@@ -157,7 +157,7 @@ impl CallRuntime {
     /// Appends `event` to the record the call's live actor folds. When the store lost or replaced that
     /// record, the actor re-seeds it first, so the new event never takes a seq the actor already folded.
     async fn journal(&self, call_id: &str, event: &Arc<CallEvent>) -> Result<(u64, u64), RuntimeError> {
-        let mut expect = self.shared.calls.get(call_id).and_then(|slot| slot.generation());
+        let mut expect = self.shared.calls.get(call_id).and_then(|slot| slot.expect());
         for _ in 0..4 {
             match self.shared.store.append(Arc::clone(event), expect).await? {
                 Appended::Journaled { seq, generation } => return Ok((seq, generation)),
@@ -171,7 +171,7 @@ impl CallRuntime {
             };
             let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms);
             match actor.call(CallMsg::Heal, Some(timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(Ok(generation))) => expect = Some(generation).filter(|id| *id != 0),
+                Ok(ractor::rpc::CallResult::Success(Ok(healed))) => expect = healed,
                 Ok(ractor::rpc::CallResult::Success(Err(error))) => return Err(error.into()),
                 Ok(_) | Err(_) if !is_running(&actor) => expect = None,
                 Ok(_) | Err(_) => {

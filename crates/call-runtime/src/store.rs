@@ -129,6 +129,17 @@ impl Loaded {
     }
 }
 
+/// What an append requires of the call's record: that it is generation `generation` and has handed out at
+/// least `through` seqs (the writer's actor folded that far). A record that went back (lost, replaced, or a
+/// stale replica) answers [`Appended::Diverged`] instead of handing out a seq the actor already folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expect {
+    /// The generation the actor folds.
+    pub(crate) generation: u64,
+    /// How far the actor folded.
+    pub(crate) through: u64,
+}
+
 /// The outcome of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Appended {
@@ -275,9 +286,9 @@ impl Store {
     }
 
     /// Appends `event` to the call's journal unless its id is already journaled (a replay, delivered to any
-    /// instance), in which case the seq of its first delivery is returned. With `expect`, only into the
-    /// record of that generation: a lost or replaced record answers [`Appended::Diverged`].
-    pub(crate) async fn append(&self, event: Arc<CallEvent>, expect: Option<u64>) -> Result<Appended, StoreError> {
+    /// instance), in which case the seq of its first delivery is returned. With `expect`, only into a record
+    /// that meets it: a lost, replaced or stale record answers [`Appended::Diverged`] and is not written.
+    pub(crate) async fn append(&self, event: Arc<CallEvent>, expect: Option<Expect>) -> Result<Appended, StoreError> {
         match &self.backend {
             Backend::Memory(store) => Ok(store.append(event, expect)),
             Backend::Redis(store) => store.append(&event, expect).await,

@@ -16,7 +16,7 @@ use call_state::{CallEvent, CallState, EventKind, Limits, Role};
 use serde_json::json;
 
 use self::redis_server::RedisServer;
-use super::{Appended, Backend, Generation, Reseed, Saved, Snapshot, Store, StoreError, StoredReport};
+use super::{Appended, Backend, Expect, Generation, Reseed, Saved, Snapshot, Store, StoreError, StoredReport};
 use crate::config::RetentionConfig;
 use crate::store::RedisConfig;
 
@@ -116,7 +116,12 @@ fn report(call: &str, summary: &str) -> StoredReport {
     }
 }
 
-async fn journaled(store: &Store, event: &Arc<CallEvent>, expect: Option<u64>) -> (u64, u64) {
+/// What an actor of `generation` that folded through `through` expects.
+fn at(generation: u64, through: u64) -> Option<Expect> {
+    Some(Expect { generation, through })
+}
+
+async fn journaled(store: &Store, event: &Arc<CallEvent>, expect: Option<Expect>) -> (u64, u64) {
     match store.append(Arc::clone(event), expect).await.unwrap() {
         Appended::Journaled { seq, generation } => (seq, generation),
         Appended::Diverged => panic!("append diverged"),
@@ -133,7 +138,7 @@ async fn append_is_idempotent(kind: Kind) {
     let (seq, generation) = journaled(store, &first, None).await;
     assert_eq!(seq, 1);
     assert_eq!(journaled(store, &first, None).await, (1, generation), "a replay");
-    assert_eq!(journaled(store, &first, Some(generation)).await, (1, generation));
+    assert_eq!(journaled(store, &first, at(generation, 1)).await, (1, generation));
     assert_eq!(journaled(store, &second, None).await, (2, generation));
     assert_eq!(journaled(store, &second, None).await, (2, generation));
     let loaded = store.load("c-idem").await.unwrap();
@@ -201,22 +206,29 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
     let events: Vec<_> = (0..5).map(|i| said("c-lost", i, &format!("t{i}"))).collect();
     let mut generation = 0;
     for event in &events {
-        generation = journaled(store, event, Some(generation).filter(|g| *g != 0)).await.1;
+        let expect = (generation != 0).then_some(Expect { generation, through: 0 });
+        generation = journaled(store, event, expect).await.1;
     }
     // Another generation is refused, whether it is named by a stale actor or by a confused one.
     assert_eq!(
         store
-            .append(said("c-lost", 9, "x"), Some(generation ^ 1))
+            .append(said("c-lost", 9, "x"), at(generation ^ 1, 0))
             .await
             .unwrap(),
         Appended::Diverged
     );
 
+    // A record behind the actor (a failover to a replica that lagged) is refused as well.
+    assert_eq!(
+        store.append(said("c-lost", 9, "x"), at(generation, 6)).await.unwrap(),
+        Appended::Diverged
+    );
+    assert_eq!(store.load("c-lost").await.unwrap().last_seq, 5, "nothing was written");
     h.lose_everything().await;
     // The actor still expects its generation: the store says the record is gone instead of handing out seq 1.
     assert_eq!(
         store
-            .append(said("c-lost", 6, "after"), Some(generation))
+            .append(said("c-lost", 6, "after"), at(generation, 5))
             .await
             .unwrap(),
         Appended::Diverged
@@ -226,7 +238,7 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
     assert_eq!(seq, 1);
     assert_ne!(other, generation);
     assert_eq!(
-        store.append(said("c-lost", 8, "x"), Some(generation)).await.unwrap(),
+        store.append(said("c-lost", 8, "x"), at(generation, 5)).await.unwrap(),
         Appended::Diverged
     );
 
@@ -263,10 +275,10 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
     assert_eq!(loaded.last_seq, 6);
     assert_eq!(loaded.snapshot.unwrap().state, folded("c-lost", &events));
     assert!(loaded.journal.is_empty());
-    assert_eq!(journaled(store, &said("c-lost", 10, "next"), Some(42)).await, (7, 42));
+    assert_eq!(journaled(store, &said("c-lost", 10, "next"), at(42, 6)).await, (7, 42));
     // A replay of an event journaled before the re-seed keeps its old seq (at or below the snapshot).
     assert_eq!(
-        journaled(store, &said("c-lost", 7, "elsewhere"), Some(42)).await,
+        journaled(store, &said("c-lost", 7, "elsewhere"), at(42, 6)).await,
         (1, 42)
     );
 
@@ -286,7 +298,7 @@ async fn a_lost_record_is_noticed_and_reseeded(kind: Kind) {
         },
     };
     assert!(store.reseed(fresh).await.unwrap());
-    assert_eq!(journaled(store, &said("c-lost", 11, "on"), Some(43)).await, (9, 43));
+    assert_eq!(journaled(store, &said("c-lost", 11, "on"), at(43, 8)).await, (9, 43));
 }
 
 async fn reports_links_and_conversation_memory(kind: Kind) {

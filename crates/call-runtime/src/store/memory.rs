@@ -16,7 +16,7 @@ use dashmap::mapref::entry::Entry;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Appended, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
+use super::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
 use crate::config::RetentionConfig;
 
 /// The in-memory store. Cloning shares the maps.
@@ -208,7 +208,7 @@ impl MemoryStore {
         self.inner.evicting.store(false, Ordering::Release);
     }
 
-    pub(crate) fn append(&self, event: Arc<CallEvent>, expect: Option<u64>) -> Appended {
+    pub(crate) fn append(&self, event: Arc<CallEvent>, expect: Option<Expect>) -> Appended {
         let inner = &self.inner;
         let now = Instant::now();
         let ttl = inner.retention.call_ttl();
@@ -233,7 +233,7 @@ impl MemoryStore {
                 vacant.insert(CallRecord::new(Generation::fresh(BTreeMap::new(), 0)))
             }
         };
-        if expect.is_some_and(|expect| expect != record.generation.id) {
+        if expect.is_some_and(|expect| expect.generation != record.generation.id || record.last_seq < expect.through) {
             return Appended::Diverged;
         }
         let generation = record.generation.id;

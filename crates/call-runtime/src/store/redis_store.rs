@@ -33,7 +33,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 use serde::Deserialize;
 
-use super::{Appended, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
+use super::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
 use crate::config::RetentionConfig;
 
 /// How to reach Redis. Read once at the edge (`--redis-url`, `[redis]`); how long its data lives is `[retention]`.
@@ -148,12 +148,13 @@ fn redact(url: &str) -> String {
 }
 
 /// Appends an event unless its id is already journaled. KEYS: seq, journal, ids, snapshot, gen. ARGV: event id,
-/// event JSON, TTL seconds, the generation the caller expects ('' for any), the id for a new generation.
-/// Returns `{seq, generation}`: the new seq, or the one the first delivery got. With an expected generation
-/// that is not the record's (or a record whose seq is gone), writes nothing and returns `{-1}`.
+/// event JSON, TTL seconds, the generation the caller expects ('' for any), the id for a new generation, the
+/// seq the caller's actor folded through. Returns `{seq, generation}`: the new seq, or the one the first
+/// delivery got. With an expected generation that is not the record's, or a record whose seq is gone or behind
+/// the caller (a stale replica), writes nothing and returns `{-1}`.
 const APPEND: &str = r"
 local gen = redis.call('HGET', KEYS[5], 'id')
-if ARGV[4] ~= '' and (gen ~= ARGV[4] or redis.call('EXISTS', KEYS[1]) == 0) then
+if ARGV[4] ~= '' and (gen ~= ARGV[4] or tonumber(redis.call('GET', KEYS[1]) or '-1') < tonumber(ARGV[6])) then
   return {-1}
 end
 if not gen then
@@ -411,7 +412,7 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn append(&self, event: &CallEvent, expect: Option<u64>) -> Result<Appended, StoreError> {
+    pub(crate) async fn append(&self, event: &CallEvent, expect: Option<Expect>) -> Result<Appended, StoreError> {
         let json = serde_json::to_string(event).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let keys = self.call_keys(&event.call_id);
         let mut connection = self.connection();
@@ -425,8 +426,9 @@ impl RedisStore {
             .arg(event.id.to_string())
             .arg(json)
             .arg(self.inner.retention.call_ttl_seconds)
-            .arg(expect.map(|id| id.to_string()).unwrap_or_default())
-            .arg(super::fresh_id().to_string());
+            .arg(expect.map(|expect| expect.generation.to_string()).unwrap_or_default())
+            .arg(super::fresh_id().to_string())
+            .arg(expect.map_or(0, |expect| expect.through));
         let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
         match reply.as_slice() {
             [Value::Int(-1)] => Ok(Appended::Diverged),
