@@ -422,3 +422,65 @@ async fn redis_restarted_empty_mid_call_is_reseeded_from_the_live_actor() {
     assert_eq!(fresh.state(call).await.unwrap().unwrap(), fold(call, &events));
     fresh.shutdown().await;
 }
+
+/// A failover to a replica that lagged: the call's keys go back to an older copy of the same record. The
+/// instance notices before it acknowledges the next event (the record has handed out fewer seqs than it
+/// folded) and re-seeds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_of_the_record_is_noticed_and_reseeded() {
+    let server = RedisServer::start();
+    let call = "c-stale";
+    let events: Vec<CallEvent> = (0..50)
+        .map(|i| transcript(call, i, Role::Assistant, true, &format!("line {i}")))
+        .collect();
+    let runtime = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    for event in &events[..20] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    let mut redis = raw(&server.url()).await;
+    let keys: Vec<String> = ["seq", "journal", "ids", "snapshot", "gen"]
+        .iter()
+        .map(|part| format!("test:call:{{{call}}}:{part}"))
+        .collect();
+    let mut copies = Vec::new();
+    for key in &keys {
+        // `None` for a key that did not exist (the journal, when a snapshot just trimmed it).
+        let dumped: Option<Vec<u8>> = redis::cmd("DUMP").arg(key).query_async(&mut redis).await.unwrap();
+        copies.push(dumped);
+    }
+    for event in &events[20..40] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    for (key, copy) in keys.iter().zip(&copies) {
+        let command = match copy {
+            Some(copy) => {
+                let mut restore = redis::cmd("RESTORE");
+                restore.arg(key).arg(0).arg(copy.as_slice()).arg("REPLACE");
+                restore
+            }
+            None => {
+                let mut delete = redis::cmd("DEL");
+                delete.arg(key);
+                delete
+            }
+        };
+        command.query_async::<()>(&mut redis).await.unwrap();
+    }
+    for event in &events[40..] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    let expected = fold(call, &events);
+    assert_eq!(runtime.state(call).await.unwrap().unwrap(), expected);
+    assert_eq!(
+        runtime.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    runtime.shutdown().await;
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(fresh.state(call).await.unwrap().unwrap(), expected);
+    fresh.shutdown().await;
+}
