@@ -92,8 +92,10 @@ impl Switchboard {
         let voice = voice::VoiceService::new(config.voice.clone())?;
         let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
         let store = match &config.redis {
-            Some(redis) => Store::connect(redis).await.map_err(RuntimeError::from)?,
-            None => Store::default(),
+            Some(redis) => Store::connect_with(redis, config.retention.clone())
+                .await
+                .map_err(RuntimeError::from)?,
+            None => Store::memory(config.retention.clone()),
         };
         let runtime = CallRuntime::start(store, config.calls.clone()).await?;
         let metrics = Metrics::new(runtime.clone());
@@ -145,11 +147,7 @@ impl Switchboard {
 
     /// `Ok` when the server can take traffic, or why not.
     pub async fn readiness(&self) -> Result<(), String> {
-        let store = self.inner.runtime.store();
-        store
-            .ping()
-            .await
-            .map_err(|error| format!("{} store: {error}", store.name()))
+        self.inner.runtime.readiness().await
     }
 
     /// Stops every call actor, persisting each call's state.
@@ -282,10 +280,10 @@ impl Switchboard {
             .unwrap_or_else(|| call_state::CallState::new(&call_id));
         let conversation_id = match conversation_id {
             Some(id) => Some(id),
-            None => runtime.store().conversation_of(&call_id).await.unwrap_or_default(),
+            None => runtime.conversation_of(&call_id).await.unwrap_or_default(),
         };
         let conversation_memory = match &conversation_id {
-            Some(id) => runtime.store().conversation_memory(id).await.unwrap_or_default(),
+            Some(id) => runtime.conversation_memory(id).await.unwrap_or_default(),
             None => Default::default(),
         };
         let context = ToolContext::new(state, conversation_id.clone(), conversation_memory);
@@ -354,7 +352,7 @@ impl Switchboard {
                 .await?;
         }
         if let (Some(conversation_id), Some(call_id)) = (conversation_id, message.call_id()) {
-            runtime.store().link_conversation(call_id, conversation_id).await?;
+            runtime.link_conversation(call_id, conversation_id).await?;
         }
         match event {
             Some(event) => runtime.ingest(event).await,
@@ -457,12 +455,7 @@ impl Recorder {
         for write in finished.writes {
             match (write, &self.conversation_id) {
                 (MemoryWrite::Conversation(key, value), Some(conversation)) => {
-                    if let Err(error) = self
-                        .runtime
-                        .store()
-                        .set_conversation_memory(conversation, &key, value)
-                        .await
-                    {
+                    if let Err(error) = self.runtime.set_conversation_memory(conversation, &key, value).await {
                         tracing::warn!(call_id = self.call_id, %error, "conversation memory not written");
                     }
                 }

@@ -140,6 +140,26 @@ impl Collector for RuntimeCollector {
                 "Call actors retired after the call ended",
                 &stats.retired_ended,
             ),
+            (
+                "switchboard_store_heals",
+                "Calls whose stored record was lost (store restarted empty, flushed, evicted) and re-seeded from a live actor",
+                &stats.store_heals,
+            ),
+            (
+                "switchboard_store_expired",
+                "Items (calls, reports, links, conversations) the memory store dropped after their TTL",
+                &self.runtime.store_stats().expired,
+            ),
+            (
+                "switchboard_store_evicted",
+                "Items the memory store dropped to stay within retention.max_stored_calls",
+                &self.runtime.store_stats().evicted,
+            ),
+            (
+                "switchboard_conversation_memory_refused",
+                "Conversation memory writes refused by the retention bounds",
+                &self.runtime.store_stats().memory_refused,
+            ),
         ];
         for (name, help, counter) in counters {
             let value = ConstCounter::new(load(counter));

@@ -15,7 +15,8 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{CallRuntime, RuntimeError, Shared};
+use super::{CallRuntime, RuntimeError};
+use crate::registry::Shared;
 use crate::store::{ToolClaim, owner_token};
 
 /// How much longer than the tool's deadline a claim holds: room to record the answer. A claim whose owner

@@ -31,7 +31,7 @@ use super::{RedisStore, StoreError};
 
 /// What a claim on a tool call found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolClaim {
+pub(crate) enum ToolClaim {
     /// Nobody has run the call: the claimant runs it, then completes it.
     Claimed,
     /// The call ran: its recorded answer.
@@ -42,13 +42,13 @@ pub enum ToolClaim {
 
 /// How long answers live and how many the memory ledger holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LedgerLimits {
+pub(crate) struct LedgerLimits {
     /// How long a completed answer is kept (the call's time to live).
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Completed answers and claims held at most.
-    pub max_entries: usize,
+    pub(crate) max_entries: usize,
     /// Bytes of answers and their ids held at most.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl Default for LedgerLimits {
@@ -74,7 +74,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 /// The in-memory ledger. Cloning is cheap: clones share the map.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryToolLedger {
+pub(crate) struct MemoryToolLedger {
     inner: Arc<MemoryInner>,
 }
 
@@ -96,7 +96,7 @@ struct LedgerEntry {
 
 impl MemoryToolLedger {
     /// A ledger with these limits.
-    pub fn new(limits: LedgerLimits) -> MemoryToolLedger {
+    pub(crate) fn new(limits: LedgerLimits) -> MemoryToolLedger {
         MemoryToolLedger {
             inner: Arc::new(MemoryInner {
                 limits,
@@ -106,7 +106,7 @@ impl MemoryToolLedger {
     }
 
     /// Claims a tool call for `hold` (see [`ToolClaim`]).
-    pub fn claim(&self, call_id: &str, tool_call_id: &str, hold: Duration) -> ToolClaim {
+    pub(crate) fn claim(&self, call_id: &str, tool_call_id: &str, hold: Duration) -> ToolClaim {
         let now = Instant::now();
         let claim = match self
             .inner
@@ -144,7 +144,7 @@ impl MemoryToolLedger {
     }
 
     /// Records a claimed call's answer and returns the recorded one: `answer`, or the one completed first.
-    pub fn complete(&self, call_id: &str, tool_call_id: &str, answer: Arc<str>) -> Arc<str> {
+    pub(crate) fn complete(&self, call_id: &str, tool_call_id: &str, answer: Arc<str>) -> Arc<str> {
         let now = Instant::now();
         let expires_at = now + self.inner.limits.ttl;
         let recorded = match self
@@ -182,17 +182,13 @@ impl MemoryToolLedger {
     }
 
     /// How many answers and claims the ledger holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.inner.entries.len()
     }
 
-    /// Whether the ledger holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.inner.entries.is_empty()
-    }
-
     /// Bytes held: answers and the ids they are filed under.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 
@@ -294,7 +290,7 @@ pub(crate) fn owner_token() -> String {
 
 impl RedisStore {
     /// The key of one tool call's claim: on the call's slot.
-    pub fn tool_claim_key(&self, call_id: &str, tool_call_id: &str) -> String {
+    pub(crate) fn tool_claim_key(&self, call_id: &str, tool_call_id: &str) -> String {
         self.call_key(call_id, &format!("tool-claim:{tool_call_id}"))
     }
 
@@ -341,7 +337,7 @@ impl RedisStore {
             .key(self.tool_claim_key(call_id, tool_call_id))
             .arg(tool_call_id)
             .arg(answer)
-            .arg(self.config().call_ttl_seconds)
+            .arg(self.retention().call_ttl_seconds)
             .arg(owner);
         let recorded: String = self.run(invocation.invoke_async(&mut connection)).await?;
         Ok(recorded.into())
