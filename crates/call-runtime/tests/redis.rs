@@ -307,7 +307,7 @@ async fn a_tool_call_runs_once_across_runtimes_and_its_record_expires() {
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     // The answer expires with the call; the claim is gone once the answer is recorded.
-    let key = |part: &str| format!("switchboard:call:{{c-tool}}:{part}");
+    let key = |part: &str| format!("test:call:{{c-tool}}:{part}");
     let mut raw = raw(&server.url()).await;
     let ttl: i64 = redis::cmd("TTL").arg(key("tools")).query_async(&mut raw).await.unwrap();
     assert!(
