@@ -28,7 +28,7 @@ pub enum CallMsg {
         /// The event.
         event: Arc<CallEvent>,
     },
-    /// Reply with a copy of the state, after every event sent before (and, with a shared store, every event
+    /// Reply with the state, after every event sent before (and, with a shared store, every event
     /// journaled before; when the store cannot be read, the local state, with a warning logged).
     Get(RpcReplyPort<CallState>),
     /// As [`CallMsg::Get`], and say whether the state may lack events because the store could not be read.
@@ -51,7 +51,9 @@ pub struct CallActor;
 #[derive(Debug)]
 pub struct CallActorState {
     shared: Arc<Shared>,
-    state: CallState,
+    /// The state, shared with every query answered since it last changed: a query takes a reference, not a
+    /// copy, and the next event copies on write only what it changes of a state a query still holds.
+    state: Arc<CallState>,
     /// The last journal sequence number folded in.
     through: u64,
     /// Events folded since the last snapshot was saved.
@@ -61,6 +63,10 @@ pub struct CallActorState {
     last_activity: Instant,
     idle_timer: Option<JoinHandle<()>>,
 }
+
+/// Events held ahead of a hole in the journal, at most. Past it they are not held: they are journaled, so the
+/// catch-up that fills the hole reads them back.
+const MAX_PENDING: usize = 256;
 
 /// What a call's actor starts from.
 #[derive(Debug)]
@@ -107,7 +113,7 @@ impl Actor for CallActor {
         );
         Ok(CallActorState {
             shared,
-            state,
+            state: Arc::new(state),
             through,
             since_snapshot,
             pending: BTreeMap::new(),
@@ -143,14 +149,14 @@ impl Actor for CallActor {
             CallMsg::Get(reply) => {
                 actor.last_activity = Instant::now();
                 let _ = actor.refresh().await;
-                let _ = reply.send(actor.state.clone());
+                let _ = reply.send(CallState::clone(&actor.state));
                 actor.retire_if_done(&myself);
             }
             CallMsg::Query(reply) => {
                 actor.last_activity = Instant::now();
                 let stale = actor.refresh().await.err();
                 let _ = reply.send(Queried {
-                    state: actor.state.clone(),
+                    state: Arc::clone(&actor.state),
                     stale,
                 });
                 actor.retire_if_done(&myself);
@@ -197,7 +203,16 @@ impl CallActorState {
             self.drain_pending();
             return;
         }
-        self.pending.insert(seq, event);
+        if self.pending.len() < MAX_PENDING {
+            self.pending.insert(seq, event);
+        } else {
+            // The event is journaled: the catch-up that fills the hole reads it from the store again.
+            tracing::warn!(
+                call_id = self.state.call_id(),
+                seq,
+                "too many events wait for the store; this one will be read back from the journal"
+            );
+        }
         if let Err(error) = self.catch_up().await {
             tracing::warn!(
                 call_id = self.state.call_id(),
@@ -235,7 +250,7 @@ impl CallActorState {
         let (snapshot, journal) = self.shared.store.load_since(self.state.call_id(), self.through).await?;
         if let Some(snapshot) = snapshot.filter(|snapshot| snapshot.through > self.through) {
             // Folding is deterministic, so the snapshot is exactly the state this actor would reach.
-            self.state = snapshot.state;
+            self.state = Arc::new(snapshot.state);
             self.through = snapshot.through;
             self.since_snapshot = 0;
         }
@@ -260,7 +275,7 @@ impl CallActorState {
         if seq <= self.through {
             return;
         }
-        self.shared.apply(&mut self.state, event);
+        self.shared.apply(Arc::make_mut(&mut self.state), event);
         self.through = seq;
         self.since_snapshot += 1;
     }
@@ -286,7 +301,8 @@ impl CallActorState {
             return;
         }
         let snapshot = Snapshot {
-            state: self.state.clone(),
+            // Cheap: the state's large parts are shared with the snapshot until the next change.
+            state: CallState::clone(&self.state),
             through: self.through,
         };
         match self.shared.store.save_snapshot(snapshot).await {

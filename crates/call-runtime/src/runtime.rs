@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use call_state::{Applied, CallEvent, CallState, Limits, Trimmed};
+use call_state::{Applied, CallEvent, CallState, Limits, TooLarge, Trimmed};
 use dashmap::DashMap;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,10 @@ pub struct RuntimeConfig {
     pub max_live_calls: usize,
     /// How long a query waits for a call's actor.
     pub ask_timeout_ms: u64,
+    /// Bytes of JSON one event may take in the journal. A larger event has its texts cut to
+    /// `limits.max_turn_bytes` first; one still larger is refused. With `snapshot_every`, this bounds what a
+    /// call holds in its journal between snapshots.
+    pub max_event_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +41,7 @@ impl Default for RuntimeConfig {
             snapshot_every: 32,
             max_live_calls: 200_000,
             ask_timeout_ms: 2_000,
+            max_event_bytes: 1024 * 1024,
         }
     }
 }
@@ -58,6 +63,12 @@ impl RuntimeConfig {
         if self.max_live_calls == 0 {
             return Err("calls.max_live_calls must be at least 1".into());
         }
+        if self.max_event_bytes < 4096 {
+            return Err(format!(
+                "calls.max_event_bytes must be at least 4096, got {}",
+                self.max_event_bytes
+            ));
+        }
         if self.limits.max_turns == 0 || self.limits.max_seen_events == 0 {
             return Err("calls.limits.max_turns and max_seen_events must be at least 1".into());
         }
@@ -74,6 +85,9 @@ pub enum RuntimeError {
     /// The store failed; the event was not acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The event is too large to journal, even with its texts cut; it was not acknowledged.
+    #[error(transparent)]
+    EventTooLarge(#[from] TooLarge),
     /// The call's actor could not be started or did not answer in time.
     #[error("call {call_id} is unavailable: {reason}")]
     Unavailable {
@@ -87,8 +101,9 @@ pub enum RuntimeError {
 /// A call's state as a query found it.
 #[derive(Debug, Clone)]
 pub struct Queried {
-    /// The state.
-    pub state: CallState,
+    /// The state: the actor's own, shared rather than copied, so a query costs the same however long the
+    /// conversation. It does not change; later events are folded into a new version.
+    pub state: Arc<CallState>,
     /// Why the state may lack events other instances acknowledged: the store could not be read, so this is
     /// what this instance knows. `None` when the state is current.
     pub stale: Option<StoreError>,
@@ -152,12 +167,14 @@ pub struct RuntimeStats {
     /// Queries answered from an actor's local state because the store could not be read.
     pub stale_answers: AtomicU64,
     /// What the caps trimmed, by kind, in the order of [`RuntimeStats::TRIMMED_KINDS`].
-    pub trimmed: [AtomicU64; 7],
+    pub trimmed: [AtomicU64; 9],
 }
 
 impl RuntimeStats {
     /// The names of the trimmed counters.
-    pub const TRIMMED_KINDS: [&'static str; 7] = [
+    /// `event_bytes` counts the bytes cut from events over `max_event_bytes` before they were journaled, and
+    /// `events_refused` the events refused because cutting did not bring them under it.
+    pub const TRIMMED_KINDS: [&'static str; 9] = [
         "turns",
         "bytes",
         "tool_records",
@@ -165,6 +182,8 @@ impl RuntimeStats {
         "memory_entries",
         "memory_values",
         "seen_events",
+        "event_bytes",
+        "events_refused",
     ];
 
     fn record_trimmed(&self, before: &Trimmed, after: &Trimmed) {
@@ -270,7 +289,24 @@ impl CallRuntime {
 
     /// Acknowledges one event: it is in the call's journal and on its way to the call's actor when this
     /// returns `Ok`. The caller need not wait for it to be applied; later queries see it.
-    pub async fn ingest(&self, event: CallEvent) -> Result<(), RuntimeError> {
+    ///
+    /// An event whose JSON is over [`RuntimeConfig::max_event_bytes`] has its texts cut to fit (counted in
+    /// `event_bytes`), or is refused with [`RuntimeError::EventTooLarge`] (counted in `events_refused`), so
+    /// that everything journaled stays bounded and readable.
+    pub async fn ingest(&self, mut event: CallEvent) -> Result<(), RuntimeError> {
+        let config = &self.shared.config;
+        match event.bound(config.limits.max_turn_bytes, config.max_event_bytes) {
+            Ok(0) => {}
+            Ok(cut) => {
+                self.shared.stats.trimmed[7].fetch_add(cut, Ordering::Relaxed);
+                tracing::debug!(call_id = event.call_id, cut, "oversized event cut before journaling");
+            }
+            Err(error) => {
+                self.shared.stats.trimmed[8].fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call_id = event.call_id, kind = event.kind.name(), %error, "event refused");
+                return Err(error.into());
+            }
+        }
         let call_id = event.call_id.clone();
         let event = Arc::new(event);
         // Admission first, so a refused event is not journaled either.
@@ -317,7 +353,10 @@ impl CallRuntime {
     /// With a shared store that cannot be read, a live call's state is what this instance knows (a warning
     /// is logged); [`CallRuntime::query`] says so to the caller.
     pub async fn state(&self, call_id: &str) -> Result<Option<CallState>, RuntimeError> {
-        Ok(self.query(call_id).await?.map(|queried| queried.state))
+        Ok(self
+            .query(call_id)
+            .await?
+            .map(|queried| Arc::unwrap_or_clone(queried.state)))
     }
 
     /// As [`CallRuntime::state`], and whether the state may lack events other instances acknowledged because
@@ -338,10 +377,10 @@ impl CallRuntime {
                 }
             }
         }
-        Ok(self
-            .stored_state(call_id)
-            .await?
-            .map(|state| Queried { state, stale: None }))
+        Ok(self.stored_state(call_id).await?.map(|state| Queried {
+            state: Arc::new(state),
+            stale: None,
+        }))
     }
 
     /// The call's state rebuilt from its snapshot and journal.

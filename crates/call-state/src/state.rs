@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
-use crate::text::{covers, query_words, truncate_at, words};
+use crate::text::{covers, json_len, query_words, truncate_at, words};
 
 /// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -1064,24 +1064,6 @@ fn contains(ids: &[EventId], id: EventId) -> bool {
 /// Saturating `usize` to `u32`: counts in a state never reach 2^32 under any cap, but must not wrap if they did.
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// The length of a value's compact JSON text, without building it.
-fn json_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Counting cannot fail; were serde_json to report an error, the count so far is still a lower bound.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 /// A rough estimate of the heap a JSON value owns.

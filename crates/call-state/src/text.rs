@@ -12,6 +12,24 @@ pub(crate) fn truncate_at(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The length of a value's compact JSON text, without building it.
+pub(crate) fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Counting cannot fail; were serde_json to report an error, the count so far is still a lower bound.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// Words that carry no meaning for "what did the caller say about X" (they would match every turn).
 const STOP_WORDS: &[&str] = &[
     "a", "about", "an", "and", "are", "as", "at", "be", "did", "do", "for", "from", "i", "in", "is", "it", "me", "my",
