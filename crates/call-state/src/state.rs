@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
-use crate::text::{covers, json_len, query_words, truncate_at, words};
+use crate::text::{covers, json_len, query_words, raw_words, same_word, truncate_at};
 
 /// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -923,14 +923,22 @@ impl CallState {
         if wanted.is_empty() || limit == 0 {
             return Vec::new();
         }
+        // Words are compared in place: a search runs on every `recall`, over every turn, and must not allocate
+        // per word.
+        let mut found = vec![false; wanted.len()];
         let mut scored: Vec<(usize, usize)> = self
             .turns
             .iter()
             .enumerate()
             .filter(|(_, turn)| turn.role != Role::System)
             .filter_map(|(index, turn)| {
-                let have: Vec<String> = words(&turn.text).collect();
-                let score = wanted.iter().filter(|word| have.contains(word)).count();
+                found.fill(false);
+                for word in raw_words(&turn.text) {
+                    for (hit, wanted) in found.iter_mut().zip(&wanted) {
+                        *hit = *hit || same_word(word, wanted);
+                    }
+                }
+                let score = found.iter().filter(|hit| **hit).count();
                 (score > 0).then_some((score, index))
             })
             .collect();

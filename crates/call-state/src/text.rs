@@ -43,6 +43,21 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// The alphanumeric words of `text` as they are written, in order (no allocation).
+pub(crate) fn raw_words(text: &str) -> impl Iterator<Item = &str> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+}
+
+/// Whether the written word `raw` lowercases to `lower`, char by char and without allocating (so a Greek final
+/// sigma compares as `σ`).
+pub(crate) fn same_word(raw: &str, lower: &str) -> bool {
+    if raw.is_ascii() {
+        return raw.len() == lower.len() && raw.eq_ignore_ascii_case(lower);
+    }
+    raw.chars().flat_map(char::to_lowercase).eq(lower.chars())
+}
+
 /// The distinct words of a search query, without stop words.
 pub(crate) fn query_words(query: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -103,6 +118,20 @@ mod tests {
         check("日本", 4, "日");
         check("", 0, "");
         check("abc", 0, "");
+    }
+
+    #[test]
+    fn words_compare_in_place_as_lowercase() {
+        assert_eq!(
+            raw_words("Router, ROUTER's light!").collect::<Vec<_>>(),
+            ["Router", "ROUTER", "s", "light"]
+        );
+        assert!(same_word("Router", "router"));
+        assert!(!same_word("Routers", "router"));
+        assert!(same_word("Élan", "élan"));
+        assert!(same_word("ÄRGER", "ärger"));
+        assert!(!same_word("Ärger", "arger"));
+        assert!(same_word("日本", "日本"));
     }
 
     #[test]

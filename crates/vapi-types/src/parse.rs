@@ -339,7 +339,7 @@ mod tests {
 
     /// A body whose `message.toolCallList[0].function.arguments` nests `levels` objects.
     fn nested_arguments(levels: usize) -> String {
-        let inner = format!("{}{}", "{\"a\": ".repeat(levels), format!("1{}", "}".repeat(levels)));
+        let inner = format!("{}1{}", "{\"a\": ".repeat(levels), "}".repeat(levels));
         format!(
             r#"{{"message": {{"type": "tool-calls", "call": {{"id": "c"}}, "toolCallList": [{{"id": "t", "type": "function", "function": {{"name": "f", "arguments": {inner}}}}}]}}}}"#
         )
