@@ -921,6 +921,7 @@ mod driver {
             eprintln!(
                 "recall round {round}/{rounds}: {count} tool calls to Switchboard ({live} live calls), then bare axum"
             );
+            let before = server_stats(target.control).await?;
             let sb = tool_calls(
                 target.switchboard,
                 tool_connections,
@@ -932,7 +933,10 @@ mod driver {
                 true,
             )
             .await;
+            let after = server_stats(target.control).await?;
             report_errors("recall (Switchboard)", &sb);
+            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+            let before = server_stats(target.control).await?;
             let bare = tool_calls(
                 target.bare,
                 tool_connections,
@@ -944,9 +948,16 @@ mod driver {
                 false,
             )
             .await;
+            let after = server_stats(target.control).await?;
             report_errors("recall (bare)", &bare);
+            let bare_cpu = cpu_us_per_request(before, after, bare.ok);
             first += count;
-            result.rounds.push((sb.rate(), bare.rate()));
+            result.rounds.push(Round {
+                sb_rate: sb.rate(),
+                bare_rate: bare.rate(),
+                sb_cpu,
+                bare_cpu,
+            });
             for (total, phase) in [(&mut result.sb, sb), (&mut result.bare, bare)] {
                 total.ok += phase.ok;
                 total.errors += phase.errors;
@@ -988,13 +999,13 @@ mod driver {
         turns: usize,
         connections: usize,
         bytes: usize,
-        /// Switchboard's and the bare server's rate in each round.
-        rounds: Vec<(f64, f64)>,
+        /// Both servers' rate and CPU per call, in each round.
+        rounds: Vec<Round>,
         sb: Phase,
         bare: Phase,
     }
 
-    /// One ingest round: both servers, one after the other.
+    /// One round of a rate measurement: both servers, one after the other.
     struct Round {
         sb_rate: f64,
         bare_rate: f64,
@@ -1085,8 +1096,9 @@ mod driver {
             ));
         }
         if let Some(t) = recall {
-            let sb_rate = median(t.rounds.iter().map(|r| r.0).collect());
-            let bare_rate = median(t.rounds.iter().map(|r| r.1).collect());
+            let of = |f: fn(&Round) -> f64| median(t.rounds.iter().map(f).collect());
+            let (sb_rate, bare_rate) = (of(|r| r.sb_rate), of(|r| r.bare_rate));
+            let (sb_cpu, bare_cpu) = (of(|r| r.sb_cpu), of(|r| r.bare_cpu));
             let (sb, bare) = (t.sb.latencies.summary(), t.bare.latencies.summary());
             println!(
                 "| `recall` tool-call rate, {} live calls of {} turns, {} connections, {} B bodies (median of {} rounds) | {:.0} calls/s | {:.0} calls/s | {:.0} % |",
@@ -1108,10 +1120,16 @@ mod driver {
                 ratio(sb.p50.as_secs_f64(), bare.p50.as_secs_f64()),
                 ratio(sb.p99.as_secs_f64(), bare.p99.as_secs_f64())
             );
+            println!(
+                "| server CPU per `recall` tool call | {:.1} µs | {:.1} µs | {:.2} x |",
+                sb_cpu,
+                bare_cpu,
+                ratio(sb_cpu, bare_cpu)
+            );
             let per_round: Vec<String> = t
                 .rounds
                 .iter()
-                .map(|r| format!("{:.0} %", 100.0 * ratio(r.0, r.1)))
+                .map(|r| format!("{:.0} %", 100.0 * ratio(r.sb_rate, r.bare_rate)))
                 .collect();
             notes.push(format!(
                 "Recall ratio per round: {}. Recall answers checked: {} of {} failed; errors: {} (Switchboard), {} (bare).",

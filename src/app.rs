@@ -312,6 +312,9 @@ impl Switchboard {
             }
         };
         let finished = crate::tools::run_tool_calls(&self.inner.tools, calls, &context, deadline, background).await;
+        // Let go of the call's state before recording: the actor then folds the results in place instead of
+        // copying what it shares with this context.
+        drop(context);
         let mut results = Vec::with_capacity(finished.len());
         for done in finished {
             if !done.background {
