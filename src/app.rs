@@ -25,6 +25,8 @@ pub enum Reply {
     Response(axum::response::Response),
     /// `503`: the server cannot take the message now; Vapi may retry.
     Unavailable(String),
+    /// `413`: the message's call event is too large to keep, even cut; a retry would not help.
+    TooLarge(String),
 }
 
 impl Reply {
@@ -173,6 +175,9 @@ impl Switchboard {
             _ => None,
         };
         if let Err(error) = self.record(&message, &raw, conversation_id.as_deref(), event).await {
+            if let RuntimeError::EventTooLarge(_) = error {
+                return Reply::TooLarge(error.to_string());
+            }
             if message.kind().expects_answer() {
                 // Answering types are still answered from what this instance knows (Vapi waits on them).
                 tracing::warn!(%error, kind = message.kind().as_str(), "answering without recording the event");
@@ -209,15 +214,19 @@ impl Switchboard {
             MessageBody::AssistantRequest => Reply::json(self.inner.routes.assistant(&message, crate::http::now_ms())),
             MessageBody::TransferDestinationRequest => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.routes.transfer(&message, state.as_ref()))
+                Reply::json(self.inner.routes.transfer(&message, state.as_deref()))
             }
             MessageBody::HandoffDestinationRequest(request) => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.routes.handoff(&message, &request.parameters, state.as_ref()))
+                Reply::json(
+                    self.inner
+                        .routes
+                        .handoff(&message, &request.parameters, state.as_deref()),
+                )
             }
             MessageBody::KnowledgeBaseRequest(request) => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.knowledge.answer(request, state.as_ref()))
+                Reply::json(self.inner.knowledge.answer(request, state.as_deref()))
             }
             MessageBody::CampaignPredial(_) => Reply::json(CampaignPredialResponse {
                 eligible: config.answers.campaign_eligible.unwrap_or(true),
@@ -248,7 +257,7 @@ impl Switchboard {
 
     /// The call's state for an answer, or `None` (logged) when it cannot be had. With a shared store that
     /// cannot be read, this instance's own view of the call, with a warning.
-    async fn context_state(&self, message: &ServerMessage) -> Option<call_state::CallState> {
+    async fn context_state(&self, message: &ServerMessage) -> Option<Arc<call_state::CallState>> {
         let call_id = message.call_id()?;
         match self.inner.runtime.query(call_id).await {
             Ok(Some(queried)) => {
@@ -277,7 +286,7 @@ impl Switchboard {
         let state = self
             .context_state(message)
             .await
-            .unwrap_or_else(|| call_state::CallState::new(&call_id));
+            .unwrap_or_else(|| Arc::new(call_state::CallState::new(&call_id)));
         let conversation_id = match conversation_id {
             Some(id) => Some(id),
             None => runtime.conversation_of(&call_id).await.unwrap_or_default(),
@@ -309,6 +318,9 @@ impl Switchboard {
             tools.max_concurrent_per_message,
             background,
         );
+        // Let go of the call's state before recording: each prepared call holds its own view until its run
+        // ends, and the actor then folds the results in place instead of copying what it shares with them.
+        drop(context);
         // Every call on its own task, answers in request order.
         let running: Vec<_> = prepared
             .into_iter()

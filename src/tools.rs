@@ -124,21 +124,22 @@ pub struct ToolContext {
 
 #[derive(Debug)]
 struct ContextInner {
-    state: CallState,
+    /// Shared with the call's actor: the state as of the tool call, never copied for it.
+    state: Arc<CallState>,
     conversation_id: Option<String>,
     conversation_memory: BTreeMap<String, Value>,
 }
 
 impl ToolContext {
-    /// A context over a call's state and its conversation's memory.
+    /// A context over a call's state (owned, or shared with the call's actor) and its conversation's memory.
     pub fn new(
-        state: CallState,
+        state: impl Into<Arc<CallState>>,
         conversation_id: Option<String>,
         conversation_memory: BTreeMap<String, Value>,
     ) -> ToolContext {
         ToolContext {
             inner: Arc::new(ContextInner {
-                state,
+                state: state.into(),
                 conversation_id,
                 conversation_memory,
             }),

@@ -367,3 +367,47 @@ async fn conversation_memory_is_bounded_in_both_stores() {
         server.stop().await;
     }
 }
+
+/// Tool arguments nested `levels` objects deep, innermost `{"a": "bottom"}`.
+fn nested(levels: usize) -> Value {
+    (1..levels).fold(json!({"a": "bottom"}), |inner, _| json!({ "a": inner }))
+}
+
+/// What is accepted at the deepest nesting a body may have reads back from Redis, from the journal and from a
+/// snapshot, on a fresh instance: nothing accepted becomes unreadable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_at_the_depth_limit_read_back_from_redis() {
+    let redis = RedisServer::start();
+    // The arguments start at level 6 of a `tool-calls` body: this is the deepest body accepted.
+    let arguments = nested(vapi_types::MAX_DEPTH - 5);
+    let body = |call: &str| tool_calls(call, 5, &[("t-deep", "lookup", arguments.clone())]);
+    let journal_only = TestServer::start(with_redis(&redis.url())).await;
+    let mut config = with_redis(&redis.url());
+    config.calls.snapshot_every = 1;
+    let snapshotting = TestServer::start(config).await;
+    for (server, call) in [(&journal_only, "deep-journal"), (&snapshotting, "deep-snapshot")] {
+        let (status, answer) = server.post_json("/webhook", &body(call)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let (status, _) = server.get_json(&format!("/calls/{call}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let fresh = TestServer::start(with_redis(&redis.url())).await;
+    for call in ["deep-journal", "deep-snapshot"] {
+        let (status, context) = fresh.get_json(&format!("/calls/{call}")).await;
+        assert_eq!(status, StatusCode::OK, "{call}: {context}");
+        assert_eq!(context["toolCalls"][0]["arguments"], arguments, "{call}");
+    }
+    // A later event still applies on the fresh instance: the call did not stop taking events.
+    let more = message(
+        "deep-journal",
+        "transcript",
+        9,
+        json!({"role": "user", "transcriptType": "final", "transcript": "still here"}),
+    );
+    assert_eq!(fresh.post_json("/webhook", &more).await.0, StatusCode::OK);
+    let (_, context) = fresh.get_json("/calls/deep-journal").await;
+    assert_eq!(context["conversation"][0]["text"], "still here");
+    for server in [journal_only, snapshotting, fresh] {
+        server.stop().await;
+    }
+}

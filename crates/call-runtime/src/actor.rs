@@ -26,8 +26,9 @@ use crate::store::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot
 /// A call's state as a query found it.
 #[derive(Debug, Clone)]
 pub struct Queried {
-    /// The state.
-    pub state: CallState,
+    /// The state: the actor's own, shared rather than copied, so a query costs the same however long the
+    /// conversation. It does not change; later events are folded into a new version.
+    pub state: Arc<CallState>,
     /// Why the state may lack events other instances acknowledged: the store could not be read, so this is
     /// what this instance knows. `None` when the state is current.
     pub stale: Option<StoreError>,
@@ -80,7 +81,7 @@ pub(crate) enum CallMsg {
         /// The event.
         event: Arc<CallEvent>,
     },
-    /// Reply with a copy of the state, after every event sent before (and, with a shared store, every event
+    /// Reply with the state, after every event sent before (and, with a shared store, every event
     /// journaled before; when the store cannot be read, the local state, with a warning logged).
     Get(RpcReplyPort<CallState>),
     /// As [`CallMsg::Get`], and say whether the state may lack events because the store could not be read.
@@ -110,7 +111,9 @@ pub(crate) struct CallActorState {
     slot: Arc<Slot>,
     /// The generation of the stored record `state` derives from; `None` before the record exists.
     generation: Option<Generation>,
-    state: CallState,
+    /// The state, shared with every query answered since it last changed: a query takes a reference, not a
+    /// copy, and the next event copies on write only what it changes of a state a query still holds.
+    state: Arc<CallState>,
     /// The last journal sequence number folded in.
     through: u64,
     /// Events folded since the last snapshot was saved.
@@ -120,6 +123,10 @@ pub(crate) struct CallActorState {
     last_activity: Instant,
     idle_timer: Option<JoinHandle<()>>,
 }
+
+/// Events held ahead of a hole in the journal, at most. Past it they are not held: they are journaled, so the
+/// catch-up that fills the hole reads them back.
+const MAX_PENDING: usize = 256;
 
 /// What a call's actor starts from.
 #[derive(Debug)]
@@ -176,7 +183,7 @@ impl Actor for CallActor {
             shared,
             slot,
             generation,
-            state,
+            state: Arc::new(state),
             through,
             since_snapshot,
             pending: BTreeMap::new(),
@@ -218,14 +225,14 @@ impl Actor for CallActor {
             CallMsg::Get(reply) => {
                 actor.last_activity = Instant::now();
                 let _ = actor.refresh().await;
-                let _ = reply.send(actor.state.clone());
+                let _ = reply.send(CallState::clone(&actor.state));
                 actor.retire_if_done(&myself);
             }
             CallMsg::Query(reply) => {
                 actor.last_activity = Instant::now();
                 let stale = actor.refresh().await.err();
                 let _ = reply.send(Queried {
-                    state: actor.state.clone(),
+                    state: Arc::clone(&actor.state),
                     stale,
                 });
                 actor.retire_if_done(&myself);
@@ -279,7 +286,16 @@ impl CallActorState {
             self.drain_pending();
             return;
         }
-        self.pending.insert(seq, event);
+        if self.pending.len() < MAX_PENDING {
+            self.pending.insert(seq, event);
+        } else {
+            // The event is journaled: the catch-up that fills the hole reads it from the store again.
+            tracing::warn!(
+                call_id = self.state.call_id(),
+                seq,
+                "too many events wait for the store; this one will be read back from the journal"
+            );
+        }
         if let Err(error) = self.catch_up().await {
             tracing::warn!(
                 call_id = self.state.call_id(),
@@ -382,7 +398,7 @@ impl CallActorState {
     fn fold_loaded(&mut self, loaded: Loaded) {
         if let Some(snapshot) = loaded.snapshot.filter(|snapshot| snapshot.through > self.through) {
             // Folding is deterministic, so the snapshot is exactly the state this actor would reach.
-            self.state = snapshot.state;
+            self.state = Arc::new(snapshot.state);
             self.through = snapshot.through;
             self.since_snapshot = 0;
         }
@@ -431,12 +447,12 @@ impl CallActorState {
                 // Events that waited here were journaled in the lost record: keep them in this state (`apply`
                 // skips those the adopted one has); the next checkpoint stores them.
                 for event in pending.into_values() {
-                    self.shared.apply(&mut self.state, &event);
+                    self.shared.apply(Arc::make_mut(&mut self.state), &event);
                     self.since_snapshot += 1;
                 }
                 return Ok(());
             }
-            let mut state = self.state.clone();
+            let mut state = CallState::clone(&self.state);
             // A snapshot that is exactly an earlier re-seeding from this actor's own generation holds nothing
             // this state lacks; any other cannot be merged event by event.
             // A stale copy of this actor's own generation (a failover to a lagging replica) is a prefix of it.
@@ -496,7 +512,7 @@ impl CallActorState {
                      this instance's state"
                 );
                 self.shared.stats.store_heals.fetch_add(1, Ordering::Relaxed);
-                self.state = state;
+                self.state = Arc::new(state);
                 self.through = through;
                 self.since_snapshot = 0;
                 self.pending.clear();
@@ -533,7 +549,7 @@ impl CallActorState {
             }
         }
         // Kept in this actor's state at least; the next checkpoint stores it.
-        self.shared.apply(&mut self.state, &event);
+        self.shared.apply(Arc::make_mut(&mut self.state), &event);
         self.since_snapshot += 1;
     }
 
@@ -542,7 +558,7 @@ impl CallActorState {
         if seq <= self.through {
             return;
         }
-        self.shared.apply(&mut self.state, event);
+        self.shared.apply(Arc::make_mut(&mut self.state), event);
         self.through = seq;
         self.since_snapshot += 1;
     }
@@ -568,7 +584,8 @@ impl CallActorState {
             return;
         }
         let snapshot = Snapshot {
-            state: self.state.clone(),
+            // Cheap: the state's large parts are shared with the snapshot until the next change.
+            state: CallState::clone(&self.state),
             through: self.through,
         };
         let generation = self.generation.as_ref().map(|generation| generation.id);

@@ -19,6 +19,10 @@ pub struct RuntimeConfig {
     pub max_live_calls: usize,
     /// How long a query waits for a call's actor.
     pub ask_timeout_ms: u64,
+    /// Bytes of JSON one event may take in the journal. A larger event has its texts cut to
+    /// `limits.max_turn_bytes` first; one still larger is refused. With `snapshot_every`, this bounds what a
+    /// call holds in its journal between snapshots.
+    pub max_event_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -29,6 +33,7 @@ impl Default for RuntimeConfig {
             snapshot_every: 32,
             max_live_calls: 200_000,
             ask_timeout_ms: 2_000,
+            max_event_bytes: 1024 * 1024,
         }
     }
 }
@@ -49,6 +54,12 @@ impl RuntimeConfig {
         }
         if self.max_live_calls == 0 {
             return Err("calls.max_live_calls must be at least 1".into());
+        }
+        if self.max_event_bytes < 4096 {
+            return Err(format!(
+                "calls.max_event_bytes must be at least 4096, got {}",
+                self.max_event_bytes
+            ));
         }
         if self.limits.max_turns == 0 || self.limits.max_seen_events == 0 {
             return Err("calls.limits.max_turns and max_seen_events must be at least 1".into());

@@ -39,7 +39,7 @@ pub struct RuntimeStats {
     /// actor's state.
     pub store_heals: AtomicU64,
     /// What the caps trimmed, by kind, in the order of [`RuntimeStats::TRIMMED_KINDS`].
-    pub trimmed: [AtomicU64; 7],
+    pub trimmed: [AtomicU64; 9],
     /// Repeated tool call deliveries answered with the recorded answer of a finished run.
     pub tool_replays_completed: AtomicU64,
     /// Repeated tool call deliveries that waited for a run in progress and got its answer.
@@ -48,7 +48,9 @@ pub struct RuntimeStats {
 
 impl RuntimeStats {
     /// The names of the trimmed counters.
-    pub const TRIMMED_KINDS: [&'static str; 7] = [
+    /// `event_bytes` counts the bytes cut from events over `max_event_bytes` before they were journaled, and
+    /// `events_refused` the events refused because cutting did not bring them under it.
+    pub const TRIMMED_KINDS: [&'static str; 9] = [
         "turns",
         "bytes",
         "tool_records",
@@ -56,6 +58,8 @@ impl RuntimeStats {
         "memory_entries",
         "memory_values",
         "seen_events",
+        "event_bytes",
+        "events_refused",
     ];
 
     fn record_trimmed(&self, before: &Trimmed, after: &Trimmed) {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use call_state::{CallEvent, CallState};
+use call_state::{CallEvent, CallState, TooLarge};
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use serde_json::Value;
@@ -30,6 +30,9 @@ pub enum RuntimeError {
     /// The store failed; the event was not acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The event is too large to journal, even with its texts cut; it was not acknowledged.
+    #[error(transparent)]
+    EventTooLarge(#[from] TooLarge),
     /// The call's actor could not be started or did not answer in time.
     #[error("call {call_id} is unavailable: {reason}")]
     Unavailable {
@@ -119,7 +122,24 @@ impl CallRuntime {
 
     /// Acknowledges one event: it is in the call's journal and on its way to the call's actor when this
     /// returns `Ok`. The caller need not wait for it to be applied; later queries see it.
-    pub async fn ingest(&self, event: CallEvent) -> Result<(), RuntimeError> {
+    ///
+    /// An event whose JSON is over [`RuntimeConfig::max_event_bytes`] has its texts cut to fit (counted in
+    /// `event_bytes`), or is refused with [`RuntimeError::EventTooLarge`] (counted in `events_refused`), so
+    /// that everything journaled stays bounded and readable.
+    pub async fn ingest(&self, mut event: CallEvent) -> Result<(), RuntimeError> {
+        let config = &self.shared.config;
+        match event.bound(config.limits.max_turn_bytes, config.max_event_bytes) {
+            Ok(0) => {}
+            Ok(cut) => {
+                self.shared.stats.trimmed[7].fetch_add(cut, Ordering::Relaxed);
+                tracing::debug!(call_id = event.call_id, cut, "oversized event cut before journaling");
+            }
+            Err(error) => {
+                self.shared.stats.trimmed[8].fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call_id = event.call_id, kind = event.kind.name(), %error, "event refused");
+                return Err(error.into());
+            }
+        }
         let call_id = event.call_id.clone();
         let event = Arc::new(event);
         // Admission first, so a refused event is not journaled either.
@@ -200,7 +220,10 @@ impl CallRuntime {
     /// With a shared store that cannot be read, a live call's state is what this instance knows (a warning
     /// is logged); [`CallRuntime::query`] says so to the caller.
     pub async fn state(&self, call_id: &str) -> Result<Option<CallState>, RuntimeError> {
-        Ok(self.query(call_id).await?.map(|queried| queried.state))
+        Ok(self
+            .query(call_id)
+            .await?
+            .map(|queried| Arc::unwrap_or_clone(queried.state)))
     }
 
     /// As [`CallRuntime::state`], and whether the state may lack events other instances acknowledged because
@@ -221,10 +244,10 @@ impl CallRuntime {
                 }
             }
         }
-        Ok(self
-            .stored_state(call_id)
-            .await?
-            .map(|state| Queried { state, stale: None }))
+        Ok(self.stored_state(call_id).await?.map(|state| Queried {
+            state: Arc::new(state),
+            stale: None,
+        }))
     }
 
     /// The call's state rebuilt from its snapshot and journal.

@@ -226,9 +226,9 @@ async fn two_instances_sharing_redis_answer_like_one() {
                 let queried = asked.query(&call).await.unwrap().unwrap();
                 assert!(!queried.is_stale());
                 let expected = single.state(&call).await.unwrap().unwrap();
-                assert_eq!(queried.state, expected, "seed {seed}, after delivery {i}");
+                assert_eq!(*queried.state, expected, "seed {seed}, after delivery {i}");
                 assert_eq!(
-                    queried.state,
+                    *queried.state,
                     fold(&call, &deliveries[..=i]),
                     "seed {seed}, after delivery {i}"
                 );
@@ -378,7 +378,7 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     let queried = runtime.query(call).await.unwrap().unwrap();
     assert!(queried.is_stale());
     assert_eq!(
-        queried.state,
+        *queried.state,
         fold(call, before),
         "the local state has every acknowledged event"
     );
@@ -408,7 +408,7 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     }
     let queried = runtime.query(call).await.unwrap().unwrap();
     assert!(!queried.is_stale());
-    assert_eq!(queried.state, fold(call, &events));
+    assert_eq!(*queried.state, fold(call, &events));
     runtime.shutdown().await;
 
     let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
