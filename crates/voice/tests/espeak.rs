@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use voice::{VoiceConfig, VoiceRequest, VoiceService};
+use voice::{VoiceRequest, VoiceService};
 
 const TEXT: &str = "I have 9 AM, 11:30, or 2:15 on Tuesday the 25th. Which works best?";
 

@@ -17,7 +17,7 @@ const SENTENCE: &str = "Thanks for calling Acme Dental, how can I help you today
 
 /// Seconds of audio in a body at `rate`, after checking it is raw s16le.
 fn seconds(pcm: &[u8], rate: u32) -> f64 {
-    assert!(pcm.len() >= 4 && pcm.len() % 2 == 0, "{} bytes", pcm.len());
+    assert!(pcm.len() >= 4 && pcm.len().is_multiple_of(2), "{} bytes", pcm.len());
     assert_ne!(&pcm[..4], b"RIFF", "no container header in the stream");
     pcm.len() as f64 / 2.0 / f64::from(rate)
 }

@@ -59,7 +59,7 @@ async fn a_disconnect_cancels_the_request_and_keeps_the_worker() {
     let mut response = post(&base, &body(&text, 48_000)).await;
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.unwrap().expect("a first chunk");
-    assert!(!first.is_empty() && first.len() % 2 == 0);
+    assert!(!first.is_empty() && first.len().is_multiple_of(2));
     drop(response);
 
     // Liveness bound only: the cancel lands within a sentence.
@@ -75,7 +75,7 @@ async fn a_disconnect_cancels_the_request_and_keeps_the_worker() {
     let next = post(&base, &body(short, 16_000)).await;
     assert_eq!(next.status(), 200);
     let pcm = next.bytes().await.unwrap();
-    assert!(pcm.len() > 16_000 && pcm.len() % 2 == 0, "{} bytes", pcm.len());
+    assert!(pcm.len() > 16_000 && pcm.len().is_multiple_of(2), "{} bytes", pcm.len());
     assert_eq!(workers(), before, "the same worker, not a restarted one");
     let piper = service.pool_stats().into_iter().find(|p| p.engine == "piper").unwrap();
     assert_eq!((piper.served, piper.cancelled, piper.failed), (3, 1, 0), "{piper:?}");

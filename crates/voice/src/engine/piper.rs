@@ -298,7 +298,7 @@ async fn read_frames(stdout: ChildStdout, tx: mpsc::Sender<Frame>) {
             return;
         }
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if len > MAX_FRAME || (head[0] == b'A' && len % 2 != 0) {
+        if len > MAX_FRAME || (head[0] == b'A' && !len.is_multiple_of(2)) {
             tracing::warn!(
                 engine = NAME,
                 kind = head[0],
