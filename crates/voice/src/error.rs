@@ -100,7 +100,8 @@ impl VoiceError {
 impl IntoResponse for VoiceError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // A full pool is expected under a burst and counted in /metrics; a warning each would flood the log.
+        if status.is_server_error() && !matches!(self, VoiceError::Busy { .. }) {
             tracing::warn!(error = %self, "voice request failed before audio");
         } else {
             tracing::debug!(error = %self, "voice request rejected");

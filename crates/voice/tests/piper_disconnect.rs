@@ -1,6 +1,7 @@
 //! A client that hangs up mid-answer cancels its Piper request: the worker stops after the
 //! sentence it is on, frees its slot and serves the next request still loaded (the same
-//! process, not a restarted one).
+//! process, not a restarted one). A worker killed mid-answer ends that stream early and is
+//! replaced, and the next request is served by the new one.
 //!
 //! This file holds a single test because it counts this process's worker children in /proc;
 //! other tests in the same binary would start their own.
@@ -40,7 +41,7 @@ fn workers() -> Vec<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disconnect_cancels_the_request_and_keeps_the_worker() {
+async fn a_disconnect_cancels_the_request_and_keeps_the_worker_and_a_crash_replaces_it() {
     let config = VoiceConfig {
         max_text_chars: 50_000,
         ..piper(1)
@@ -79,4 +80,28 @@ async fn a_disconnect_cancels_the_request_and_keeps_the_worker() {
     assert_eq!(workers(), before, "the same worker, not a restarted one");
     let piper = service.pool_stats().into_iter().find(|p| p.engine == "piper").unwrap();
     assert_eq!((piper.served, piper.cancelled, piper.failed), (3, 1, 0), "{piper:?}");
+
+    // The worker is killed mid-answer: the stream ends early instead of hanging.
+    let mut response = post(&base, &body(&text, 48_000)).await;
+    assert_eq!(response.status(), 200);
+    let mut received = response.chunk().await.unwrap().expect("a first chunk").len();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &before[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    while let Ok(Some(chunk)) = response.chunk().await {
+        received += chunk.len();
+    }
+    // A hundred sentences at 48 kHz would be tens of megabytes.
+    assert!(received < 20_000_000, "{received} bytes after the kill");
+    // A replacement loads and serves the next request.
+    let next = post(&base, &body(short, 16_000)).await;
+    assert_eq!(next.status(), 200);
+    assert!(next.bytes().await.unwrap().len() > 16_000);
+    let after = workers();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before, "a new worker process");
+    let piper = service.pool_stats().into_iter().find(|p| p.engine == "piper").unwrap();
+    assert_eq!((piper.served, piper.cancelled, piper.failed), (5, 1, 1), "{piper:?}");
 }
