@@ -71,7 +71,7 @@ pub struct VoiceConfig {
     /// Bound of the rendered-audio cache in bytes of PCM; `0` turns the cache off.
     pub cache_bytes: usize,
     /// Requests each local engine (espeak-ng, Piper, command) synthesizes at once; Piper keeps this many
-    /// workers loaded. The default is the number of CPU cores.
+    /// workers loaded. The default is the number of CPU cores, at most 8.
     pub pool_size: Option<usize>,
     /// Requests that may wait for a busy local engine; one more is answered `503` at once.
     /// The default is 16 per pool slot.
@@ -390,10 +390,11 @@ impl VoiceConfig {
 }
 
 impl VoiceConfig {
-    /// The configured pool size, or the number of CPU cores.
+    /// The configured pool size, or the number of CPU cores up to 8 (each Piper worker holds its own
+    /// copy of the model, about 150 MB).
     pub fn pool_slots(&self) -> usize {
         self.pool_size
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from).min(8))
     }
 
     /// The configured queue bound, or 16 per pool slot.
