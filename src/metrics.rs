@@ -176,6 +176,9 @@ impl Collector for RuntimeCollector {
     }
 }
 
+/// A metric's name, help and how to read it from one pool.
+type Metric<T> = (&'static str, &'static str, fn(&voice::PoolStats) -> T);
+
 /// Reads the voice pools at scrape time.
 #[derive(Debug)]
 struct VoiceCollector {
@@ -185,7 +188,7 @@ struct VoiceCollector {
 impl Collector for VoiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let pools = self.voice.pool_stats();
-        let gauges: [(&str, &str, fn(&voice::PoolStats) -> usize); 3] = [
+        let gauges: [Metric<usize>; 3] = [
             (
                 "switchboard_voice_slots",
                 "Voice requests an engine synthesizes at once",
@@ -202,7 +205,7 @@ impl Collector for VoiceCollector {
                 ConstGauge::new(value(pool) as i64).encode(family.encode_family(&[("engine", pool.engine)])?)?;
             }
         }
-        let counters: [(&str, &str, fn(&voice::PoolStats) -> u64); 4] = [
+        let counters: [Metric<u64>; 4] = [
             ("switchboard_voice_served", "Voice requests given an engine slot", |p| {
                 p.served
             }),
