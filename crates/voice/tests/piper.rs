@@ -241,3 +241,37 @@ async fn a_full_piper_pool_answers_503_and_counts_it() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_runtime_without_piper_answers_503_naming_the_fix_and_never_hangs() {
+    // A Python without the `piper-tts` package: the worker fails while loading.
+    let found = std::process::Command::new("sh")
+        .args(["-c", "command -v python3"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    assert!(!python.is_empty(), "python3 is needed to run this test");
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import piper"])
+        .output()
+        .unwrap();
+    assert!(!probe.status.success(), "{python} must not have piper-tts installed");
+    let mut config = piper(1);
+    config.piper.python = python.into();
+    let service = VoiceService::new(config).unwrap();
+    assert_eq!(service.default_engine(), "piper");
+    let base = serve_service(&service).await;
+    // Twice: the failed worker is retried for the next request, which fails the same way.
+    for _ in 0..2 {
+        let response = post(&base, &body(SENTENCE, 16_000)).await;
+        assert_eq!(response.status(), 503);
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains("piper") && message.contains("scripts/install-voice"),
+            "{message}"
+        );
+    }
+    let piper = service.pool_stats().into_iter().find(|p| p.engine == "piper").unwrap();
+    assert_eq!((piper.failed, piper.busy), (2, 0), "{piper:?}");
+}
