@@ -100,7 +100,8 @@ impl Switchboard {
             None => Store::memory(config.retention.clone()),
         };
         let runtime = CallRuntime::start(store, config.calls.clone()).await?;
-        let metrics = Metrics::new(runtime.clone());
+        let mut metrics = Metrics::new(runtime.clone());
+        metrics.register_voice(voice.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);
         Ok(Switchboard {
             inner: Arc::new(Inner {
@@ -163,7 +164,9 @@ impl Switchboard {
         // The dedicated servers' messages carry nothing for call state and must answer fast.
         match &message.body {
             MessageBody::VoiceRequest(request) => {
-                return Reply::Response(self.inner.voice.respond(request.clone()).await);
+                let mut request = request.clone();
+                request.voice_id = voice::select_voice(&message.common, &request);
+                return Reply::Response(self.inner.voice.respond(request).await);
             }
             MessageBody::CallEndpointingRequest(request) => return Reply::json(self.inner.endpointer.answer(request)),
             _ => {}

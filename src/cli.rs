@@ -155,6 +155,8 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
         let listen = config.listen;
         let auth = config.auth.describe();
         let switchboard = Switchboard::start_with(config, tools).await?;
+        // Piper's workers load their models while the port is bound.
+        switchboard.voice().warm_up();
         let listener = tokio::net::TcpListener::bind(listen).await?;
         tracing::info!(address = %listener.local_addr()?, auth, "switchboard listening");
         http::serve(listener, http::app(switchboard.clone()), shutdown_signal()).await?;
@@ -178,6 +180,7 @@ fn serve_voice(args: VoiceArgs) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let service = voice::VoiceService::new(config.voice.clone())?;
     runtime()?.block_on(async move {
+        service.warm_up();
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "voice server listening");
         let app = voice::router(service).layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));

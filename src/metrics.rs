@@ -1,6 +1,7 @@
 //! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, and the
 //! runtime's live calls, restarts, retirements, trimmed items and tool call deliveries answered from an earlier
-//! run, read from its counters at scrape time.
+//! run, read from its counters at scrape time, and the voice engines' pools (busy slots, queue, requests refused
+//! when full).
 
 use std::time::Duration;
 
@@ -73,6 +74,11 @@ impl Metrics {
             responses,
             hangs,
         }
+    }
+
+    /// Adds the voice engines' pool gauges and counters, read at scrape time.
+    pub fn register_voice(&mut self, voice: voice::VoiceService) {
+        self.registry.register_collector(Box::new(VoiceCollector { voice }));
     }
 
     /// Counts one parsed message and how long answering it took.
@@ -199,6 +205,63 @@ impl Collector for RuntimeCollector {
             ("in_flight", &stats.tool_replays_in_flight),
         ] {
             ConstCounter::new(load(counter)).encode(dedup.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// A metric's name, help and how to read it from one pool.
+type Metric<T> = (&'static str, &'static str, fn(&voice::PoolStats) -> T);
+
+/// Reads the voice pools at scrape time.
+#[derive(Debug)]
+struct VoiceCollector {
+    voice: voice::VoiceService,
+}
+
+impl Collector for VoiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let pools = self.voice.pool_stats();
+        let gauges: [Metric<usize>; 3] = [
+            (
+                "switchboard_voice_slots",
+                "Voice requests an engine synthesizes at once",
+                |p| p.slots,
+            ),
+            ("switchboard_voice_busy", "Voice engine slots in use", |p| p.busy),
+            ("switchboard_voice_queued", "Voice requests waiting for a slot", |p| {
+                p.queued
+            }),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for pool in &pools {
+                ConstGauge::new(value(pool) as i64).encode(family.encode_family(&[("engine", pool.engine)])?)?;
+            }
+        }
+        let counters: [Metric<u64>; 4] = [
+            ("switchboard_voice_served", "Voice requests given an engine slot", |p| {
+                p.served
+            }),
+            (
+                "switchboard_voice_rejected",
+                "Voice requests refused with 503 because the engine's queue was full",
+                |p| p.rejected,
+            ),
+            (
+                "switchboard_voice_cancelled",
+                "Voice requests whose client disconnected before the audio was complete",
+                |p| p.cancelled,
+            ),
+            ("switchboard_voice_failed", "Voice requests whose engine failed", |p| {
+                p.failed
+            }),
+        ];
+        for (name, help, value) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for pool in &pools {
+                ConstCounter::new(value(pool)).encode(family.encode_family(&[("engine", pool.engine)])?)?;
+            }
         }
         Ok(())
     }
