@@ -238,7 +238,6 @@ fn the_question_being_answered_matters() {
     assert!(after_question.cues.contains(Cue::Dictation));
     // The model alone already reads a bare number as unfinished; after the question the dictation cue makes it
     // certain.
-    assert!(after_question.timeout_seconds >= without.timeout_seconds);
     assert!(after_question.timeout_seconds > 2.0, "{after_question:?}");
 }
 
