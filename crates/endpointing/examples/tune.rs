@@ -60,6 +60,9 @@ fn main() {
     }
     results.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (cut, blend, scores) in results.iter().take(10) {
-        println!("mean cut-offs @0.6 s {:.1} % {blend:?} per set (cut-offs, mean complete): {scores:.3?}", cut * 100.0);
+        println!(
+            "mean cut-offs @0.6 s {:.1} % {blend:?} per set (cut-offs, mean complete): {scores:.3?}",
+            cut * 100.0
+        );
     }
 }

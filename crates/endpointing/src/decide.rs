@@ -154,8 +154,8 @@ impl Cue {
     }
 
     /// Whether this cue alone shows the turn is complete (an acknowledgement, a readout of the asked length, a
-    /// pause announced for something else, a withdrawal, a short answer, a hedge): the learned model cannot
-    /// overturn it.
+    /// pause announced for something else, a withdrawal, a short answer, a hedge, a few content words answering
+    /// the assistant's question): the learned model cannot overturn it.
     pub const fn is_decisive_complete(self) -> bool {
         matches!(
             self,
@@ -165,6 +165,7 @@ impl Cue {
                 | Cue::Retraction
                 | Cue::ShortAnswer
                 | Cue::Hedge
+                | Cue::AnswersQuestion
         )
     }
 }
@@ -260,8 +261,8 @@ impl Blend {
     /// The blend Switchboard uses.
     pub const DEFAULT: Blend = Blend {
         rules: 0.5,
-        model: 2.0,
-        offset: -0.5,
+        model: 1.5,
+        offset: -0.75,
     };
 }
 
@@ -338,7 +339,7 @@ pub(crate) fn normalized(text: &str) -> String {
 }
 
 /// The learned model's completion logit for a turn.
-fn model_logit(model: &EotModel, turn: &Turn<'_>) -> f64 {
+pub(crate) fn model_logit(model: &EotModel, turn: &Turn<'_>) -> f64 {
     let lower = normalized(turn.user);
     let all = words(&lower);
     let asked = turn
@@ -501,7 +502,7 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
         cues.insert(Cue::QuestionForm);
     }
     detect_trailing_word(&all, last, prev, ending, &mut cues);
-    detect_hold(&all, &mut cues);
+    detect_hold(&all, expected_data(&context_words).is_some(), &mut cues);
     detect_stop(&all, &mut cues);
     detect_correction(&lower, &all, ending, &mut cues);
     detect_continuation(&all, ending, &mut cues);
@@ -525,7 +526,13 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
         cues.remove(Cue::SelfCorrection);
     }
     if cues.contains(Cue::StopRequest) {
-        for cue in [Cue::StepAway, Cue::Acknowledgement, Cue::AnswersQuestion, Cue::SentenceFinalWord, Cue::Retraction] {
+        for cue in [
+            Cue::StepAway,
+            Cue::Acknowledgement,
+            Cue::AnswersQuestion,
+            Cue::SentenceFinalWord,
+            Cue::Retraction,
+        ] {
             cues.remove(cue);
         }
     }
@@ -535,7 +542,10 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
 /// A request to stop talking or to let the caller finish (`please stop talking`, `let me finish`, `stop,
 /// stop`), as opposed to stopping a service (`stop my subscription`, `the next stop`).
 fn detect_stop(all: &[&str], cues: &mut Cues) {
-    if lex::STOP_PHRASES.iter().any(|phrase| find_phrase(all, phrase).is_some()) {
+    if lex::STOP_PHRASES
+        .iter()
+        .any(|phrase| find_phrase(all, phrase).is_some())
+    {
         cues.insert(Cue::StopRequest);
         return;
     }
@@ -546,7 +556,9 @@ fn detect_stop(all: &[&str], cues: &mut Cues) {
     // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`).
     let first = all.iter().position(|w| *w == "stop");
     let addressed = first.is_some_and(|i| {
-        let object = all.get(i + 1).is_some_and(|next| lex::is_article(next) || lex::is_transitive_object(next));
+        let object = all
+            .get(i + 1)
+            .is_some_and(|next| lex::is_article(next) || lex::is_transitive_object(next));
         let noun = i > 0 && (lex::is_article(all[i - 1]) || matches!(all[i - 1], "next" | "last" | "first" | "bus"));
         !object && !noun
     });
@@ -641,7 +653,9 @@ fn detect_trailing_word(all: &[&str], last: &str, prev: Option<&str>, ending: En
     }
 }
 
-fn detect_hold(all: &[&str], cues: &mut Cues) {
+/// `asked_for_data`: the assistant just asked for a number, code or address, so a pause the caller announces
+/// is for fetching it (`hold on, it's in my email somewhere`), never a step away.
+fn detect_hold(all: &[&str], asked_for_data: bool, cues: &mut Cues) {
     // `let me <verb>`: a retrieval verb means the caller will come back with it; a social one means they
     // turn to someone else and the assistant should acknowledge.
     if let Some(i) =
@@ -675,7 +689,7 @@ fn detect_hold(all: &[&str], cues: &mut Cues) {
                 {
                     cues.insert(Cue::HoldRequest)
                 }
-                [first, ..] if lex::is_clause_start(first) => cues.insert(Cue::StepAway),
+                [first, ..] if lex::is_clause_start(first) && !asked_for_data => cues.insert(Cue::StepAway),
                 _ => cues.insert(Cue::HoldRequest),
             }
             return;

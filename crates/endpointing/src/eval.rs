@@ -319,7 +319,11 @@ pub fn evaluate(utterances: &[LabelledUtterance], config: &EndpointingConfig) ->
             report.unpunctuated.add(utterance, ours, rules, theirs);
         }
         let class = utterance.class.clone().unwrap_or_else(|| "-".to_owned());
-        report.by_class.entry(class).or_default().add(utterance, ours, rules, theirs);
+        report
+            .by_class
+            .entry(class)
+            .or_default()
+            .add(utterance, ours, rules, theirs);
         report.scored.push(Scored {
             utterance: utterance.clone(),
             timeout_seconds: ours,
@@ -349,7 +353,9 @@ impl fmt::Display for EvalReport {
             t.switchboard.complete,
             t.switchboard.unfinished,
             t.unsure,
-            self.unpunctuated.switchboard.complete + self.unpunctuated.switchboard.unfinished + self.unpunctuated.unsure
+            self.unpunctuated.switchboard.complete
+                + self.unpunctuated.switchboard.unfinished
+                + self.unpunctuated.unsure
         )?;
         writeln!(
             f,

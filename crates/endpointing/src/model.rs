@@ -47,7 +47,10 @@ impl EotModel {
         }
         let expected = HEADER + 4 * (1usize << bits);
         if bytes.len() != expected {
-            return Err(invalid(format!("{} bytes, expected {expected} for {bits} hash bits", bytes.len())));
+            return Err(invalid(format!(
+                "{} bytes, expected {expected} for {bits} hash bits",
+                bytes.len()
+            )));
         }
         let bias = f32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
         let model = Self { bits, bias, bytes };
@@ -73,6 +76,11 @@ impl EotModel {
         let at = HEADER + 4 * index;
         let b = &self.bytes[at..at + 4];
         f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// The completion logit (log-odds that the turn is complete) of a turn, from the model alone.
+    pub fn turn_logit(&self, turn: &crate::Turn<'_>) -> f64 {
+        crate::decide::model_logit(self, turn)
     }
 
     /// The completion logit (log-odds that the turn is complete) of a tokenised turn.

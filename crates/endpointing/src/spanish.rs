@@ -87,14 +87,24 @@ fn detect_dictation(all: &[&str], context: &[&str], ending: Ending, cues: &mut C
     let readout = &all[start..];
     let digits: usize = readout
         .iter()
-        .map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { w.len() } else { 1 })
+        .map(|w| {
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                w.len()
+            } else {
+                1
+            }
+        })
         .sum();
     let asked_data = context.iter().any(|w| is_data_noun(w));
-    let asked_phone = context.iter().any(|w| matches!(*w, "teléfono" | "telefono" | "celular" | "móvil"));
+    let asked_phone = context
+        .iter()
+        .any(|w| matches!(*w, "teléfono" | "telefono" | "celular" | "móvil"));
     let closed = matches!(ending, Ending::Stop | Ending::Question);
     if asked_phone && digits >= 10 {
         cues.insert(Cue::DictationComplete);
-    } else if (asked_data && !readout.is_empty() && !closed) || (readout.len() >= 3 && !closed) || digits >= 4 && !closed
+    } else if (asked_data && !readout.is_empty() && !closed)
+        || (readout.len() >= 3 && !closed)
+        || digits >= 4 && !closed
     {
         cues.insert(Cue::Dictation);
     }
@@ -238,7 +248,10 @@ fn is_wh_word(w: &str) -> bool {
 }
 
 fn is_question_verb(w: &str) -> bool {
-    matches!(w, "puede" | "podría" | "podria" | "puedo" | "tienen" | "hay" | "aceptan" | "abren")
+    matches!(
+        w,
+        "puede" | "podría" | "podria" | "puedo" | "tienen" | "hay" | "aceptan" | "abren"
+    )
 }
 
 fn is_conjunction(w: &str) -> bool {
@@ -395,7 +408,10 @@ fn is_complement_verb(w: &str) -> bool {
 }
 
 fn is_filler(w: &str) -> bool {
-    matches!(w, "eh" | "em" | "emm" | "mmm" | "ehh" | "este" | "pues" | "digamos" | "tipo")
+    matches!(
+        w,
+        "eh" | "em" | "emm" | "mmm" | "ehh" | "este" | "pues" | "digamos" | "tipo"
+    )
 }
 
 fn is_sentence_final(w: &str) -> bool {
@@ -405,7 +421,12 @@ fn is_sentence_final(w: &str) -> bool {
     )
 }
 
-const FILLER_PHRASES: &[&[&str]] = &[&["o", "sea"], &["es", "decir"], &["bueno", "este"], &["cómo", "se", "dice"]];
+const FILLER_PHRASES: &[&[&str]] = &[
+    &["o", "sea"],
+    &["es", "decir"],
+    &["bueno", "este"],
+    &["cómo", "se", "dice"],
+];
 
 const HEDGES: &[&[&str]] = &[
     &["creo", "que", "sí"],
