@@ -60,7 +60,9 @@ fn bench_decide(c: &mut Criterion, utterances: &[eval::LabelledUtterance]) {
     };
     for (name, turn) in cases {
         group.bench_function(name, |b| b.iter(|| decide(black_box(&turn), &config)));
-        group.bench_function(format!("{name}/cues_alone"), |b| b.iter(|| decide(black_box(&turn), &cues_alone)));
+        group.bench_function(format!("{name}/cues_alone"), |b| {
+            b.iter(|| decide(black_box(&turn), &cues_alone))
+        });
     }
     group.bench_function("decide/sets_all", |b| {
         b.iter(|| {
