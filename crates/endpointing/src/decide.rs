@@ -1,12 +1,13 @@
 //! The pure decision: how likely the user's turn is complete, and how long to wait before the assistant speaks.
 //!
-//! [`decide`] reads the user's text (and the assistant's question before it), finds the [`Cue`]s that fire,
-//! adds their weights to a logit, turns that into P(turn complete), and maps P(still speaking) through the
-//! configured [`WaitFunction`](crate::WaitFunction). It works with and without punctuation, because many
-//! speech-to-text streams have none. It allocates one lowercase copy of the (bounded) text and a small token
-//! vector, and does no I/O.
+//! [`decide_in`] reads the user's text (and the assistant's question before it), finds the [`Cue`]s that fire
+//! (English or Spanish word lists, or only punctuation and digits for other languages), adds their weights to a
+//! logit, for English blends it with the learned model's logit ([`Blend`]), turns that into P(turn complete),
+//! and maps P(still speaking) through the configured [`WaitFunction`](crate::WaitFunction). It works with and
+//! without punctuation, because many speech-to-text streams have none. It allocates lowercase copies of the
+//! (bounded) text and small token vectors, and does no I/O.
 //!
-//! Deliberately absent: any model file, any state across calls, any knowledge of the wire JSON.
+//! Deliberately absent: reading files, any state across calls, any knowledge of the wire JSON.
 
 use std::fmt;
 

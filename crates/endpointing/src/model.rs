@@ -5,7 +5,7 @@
 //! run time. The feature extraction here mirrors `features()` in `train.py` exactly: the same strings,
 //! hashed with 64-bit FNV-1a into `2^bits` buckets, each bucket counted once. The weights are read straight
 //! from the (little-endian) bytes, so loading is a header check and a decision is about a dozen hashes and
-//! lookups, with no allocation beyond the tokenisation [`crate::decide`] already does.
+//! lookups, with no allocation beyond the tokenisation.
 //!
 //! Features: the ending punctuation, the last word, the second-to-last word, the last two and three words, the
 //! first word and first two words, the word count (capped), whether the assistant asked a question (and that
@@ -98,8 +98,9 @@ impl EotModel {
             Some(true) => b"1",
             Some(false) => b"0",
         };
-        let count = n.min(12).to_string();
-        let short = n.min(6).to_string();
+        let (mut count_buf, mut short_buf) = ([0u8; 2], [0u8; 2]);
+        let count = decimal(n.min(12), &mut count_buf);
+        let short = decimal(n.min(6), &mut short_buf);
         let mut seen = [usize::MAX; 11];
         let mut used = 0;
         let mask = self.buckets() - 1;
@@ -115,9 +116,9 @@ impl EotModel {
         add(hash(&[b"w2="], &[second]));
         add(hash(&[b"b="], &[second, last]));
         add(hash(&[b"f="], &[words[0]]));
-        add(hash(&[b"n=", count.as_bytes()], &[]));
+        add(hash(&[b"n=", count], &[]));
         add(hash(&[b"cq=", cq], &[]));
-        add(hash(&[b"cqn=", cq, short.as_bytes()], &[]));
+        add(hash(&[b"cqn=", cq, short], &[]));
         add(hash(&[b"ew1=", ending.as_bytes(), b" "], &[last]));
         if n >= 3 {
             add(hash(&[b"t="], &words[n - 3..]));
@@ -128,6 +129,18 @@ impl EotModel {
         seen[..used]
             .iter()
             .fold(f64::from(self.bias), |sum, &i| sum + f64::from(self.weight(i)))
+    }
+}
+
+/// The decimal digits of `n` (below 100) without allocating.
+fn decimal(n: usize, buf: &mut [u8; 2]) -> &[u8] {
+    if n < 10 {
+        buf[0] = b'0' + n as u8;
+        &buf[..1]
+    } else {
+        buf[0] = b'0' + (n / 10 % 10) as u8;
+        buf[1] = b'0' + (n % 10) as u8;
+        &buf[..]
     }
 }
 
@@ -163,6 +176,9 @@ mod tests {
         assert_eq!(hash(&[b"foobar"], &[]), 0x8594_4171_f739_67e8);
         // Words are joined by spaces and lose their apostrophes.
         assert_eq!(hash(&[b"b="], &["hasn't", "it"]), hash(&[b"b=hasnt it"], &[]));
+        let mut buf = [0; 2];
+        assert_eq!(decimal(7, &mut buf), b"7");
+        assert_eq!(decimal(12, &mut buf), b"12");
     }
 
     #[test]
