@@ -1,4 +1,5 @@
-//! Endpointing benchmarks: decision latency (criterion, then per-call p50/p99 over the dev set) and HTTP
+//! Endpointing benchmarks: decision latency (criterion, then per-call p50/p99 over the dev and end-of-turn
+//! hold-out sets, with the learned model and with the cues alone in the same run) and HTTP
 //! requests per second against the real server in a second process on 127.0.0.1.
 //!
 //! `cargo bench --bench endpointing` runs all three. The HTTP load is bounded (at most
@@ -26,8 +27,9 @@ fn main() {
         run_server();
         return;
     }
-    let utterances =
-        eval::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/endpointing/data/dev_set.json")).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/endpointing/data");
+    let mut utterances = eval::load(&data.join("dev_set.json")).unwrap();
+    utterances.extend(eval::load(&data.join("eot_holdout.json")).unwrap());
     let mut criterion = Criterion::default().configure_from_args();
     bench_decide(&mut criterion, &utterances);
     criterion.final_summary();
@@ -52,10 +54,17 @@ fn bench_decide(c: &mut Criterion, utterances: &[eval::LabelledUtterance]) {
             Turn::answering("What is your phone number?", "It's four one five, five five..."),
         ),
     ];
+    let cues_alone = EndpointingConfig {
+        model: false,
+        ..config.clone()
+    };
     for (name, turn) in cases {
         group.bench_function(name, |b| b.iter(|| decide(black_box(&turn), &config)));
+        group.bench_function(format!("{name}/cues_alone"), |b| {
+            b.iter(|| decide(black_box(&turn), &cues_alone))
+        });
     }
-    group.bench_function("decide/dev_set_all", |b| {
+    group.bench_function("decide/sets_all", |b| {
         b.iter(|| {
             for u in utterances {
                 black_box(decide(&u.turn(), &config));
@@ -75,31 +84,43 @@ fn bench_decide(c: &mut Criterion, utterances: &[eval::LabelledUtterance]) {
     group.finish();
 }
 
-/// Times every decision separately, so the tail (p99, max) is visible, not only the mean.
+/// Times every decision separately, so the tail (p99, max) is visible, not only the mean: with the learned
+/// model (the default) and with the cues alone, interleaved in the same run so both see the same machine.
 fn latency_percentiles(utterances: &[eval::LabelledUtterance]) {
-    let config = EndpointingConfig::default();
+    let with_model = EndpointingConfig::default();
+    let cues_alone = EndpointingConfig {
+        model: false,
+        ..EndpointingConfig::default()
+    };
     let passes = 200;
-    let mut samples = Vec::with_capacity(utterances.len() * passes);
+    let mut samples = [
+        Vec::with_capacity(utterances.len() * passes),
+        Vec::with_capacity(utterances.len() * passes),
+    ];
     for _ in 0..passes {
         for u in utterances {
             let turn = u.turn();
-            let start = Instant::now();
-            black_box(decide(black_box(&turn), &config));
-            samples.push(start.elapsed());
+            for (config, samples) in [&with_model, &cues_alone].into_iter().zip(samples.iter_mut()) {
+                let start = Instant::now();
+                black_box(decide(black_box(&turn), config));
+                samples.push(start.elapsed());
+            }
         }
     }
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    println!(
-        "\ndecision latency over {} calls ({} dev-set utterances x {passes}): p50 {:?}, p90 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
-        samples.len(),
-        utterances.len(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(0.999),
-        samples[samples.len() - 1]
-    );
+    for (name, samples) in ["cues + model", "cues alone"].iter().zip(samples.iter_mut()) {
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+        println!(
+            "decision latency, {name}, over {} calls ({} utterances x {passes}): p50 {:?}, p90 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
+            samples.len(),
+            utterances.len(),
+            at(0.50),
+            at(0.90),
+            at(0.99),
+            at(0.999),
+            samples[samples.len() - 1]
+        );
+    }
 }
 
 /// The server role: bind 127.0.0.1:0, print the port, serve until stdin closes.

@@ -168,7 +168,10 @@ impl Switchboard {
                 request.voice_id = voice::select_voice(&message.common, &request);
                 return Reply::Response(self.inner.voice.respond(request).await);
             }
-            MessageBody::CallEndpointingRequest(request) => return Reply::json(self.inner.endpointer.answer(request)),
+            MessageBody::CallEndpointingRequest(request) => {
+                let language = endpointing::request_language(&message.common);
+                return Reply::json(self.inner.endpointer.answer_in(request, language));
+            }
             _ => {}
         }
         // The message's call event, derived once: recorded below, and the legacy function call's id comes from it.

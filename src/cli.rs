@@ -75,13 +75,17 @@ pub struct SayArgs {
 /// `switchboard endpointing ...`.
 #[derive(Debug, Subcommand)]
 pub enum EndpointingCommand {
-    /// Print Switchboard's and Vapi's default endpointing side by side on a labelled set.
+    /// Print the eot-bench-style table on a labelled set: false cut-offs at 0.3 s and 0.6 s and the mean
+    /// timeout of complete turns, for Switchboard, its cues alone and Vapi's default heuristic.
     Eval {
         /// Labelled utterances (the gold-set JSON format).
         file: PathBuf,
         /// TOML configuration file (its `[endpointing]` table applies).
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Evaluate every utterance as spoken in this language (`en`, `es`, `de`...), overriding the file's.
+        #[arg(long)]
+        language: Option<String>,
     },
     /// Run the endpointing server alone (`POST /endpointing`).
     Serve {
@@ -110,8 +114,8 @@ pub fn run_with(tools: ToolRegistry) -> ExitCode {
         Some(Command::Say(args)) => say(args),
         Some(Command::Simulate(args)) => crate::simulate::run(args),
         Some(Command::Endpointing {
-            command: EndpointingCommand::Eval { file, config },
-        }) => evaluate_endpointing(&file, config),
+            command: EndpointingCommand::Eval { file, config, language },
+        }) => evaluate_endpointing(&file, config, language),
         Some(Command::Endpointing {
             command: EndpointingCommand::Serve { config, listen },
         }) => serve_endpointing(config, listen),
@@ -207,9 +211,14 @@ fn say(args: SayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn evaluate_endpointing(file: &Path, config: Option<PathBuf>) -> anyhow::Result<()> {
+fn evaluate_endpointing(file: &Path, config: Option<PathBuf>, language: Option<String>) -> anyhow::Result<()> {
     let config = file_config(config)?;
-    let utterances = endpointing::eval::load(file)?;
+    let mut utterances = endpointing::eval::load(file)?;
+    if language.is_some() {
+        for utterance in &mut utterances {
+            utterance.language.clone_from(&language);
+        }
+    }
     print!("{}", endpointing::eval::evaluate(&utterances, &config.endpointing));
     Ok(())
 }

@@ -2,10 +2,12 @@
 //!
 //! Every input is tried twice:
 //! - as a webhook body: `vapi_types::parse_body`, and for a `call.endpointing.request` the answer of an
-//!   `Endpointer` with the default configuration, whose `timeoutSeconds` must be finite and within `[0, 15]`;
+//!   `Endpointer` with the default configuration in the request's language, whose `timeoutSeconds` must be
+//!   finite and within `[0, 15]`;
 //! - as text (when it is UTF-8): split at the first NUL into the assistant's message and the user's turn (no
-//!   NUL: the whole input is the user's turn, with no assistant message), decided by `endpointing::decide` under
-//!   every preset; the probability must be within `[0, 1]` and the timeout finite and within `[0, 15]`.
+//!   NUL: the whole input is the user's turn, with no assistant message), decided by `endpointing::decide_in`
+//!   under every preset and in every language policy; the probability must be within `[0, 1]` and the timeout
+//!   finite and within `[0, 15]`.
 //!
 //! Seeds: `fuzz/seed.sh`. Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none endpointing -- -max_total_time=600`.
 
@@ -13,7 +15,7 @@
 
 use std::sync::OnceLock;
 
-use endpointing::{Endpointer, EndpointingConfig, MAX_TIMEOUT_SECONDS, Preset, Turn, decide};
+use endpointing::{Endpointer, EndpointingConfig, Language, MAX_TIMEOUT_SECONDS, Preset, Turn, decide_in};
 use libfuzzer_sys::fuzz_target;
 use vapi_types::MessageBody;
 
@@ -33,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(message) = vapi_types::parse_body(data)
         && let MessageBody::CallEndpointingRequest(request) = &message.body
     {
-        let answer = endpointer().answer(request);
+        let answer = endpointer().answer_in(request, endpointing::request_language(&message.common));
         check_timeout(answer.timeout_seconds, request);
     }
 
@@ -44,8 +46,12 @@ fuzz_target!(|data: &[u8]| {
         Some((assistant, user)) => Turn::answering(assistant, user),
         None => Turn::new(text),
     };
-    for preset in [Preset::Fast, Preset::Balanced, Preset::Patient] {
-        let decision = decide(&turn, &EndpointingConfig::preset(preset));
+    let languages = [Language::English, Language::Spanish, Language::Other];
+    for (preset, language) in [Preset::Fast, Preset::Balanced, Preset::Patient]
+        .into_iter()
+        .flat_map(|preset| languages.map(|language| (preset, language)))
+    {
+        let decision = decide_in(&turn, language, &EndpointingConfig::preset(preset));
         assert!(
             (0.0..=1.0).contains(&decision.complete_probability),
             "probability {} for {turn:?}",

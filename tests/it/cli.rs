@@ -66,13 +66,39 @@ fn say_without_the_piper_voice_speaks_with_espeak_and_says_so_once() {
 }
 
 #[test]
-fn endpointing_eval_prints_both_policies() {
+fn endpointing_eval_prints_the_eot_bench_table_for_every_policy() {
     let gold = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/endpointing/data/gold_set.json");
     let output = switchboard().args(["endpointing", "eval", gold]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "| Switchboard (cues + model) |",
+        "| Switchboard cues alone |",
+        "| Vapi default |",
+        "cut-offs @ 0.3 s",
+        "cut-offs @ 0.6 s",
+        "mean timeout, complete",
+    ] {
+        assert!(table.contains(expected), "{expected:?} missing in\n{table}");
+    }
+    // Any labelled file, in any language: a Spanish set written on the spot.
+    let path = std::env::temp_dir().join(format!("switchboard-eot-es-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"[{"text": "Quiero reservar una limpieza para el", "label": "wait"},
+            {"text": "Quiero reservar una limpieza para el martes.", "label": "speak"}]"#,
+    )
+    .unwrap();
+    let output = switchboard()
+        .args(["endpointing", "eval", "--language", "es"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8(output.stdout).unwrap();
     assert!(
-        table.contains("| Switchboard |") && table.contains("| Vapi default |"),
+        table.contains("| Switchboard (cues + model) | 0.0 % | 0.0 % |"),
         "{table}"
     );
 }

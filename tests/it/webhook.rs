@@ -204,6 +204,16 @@ async fn the_main_webhook_also_answers_voice_and_endpointing_requests() {
         "same answer on both paths"
     );
 
+    // The request's transcriber language selects the policy on the main webhook too.
+    let spanish = json!({"message": {
+        "type": "call.endpointing.request",
+        "assistant": {"transcriber": {"provider": "deepgram", "language": "es"}},
+        "messagesOpenAIFormatted": [{"role": "user", "content": "quiero reservar una limpieza para el"}]
+    }});
+    let (status, answer) = server.post_json("/webhook", &spanish).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(answer["timeoutSeconds"].as_f64().unwrap() >= 1.0, "{answer}");
+
     let mut voice = fixture("voice-request.json");
     voice["message"]["text"] = json!("Hello from the main webhook.");
     voice["message"]["sampleRate"] = json!(16000);

@@ -111,6 +111,7 @@ pub fn clamp_timeout(seconds: f64) -> f64 {
 /// preset = "balanced"
 /// max_timeout_seconds = 3.0
 /// no_user_message_timeout_seconds = 1.0
+/// model = true
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -129,6 +130,9 @@ pub struct EndpointingConfig {
     pub steepness: Option<f64>,
     /// The answer when a request carries no user message (for example right after the greeting).
     pub no_user_message_timeout_seconds: f64,
+    /// Blend the learned end-of-turn model into English decisions (`true` by default); `false` keeps the
+    /// word-list cues alone.
+    pub model: bool,
 }
 
 impl Default for EndpointingConfig {
@@ -141,6 +145,7 @@ impl Default for EndpointingConfig {
             midpoint: None,
             steepness: None,
             no_user_message_timeout_seconds: 1.0,
+            model: true,
         }
     }
 }

@@ -1,17 +1,21 @@
 //! The pure decision: how likely the user's turn is complete, and how long to wait before the assistant speaks.
 //!
-//! [`decide`] reads the user's text (and the assistant's question before it), finds the [`Cue`]s that fire,
-//! adds their weights to a logit, turns that into P(turn complete), and maps P(still speaking) through the
-//! configured [`WaitFunction`](crate::WaitFunction). It works with and without punctuation, because many
-//! speech-to-text streams have none. It allocates one lowercase copy of the (bounded) text and a small token
-//! vector, and does no I/O.
+//! [`decide_in`] reads the user's text (and the assistant's question before it), finds the [`Cue`]s that fire
+//! (English or Spanish word lists, or only punctuation and digits for other languages), adds their weights to a
+//! logit, for English blends it with the learned model's logit ([`Blend`]), turns that into P(turn complete),
+//! and maps P(still speaking) through the configured [`WaitFunction`](crate::WaitFunction). It works with and
+//! without punctuation, because many speech-to-text streams have none. It allocates lowercase copies of the
+//! (bounded) text and small token vectors, and does no I/O.
 //!
-//! Deliberately absent: any model file, any state across calls, any knowledge of the wire JSON.
+//! Deliberately absent: reading files, any state across calls, any knowledge of the wire JSON.
 
 use std::fmt;
 
 use crate::config::{EndpointingConfig, clamp_timeout};
+use crate::language::Language;
 use crate::lexicon as lex;
+use crate::model::EotModel;
+use crate::spanish;
 
 /// Only the last this many bytes of the user's text are read: the cues live at the end of the turn, and the
 /// bound keeps the decision fast on arbitrarily long input.
@@ -122,6 +126,49 @@ cues! {
     AnswersQuestion = 24, "answers_question", 1.2;
     /// The last word commonly ends a sentence (`please`, `today`, `it`, `thanks`...).
     SentenceFinalWord = 25, "sentence_final_word", 1.2;
+    /// The caller asked the assistant to stop or let them finish (`please stop talking`, `let me finish`):
+    /// the assistant holds off, like for a hold request.
+    StopRequest = 26, "stop_request", -4.0;
+}
+
+impl Cue {
+    /// Whether this cue alone shows the turn is unfinished (a dangling function word, a readout in progress,
+    /// a request for time): the learned model cannot overturn it.
+    pub const fn is_decisive_unfinished(self) -> bool {
+        matches!(
+            self,
+            Cue::TrailingConjunction
+                | Cue::TrailingPreposition
+                | Cue::TrailingArticle
+                | Cue::TrailingAuxiliary
+                | Cue::TrailingFiller
+                | Cue::TrailingComma
+                | Cue::TrailingDash
+                | Cue::TrailingEllipsis
+                | Cue::AnnouncedContinuation
+                | Cue::UnfinishedList
+                | Cue::Dictation
+                | Cue::HoldRequest
+                | Cue::StopRequest
+                | Cue::SelfCorrection
+        )
+    }
+
+    /// Whether this cue alone shows the turn is complete (an acknowledgement, a readout of the asked length, a
+    /// pause announced for something else, a withdrawal, a short answer, a hedge, a few content words answering
+    /// the assistant's question): the learned model cannot overturn it.
+    pub const fn is_decisive_complete(self) -> bool {
+        matches!(
+            self,
+            Cue::Acknowledgement
+                | Cue::DictationComplete
+                | Cue::StepAway
+                | Cue::Retraction
+                | Cue::ShortAnswer
+                | Cue::Hedge
+                | Cue::AnswersQuestion
+        )
+    }
 }
 
 impl fmt::Display for Cue {
@@ -187,14 +234,93 @@ pub struct Decision {
     pub cues: Cues,
 }
 
-/// Decides how long to wait before the assistant takes its turn.
+/// Decides how long to wait before the assistant takes its turn, for an English turn (or one whose language is
+/// not known). Same as [`decide_in`] with [`Language::English`].
 pub fn decide(turn: &Turn<'_>, config: &EndpointingConfig) -> Decision {
-    let cues = detect(turn);
-    let logit = cues.iter().fold(BIAS, |sum, cue| sum + cue.weight());
-    let complete_probability = 1.0 / (1.0 + (-logit).exp());
+    decide_in(turn, Language::English, config)
+}
+
+/// How the English cues and the learned model combine into one completion logit:
+/// `rules * (cue logit - cue bias) + model * model logit + offset`.
+///
+/// The cues' bias (their prior for a turn where no cue fires) is replaced by the model, which has seen far
+/// more endings than the word lists hold; the cues keep their say where they are reliable (dictation, hold
+/// and stop requests, acknowledgements, punctuation). [`Blend::DEFAULT`] was chosen with
+/// `cargo run -p endpointing --example tune` on the development set and the training data's validation
+/// split, never on the hold-out set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blend {
+    /// Weight of the cues (their logit less their bias).
+    pub rules: f64,
+    /// Weight of the model's logit.
+    pub model: f64,
+    /// Added to the sum.
+    pub offset: f64,
+}
+
+impl Blend {
+    /// The blend Switchboard uses.
+    pub const DEFAULT: Blend = Blend {
+        rules: 0.5,
+        model: 1.5,
+        offset: -0.75,
+    };
+}
+
+/// P(still speaking) the cautious policy assumes for a language without cues: with terminal punctuation, and
+/// without it (never a short timeout then).
+const CAUTIOUS_PUNCTUATED: f64 = 0.25;
+const CAUTIOUS_UNPUNCTUATED: f64 = 0.8;
+
+/// Decides how long to wait before the assistant takes its turn, with the policy of `language`: English uses
+/// its cues blended with the learned model (unless `config.model` is off), Spanish its own cues, and any
+/// other language the cautious policy (terminal punctuation and digit readouts only).
+pub fn decide_in(turn: &Turn<'_>, language: Language, config: &EndpointingConfig) -> Decision {
+    decide_blended(turn, language, config, Blend::DEFAULT)
+}
+
+/// [`decide_in`] with an explicit [`Blend`] of cues and model (for tuning the blend).
+pub fn decide_blended(turn: &Turn<'_>, language: Language, config: &EndpointingConfig, blend: Blend) -> Decision {
     let wait = config.wait_function();
+    let (cues, complete_probability) = match language {
+        Language::English => {
+            let cues = detect(turn);
+            let rules = cues.iter().fold(BIAS, |sum, cue| sum + cue.weight());
+            // A decisive cue sets the direction: the model may only strengthen it, never overturn it. When
+            // decisive cues disagree, the cues alone decide.
+            let unfinished = cues.iter().any(Cue::is_decisive_unfinished);
+            let complete = cues.iter().any(Cue::is_decisive_complete);
+            let logit = if !config.model || (unfinished && complete) {
+                rules
+            } else {
+                let model = model_logit(EotModel::english(), turn);
+                let model = match (unfinished, complete) {
+                    (true, _) => model.min(0.0),
+                    (_, true) => model.max(0.0),
+                    _ => model,
+                };
+                blend.rules * (rules - BIAS) + blend.model * model + blend.offset
+            };
+            (cues, logistic(logit))
+        }
+        Language::Spanish => {
+            let cues = spanish::detect(turn);
+            let logit = cues.iter().fold(spanish::BIAS, |sum, cue| sum + cue.weight());
+            (cues, logistic(logit))
+        }
+        Language::Other => {
+            let cues = detect_cautious(turn);
+            let still = if cues.contains(Cue::TerminalPunctuation) || cues.contains(Cue::QuestionMark) {
+                CAUTIOUS_PUNCTUATED
+            } else {
+                CAUTIOUS_UNPUNCTUATED
+            };
+            let still = if cues.contains(Cue::Dictation) { 1.0 } else { still };
+            (cues, 1.0 - still)
+        }
+    };
     let mut timeout_seconds = wait.timeout(1.0 - complete_probability);
-    if cues.contains(Cue::HoldRequest) {
+    if cues.contains(Cue::HoldRequest) || cues.contains(Cue::StopRequest) {
         timeout_seconds = timeout_seconds.max(wait.hold_seconds);
     }
     Decision {
@@ -202,6 +328,54 @@ pub fn decide(turn: &Turn<'_>, config: &EndpointingConfig) -> Decision {
         timeout_seconds: clamp_timeout(timeout_seconds),
         cues,
     }
+}
+
+fn logistic(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
+}
+
+/// The lowercase text a decision reads: the tail of the turn, with typographic apostrophes made plain.
+pub(crate) fn normalized(text: &str) -> String {
+    tail(text).to_lowercase().replace(['’', '‘'], "'")
+}
+
+/// The learned model's completion logit for a turn.
+pub(crate) fn model_logit(model: &EotModel, turn: &Turn<'_>) -> f64 {
+    let lower = normalized(turn.user);
+    let all = words(&lower);
+    let asked = turn
+        .assistant
+        .map(str::trim_end)
+        .filter(|a| !a.trim_start().is_empty())
+        .map(|a| a.ends_with('?'));
+    model.logit(&all, ending_of(&lower).name(), asked)
+}
+
+/// The cues every language shares: terminal punctuation and a run of digits being read out.
+fn detect_cautious(turn: &Turn<'_>) -> Cues {
+    let mut cues = Cues::EMPTY;
+    let lower = normalized(turn.user);
+    let all = words(&lower);
+    if all.is_empty() {
+        return cues;
+    }
+    match ending_of(&lower) {
+        Ending::Stop => cues.insert(Cue::TerminalPunctuation),
+        Ending::Question => cues.insert(Cue::QuestionMark),
+        Ending::Ellipsis => cues.insert(Cue::TrailingEllipsis),
+        Ending::Comma => cues.insert(Cue::TrailingComma),
+        Ending::Dash => cues.insert(Cue::TrailingDash),
+        Ending::None => {}
+    }
+    let digits = all
+        .iter()
+        .rev()
+        .take_while(|w| w.bytes().all(|b| b.is_ascii_digit()))
+        .count();
+    if digits >= 2 && !matches!(ending_of(&lower), Ending::Stop | Ending::Question) {
+        cues.insert(Cue::Dictation);
+    }
+    cues
 }
 
 /// Vapi's default heuristic (`transcriptionEndpointingPlan` defaults): 0.5 s when the transcript ends with a
@@ -220,7 +394,7 @@ pub fn vapi_default_timeout(text: &str) -> f64 {
 
 /// The end of the text, as the transcriber punctuated it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
+pub(crate) enum Ending {
     None,
     Stop,
     Question,
@@ -229,7 +403,21 @@ enum Ending {
     Dash,
 }
 
-fn ending_of(text: &str) -> Ending {
+impl Ending {
+    /// The class name the model's features use (`train.py` spells them the same way).
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Stop => "stop",
+            Self::Question => "question",
+            Self::Ellipsis => "ellipsis",
+            Self::Comma => "comma",
+            Self::Dash => "dash",
+        }
+    }
+}
+
+pub(crate) fn ending_of(text: &str) -> Ending {
     let t = text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '”' | '’'));
     if t.ends_with("...") || t.ends_with('…') {
         Ending::Ellipsis
@@ -259,7 +447,7 @@ fn tail(text: &str) -> &str {
 }
 
 /// Splits lowercase text into words: runs of letters, digits and inner apostrophes.
-fn words(lower: &str) -> Vec<&str> {
+pub(crate) fn words(lower: &str) -> Vec<&str> {
     lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .map(|w| w.trim_matches('\''))
@@ -277,19 +465,18 @@ fn has_cut_dash(text: &str) -> bool {
         || text.contains(" - ")
 }
 
-fn ends_with_phrase(words: &[&str], phrase: &[&str]) -> bool {
+pub(crate) fn ends_with_phrase(words: &[&str], phrase: &[&str]) -> bool {
     words.len() >= phrase.len() && words[words.len() - phrase.len()..] == *phrase
 }
 
-fn find_phrase(words: &[&str], phrase: &[&str]) -> Option<usize> {
+pub(crate) fn find_phrase(words: &[&str], phrase: &[&str]) -> Option<usize> {
     words.windows(phrase.len()).rposition(|w| w == phrase)
 }
 
 /// Detects every cue in a turn.
 pub fn detect(turn: &Turn<'_>) -> Cues {
     let mut cues = Cues::EMPTY;
-    let raw = tail(turn.user);
-    let lower = raw.to_lowercase().replace(['’', '‘'], "'");
+    let lower = normalized(turn.user);
     let all = words(&lower);
     if all.is_empty() {
         return cues;
@@ -316,7 +503,8 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
         cues.insert(Cue::QuestionForm);
     }
     detect_trailing_word(&all, last, prev, ending, &mut cues);
-    detect_hold(&all, &mut cues);
+    detect_hold(&all, expected_data(&context_words).is_some(), &mut cues);
+    detect_stop(&all, &mut cues);
     detect_correction(&lower, &all, ending, &mut cues);
     detect_continuation(&all, ending, &mut cues);
     detect_dictation(&all, &lower, &context_words, &mut cues);
@@ -338,7 +526,46 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
     if cues.contains(Cue::Retraction) {
         cues.remove(Cue::SelfCorrection);
     }
+    if cues.contains(Cue::StopRequest) {
+        for cue in [
+            Cue::StepAway,
+            Cue::Acknowledgement,
+            Cue::AnswersQuestion,
+            Cue::SentenceFinalWord,
+            Cue::Retraction,
+        ] {
+            cues.remove(cue);
+        }
+    }
     cues
+}
+
+/// A request to stop talking or to let the caller finish (`please stop talking`, `let me finish`, `stop,
+/// stop`), as opposed to stopping a service (`stop my subscription`, `the next stop`).
+fn detect_stop(all: &[&str], cues: &mut Cues) {
+    if lex::STOP_PHRASES
+        .iter()
+        .any(|phrase| find_phrase(all, phrase).is_some())
+    {
+        cues.insert(Cue::StopRequest);
+        return;
+    }
+    let n = all.len();
+    if n > 6 {
+        return;
+    }
+    // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`).
+    let first = all.iter().position(|w| *w == "stop");
+    let addressed = first.is_some_and(|i| {
+        let object = all
+            .get(i + 1)
+            .is_some_and(|next| lex::is_article(next) || lex::is_transitive_object(next));
+        let noun = i > 0 && (lex::is_article(all[i - 1]) || matches!(all[i - 1], "next" | "last" | "first" | "bus"));
+        !object && !noun
+    });
+    if addressed {
+        cues.insert(Cue::StopRequest);
+    }
 }
 
 fn is_acknowledgement(all: &[&str]) -> bool {
@@ -427,7 +654,9 @@ fn detect_trailing_word(all: &[&str], last: &str, prev: Option<&str>, ending: En
     }
 }
 
-fn detect_hold(all: &[&str], cues: &mut Cues) {
+/// `asked_for_data`: the assistant just asked for a number, code or address, so a pause the caller announces
+/// is for fetching it (`hold on, it's in my email somewhere`), never a step away.
+fn detect_hold(all: &[&str], asked_for_data: bool, cues: &mut Cues) {
     // `let me <verb>`: a retrieval verb means the caller will come back with it; a social one means they
     // turn to someone else and the assistant should acknowledge.
     if let Some(i) =
@@ -461,7 +690,7 @@ fn detect_hold(all: &[&str], cues: &mut Cues) {
                 {
                     cues.insert(Cue::HoldRequest)
                 }
-                [first, ..] if lex::is_clause_start(first) => cues.insert(Cue::StepAway),
+                [first, ..] if lex::is_clause_start(first) && !asked_for_data => cues.insert(Cue::StepAway),
                 _ => cues.insert(Cue::HoldRequest),
             }
             return;
@@ -721,7 +950,7 @@ mod tests {
         assert_eq!(cues.to_string(), "hedge,sentence_final_word");
         cues.remove(Cue::Hedge);
         assert_eq!(cues.iter().collect::<Vec<_>>(), vec![Cue::SentenceFinalWord]);
-        assert_eq!(Cue::ALL.len(), 26);
+        assert_eq!(Cue::ALL.len(), 27);
     }
 
     #[test]

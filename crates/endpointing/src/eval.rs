@@ -5,8 +5,15 @@
 //! user is still speaking) or `unsure` (either is reasonable; reported apart, never scored). `context` is the
 //! assistant's message before the utterance, optionally prefixed with `Agent:`.
 //!
-//! A turn counts as *cut off* when it is unfinished and its timeout is shorter than a realistic pause
-//! ([`PAUSE_SECONDS`]): the assistant would start talking while the user is only drawing breath.
+//! A turn counts as *cut off* at a pause of `b` seconds when it is unfinished and its timeout is at most `b`:
+//! a caller who pauses that long mid-turn hears the assistant start talking. As in LiveKit's eot-bench, the
+//! report gives the false cut-off rate at 0.3 s and 0.6 s ([`BUDGETS_SECONDS`]), plus at a longer breath
+//! ([`PAUSE_SECONDS`]), and the mean timeout of complete turns (the latency every finished turn pays).
+//!
+//! Three policies are scored on the same turns: Switchboard (cues blended with the learned model, by the
+//! utterance's language), Switchboard's cues alone (the rules before the model), and Vapi's default
+//! `transcriptionEndpointingPlan` heuristic. An utterance may carry a `language` code (`es`, `de`...);
+//! without one it is English.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,10 +21,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{EndpointingConfig, EndpointingError, Turn, decide, vapi_default_timeout};
+use crate::{EndpointingConfig, EndpointingError, Language, Turn, decide_in, vapi_default_timeout};
 
 /// A pause the user may take mid-turn; a shorter timeout on an unfinished turn is a premature cut-off.
 pub const PAUSE_SECONDS: f64 = 0.8;
+
+/// The pauses at which eot-bench reports false cut-offs.
+pub const BUDGETS_SECONDS: [f64; 2] = [0.3, 0.6];
 
 /// The reference answer for an utterance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -47,6 +57,9 @@ pub struct LabelledUtterance {
     pub text: String,
     /// The reference answer.
     pub label: Label,
+    /// The language code of the utterance (`es`, `de`...); English when absent.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl LabelledUtterance {
@@ -67,6 +80,11 @@ impl LabelledUtterance {
             user: &self.text,
             assistant: self.assistant(),
         }
+    }
+
+    /// The utterance's language policy.
+    pub fn language(&self) -> Language {
+        Language::from_code(self.language.as_deref())
     }
 
     /// Whether the text carries any punctuation mark (other than apostrophes).
@@ -119,6 +137,10 @@ pub struct Scores {
     pub complete_timeout_sum: f64,
     /// Sum of timeouts on unfinished turns.
     pub unfinished_timeout_sum: f64,
+    /// Unfinished turns cut off at each of [`BUDGETS_SECONDS`] (timeout at most the budget).
+    pub unfinished_cut_at: [usize; 2],
+    /// Complete turns answered within each of [`BUDGETS_SECONDS`].
+    pub complete_within: [usize; 2],
 }
 
 impl Scores {
@@ -128,11 +150,17 @@ impl Scores {
                 self.complete += 1;
                 self.complete_correct += usize::from(timeout < PAUSE_SECONDS);
                 self.complete_timeout_sum += timeout;
+                for (count, budget) in self.complete_within.iter_mut().zip(BUDGETS_SECONDS) {
+                    *count += usize::from(timeout <= budget);
+                }
             }
             Label::Wait => {
                 self.unfinished += 1;
                 self.unfinished_correct += usize::from(timeout >= PAUSE_SECONDS);
                 self.unfinished_timeout_sum += timeout;
+                for (count, budget) in self.unfinished_cut_at.iter_mut().zip(BUDGETS_SECONDS) {
+                    *count += usize::from(timeout <= budget);
+                }
             }
             Label::Unsure => {}
         }
@@ -165,6 +193,16 @@ impl Scores {
         Self::ratio(self.unfinished - self.unfinished_correct, self.unfinished)
     }
 
+    /// Share of unfinished turns cut off by a pause of `BUDGETS_SECONDS[i]` (0.3 s, 0.6 s).
+    pub fn cutoff_rate_at(&self, i: usize) -> f64 {
+        Self::ratio(self.unfinished_cut_at[i], self.unfinished)
+    }
+
+    /// Share of complete turns answered within `BUDGETS_SECONDS[i]`.
+    pub fn complete_within_rate(&self, i: usize) -> f64 {
+        Self::ratio(self.complete_within[i], self.complete)
+    }
+
     /// Mean timeout on complete turns, seconds: the latency every finished turn pays.
     pub fn mean_complete_timeout(&self) -> f64 {
         if self.complete == 0 {
@@ -184,11 +222,13 @@ impl Scores {
     }
 }
 
-/// Switchboard and Vapi's default scored on the same utterances.
+/// Switchboard, its cues alone and Vapi's default scored on the same utterances.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Comparison {
-    /// Switchboard's decision.
+    /// Switchboard's decision (cues and learned model, by language).
     pub switchboard: Scores,
+    /// Switchboard's cues alone, without the learned model.
+    pub rules: Scores,
     /// Vapi's default heuristic.
     pub vapi_default: Scores,
     /// Utterances labelled `unsure` (not scored).
@@ -196,11 +236,12 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    fn add(&mut self, utterance: &LabelledUtterance, ours: f64, theirs: f64) {
+    fn add(&mut self, utterance: &LabelledUtterance, ours: f64, rules: f64, theirs: f64) {
         if utterance.label == Label::Unsure {
             self.unsure += 1;
         }
         self.switchboard.add(utterance.label, ours);
+        self.rules.add(utterance.label, rules);
         self.vapi_default.add(utterance.label, theirs);
     }
 }
@@ -216,16 +257,20 @@ pub struct Scored {
     pub complete_probability: f64,
     /// The cues that fired, comma-separated.
     pub cues: String,
+    /// The timeout of the cues alone.
+    pub rules_timeout_seconds: f64,
     /// Vapi's default timeout.
     pub vapi_timeout_seconds: f64,
 }
 
 impl Scored {
-    /// Whether Switchboard got this one wrong (a cut-off, or a complete turn kept waiting a pause or more).
+    /// Whether Switchboard got this one wrong at the 0.6 s budget (an unfinished turn cut off by a 0.6 s
+    /// pause, or a complete turn kept waiting longer than that).
     pub fn is_miss(&self) -> bool {
+        let budget = BUDGETS_SECONDS[1];
         match self.utterance.label {
-            Label::Speak => self.timeout_seconds >= PAUSE_SECONDS,
-            Label::Wait => self.timeout_seconds < PAUSE_SECONDS,
+            Label::Speak => self.timeout_seconds > budget,
+            Label::Wait => self.timeout_seconds <= budget,
             Label::Unsure => false,
         }
     }
@@ -253,26 +298,38 @@ impl EvalReport {
     }
 }
 
-/// Scores Switchboard (with `config`) and Vapi's default heuristic on `utterances`.
+/// Scores Switchboard (with `config`, in each utterance's language), its cues alone and Vapi's default
+/// heuristic on `utterances`.
 pub fn evaluate(utterances: &[LabelledUtterance], config: &EndpointingConfig) -> EvalReport {
+    let rules_config = EndpointingConfig {
+        model: false,
+        ..config.clone()
+    };
     let mut report = EvalReport::default();
     for utterance in utterances {
-        let decision = decide(&utterance.turn(), config);
+        let language = utterance.language();
+        let decision = decide_in(&utterance.turn(), language, config);
         let ours = decision.timeout_seconds;
+        let rules = decide_in(&utterance.turn(), language, &rules_config).timeout_seconds;
         let theirs = vapi_default_timeout(&utterance.text);
-        report.total.add(utterance, ours, theirs);
+        report.total.add(utterance, ours, rules, theirs);
         if utterance.is_punctuated() {
-            report.punctuated.add(utterance, ours, theirs);
+            report.punctuated.add(utterance, ours, rules, theirs);
         } else {
-            report.unpunctuated.add(utterance, ours, theirs);
+            report.unpunctuated.add(utterance, ours, rules, theirs);
         }
         let class = utterance.class.clone().unwrap_or_else(|| "-".to_owned());
-        report.by_class.entry(class).or_default().add(utterance, ours, theirs);
+        report
+            .by_class
+            .entry(class)
+            .or_default()
+            .add(utterance, ours, rules, theirs);
         report.scored.push(Scored {
             utterance: utterance.clone(),
             timeout_seconds: ours,
             complete_probability: decision.complete_probability,
             cues: decision.cues.to_string(),
+            rules_timeout_seconds: rules,
             vapi_timeout_seconds: theirs,
         });
     }
@@ -283,36 +340,51 @@ fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 
+fn seconds(x: f64) -> String {
+    format!("{x:.3} s")
+}
+
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.total;
         writeln!(
             f,
-            "{} complete, {} unfinished, {} unsure (not scored). Pause: {PAUSE_SECONDS} s.\n",
-            t.switchboard.complete, t.switchboard.unfinished, t.unsure
+            "{} complete, {} unfinished, {} unsure (not scored); {} without punctuation.\n",
+            t.switchboard.complete,
+            t.switchboard.unfinished,
+            t.unsure,
+            self.unpunctuated.switchboard.complete
+                + self.unpunctuated.switchboard.unfinished
+                + self.unpunctuated.unsure
         )?;
         writeln!(
             f,
-            "| policy | accuracy, complete (answered < {PAUSE_SECONDS} s) | accuracy, unfinished (waited ≥ {PAUSE_SECONDS} s) \
-             | premature cut-offs | mean timeout, complete | mean timeout, unfinished |"
+            "| policy | cut-offs @ 0.3 s | cut-offs @ 0.6 s | cut-offs @ {PAUSE_SECONDS} s | complete answered ≤ 0.6 s \
+             | mean timeout, complete | mean timeout, unfinished |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|")?;
-        for (name, s) in [("Switchboard", &t.switchboard), ("Vapi default", &t.vapi_default)] {
+        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|")?;
+        let policies = [
+            ("Switchboard (cues + model)", &t.switchboard),
+            ("Switchboard cues alone", &t.rules),
+            ("Vapi default", &t.vapi_default),
+        ];
+        for (name, s) in policies {
             writeln!(
                 f,
-                "| {name} | {} | {} | {} | {:.3} s | {:.3} s |",
-                pct(s.complete_accuracy()),
-                pct(s.unfinished_accuracy()),
+                "| {name} | {} | {} | {} | {} | {} | {} |",
+                pct(s.cutoff_rate_at(0)),
+                pct(s.cutoff_rate_at(1)),
                 pct(s.cutoff_rate()),
-                s.mean_complete_timeout(),
-                s.mean_unfinished_timeout()
+                pct(s.complete_within_rate(1)),
+                seconds(s.mean_complete_timeout()),
+                seconds(s.mean_unfinished_timeout())
             )?;
         }
         writeln!(
             f,
-            "\n| slice | n | Switchboard cut-offs | Vapi cut-offs | Switchboard mean, complete | Vapi mean, complete |"
+            "\n| slice | n | cut-offs @ 0.6 s: Switchboard / cues / Vapi | mean timeout, complete: Switchboard / cues / Vapi |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|")?;
+        writeln!(f, "|---|---:|---|---|")?;
         let slices = [("punctuated", &self.punctuated), ("unpunctuated", &self.unpunctuated)];
         let classes = self.by_class.iter().map(|(name, c)| (name.as_str(), c));
         for (name, c) in slices.into_iter().chain(classes) {
@@ -320,28 +392,18 @@ impl fmt::Display for EvalReport {
             if n == 0 {
                 continue;
             }
-            let cutoffs = |s: &Scores| {
-                if s.unfinished == 0 {
-                    "-".to_owned()
-                } else {
-                    pct(s.cutoff_rate())
-                }
+            let scores = [&c.switchboard, &c.rules, &c.vapi_default];
+            let cutoffs = if c.switchboard.unfinished == 0 {
+                "-".to_owned()
+            } else {
+                scores.map(|s| pct(s.cutoff_rate_at(1))).join(" / ")
             };
-            let mean = |s: &Scores| {
-                if s.complete == 0 {
-                    "-".to_owned()
-                } else {
-                    format!("{:.3} s", s.mean_complete_timeout())
-                }
+            let means = if c.switchboard.complete == 0 {
+                "-".to_owned()
+            } else {
+                scores.map(|s| seconds(s.mean_complete_timeout())).join(" / ")
             };
-            writeln!(
-                f,
-                "| {name} | {n} | {} | {} | {} | {} |",
-                cutoffs(&c.switchboard),
-                cutoffs(&c.vapi_default),
-                mean(&c.switchboard),
-                mean(&c.vapi_default)
-            )?;
+            writeln!(f, "| {name} | {n} | {cutoffs} | {means} |")?;
         }
         Ok(())
     }
@@ -373,6 +435,8 @@ mod tests {
         assert_eq!(report.total.vapi_default.cutoff_rate(), 1.0);
         assert_eq!(report.total.switchboard.cutoff_rate(), 0.0);
         assert!((report.total.vapi_default.mean_complete_timeout() - 0.1).abs() < 1e-9);
-        assert!(report.to_string().contains("| Switchboard |"));
+        assert!(report.to_string().contains("| Switchboard (cues + model) |"));
+        assert_eq!(report.total.vapi_default.cutoff_rate_at(0), 1.0);
+        assert_eq!(report.total.vapi_default.complete_within_rate(1), 1.0);
     }
 }

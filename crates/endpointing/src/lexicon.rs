@@ -1061,3 +1061,55 @@ pub(crate) fn is_tens_word(w: &str) -> bool {
         "twenty" | "thirty" | "forty" | "fifty" | "sixty" | "seventy" | "eighty" | "ninety"
     )
 }
+
+/// Requests that the assistant stop talking or let the caller finish.
+pub(crate) const STOP_PHRASES: &[&[&str]] = &[
+    &["stop", "talking"],
+    &["stop", "speaking"],
+    &["quit", "talking"],
+    &["stop", "interrupting"],
+    &["be", "quiet"],
+    &["shut", "up"],
+    &["let", "me", "finish"],
+    &["let", "me", "talk"],
+    &["let", "me", "speak"],
+    &["not", "done"],
+    &["not", "finished"],
+    &["don't", "interrupt"],
+    &["dont", "interrupt"],
+    &["wait", "wait"],
+    &["hold", "off"],
+];
+
+/// Words that make `stop` a verb with an object (`stop my subscription`, `stop the payment`, `stop service`).
+pub(crate) fn is_transitive_object(w: &str) -> bool {
+    matches!(
+        w,
+        "payment"
+            | "payments"
+            | "service"
+            | "delivery"
+            | "deliveries"
+            | "sending"
+            | "charging"
+            | "billing"
+            | "mail"
+            | "calls"
+            | "them"
+            | "him"
+            | "her"
+            | "auto"
+            | "automatic"
+            | "autopay"
+            | "check"
+            | "by"
+            | "at"
+            | "in"
+            | "on"
+            | "working"
+            | "using"
+            | "calling"
+            | "texting"
+            | "emailing"
+    )
+}

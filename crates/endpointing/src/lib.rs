@@ -2,25 +2,32 @@
 //! speaking before the assistant takes its turn (`call.endpointing.request` → `{"timeoutSeconds": x}`).
 //!
 //! The crate is a pure decision function behind a thin handler:
-//! - [`decide`] scores how likely the user's turn is complete from textual [`Cue`]s (punctuation, trailing
-//!   conjunctions and fillers, dictation, requests for time, acknowledgements, self-corrections...) and maps
-//!   that probability to a timeout through the configured [`WaitFunction`];
+//! - [`decide_in`] scores how likely the user's turn is complete from textual [`Cue`]s (punctuation, trailing
+//!   conjunctions and fillers, dictation, requests for time or to stop, acknowledgements, self-corrections...)
+//!   blended, for English, with a small learned model ([`EotModel`], weights compiled in), and maps that
+//!   probability to a timeout through the configured [`WaitFunction`]; the turn's [`Language`] picks the
+//!   cues, and a language without any gets a cautious policy;
 //! - [`vapi_default_timeout`] is Vapi's own default heuristic, kept for comparison;
 //! - [`eval`] measures both on labelled utterances;
 //! - [`Endpointer`] answers a parsed [`vapi_types::EndpointingRequest`], and [`router`] serves it over HTTP.
 //!
-//! Deliberately absent: model weights, network calls, per-call state. A decision depends only on the text of
-//! the current turn, the assistant's message before it and the configuration.
+//! Deliberately absent: network calls, model files read at run time, per-call state. A decision depends only
+//! on the text of the current turn, the assistant's message before it, the language and the configuration.
 
 mod config;
 mod decide;
 pub mod eval;
+mod language;
 mod lexicon;
+mod model;
 mod server;
+mod spanish;
 
 pub use config::{EndpointingConfig, MAX_TIMEOUT_SECONDS, Preset, WaitFunction, clamp_timeout};
-pub use decide::{Cue, Cues, Decision, Turn, decide, detect, vapi_default_timeout};
-pub use server::{Endpointer, router, serve};
+pub use decide::{Blend, Cue, Cues, Decision, Turn, decide, decide_blended, decide_in, detect, vapi_default_timeout};
+pub use language::Language;
+pub use model::EotModel;
+pub use server::{Endpointer, request_language, router, serve};
 
 /// What can go wrong outside a decision (which itself never fails).
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +35,9 @@ pub enum EndpointingError {
     /// The configuration is out of range.
     #[error("invalid endpointing config: {0}")]
     Config(String),
+    /// End-of-turn model weights are malformed.
+    #[error("invalid end-of-turn model: {0}")]
+    Model(String),
     /// A labelled utterance file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

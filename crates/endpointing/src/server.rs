@@ -13,10 +13,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::net::TcpListener;
-use vapi_types::{EndpointingRequest, EndpointingResponse, MessageBody, parse_body};
+use vapi_types::{Common, EndpointingRequest, EndpointingResponse, MessageBody, parse_body};
 
 use crate::config::clamp_timeout;
-use crate::{Decision, EndpointingConfig, EndpointingError, Turn, decide};
+use crate::{Decision, EndpointingConfig, EndpointingError, Language, Turn, decide_in};
 
 /// A cheap, cloneable handle on the endpointing decision and its validated configuration.
 ///
@@ -41,27 +41,35 @@ impl Endpointer {
         &self.config
     }
 
-    /// The decision for a request, or `None` when it carries no user message.
-    pub fn decide(&self, request: &EndpointingRequest) -> Option<Decision> {
+    /// The decision for a request in `language`, or `None` when it carries no user message.
+    pub fn decide(&self, request: &EndpointingRequest, language: Language) -> Option<Decision> {
         let (user, assistant) = turn_texts(request)?;
-        Some(decide(
+        Some(decide_in(
             &Turn {
                 user: &user,
                 assistant: assistant.as_deref(),
             },
+            language,
             &self.config,
         ))
     }
 
-    /// The answer to a `call.endpointing.request`: the decided timeout, or the configured default when the
-    /// request has no user message. Always within `[0, 15]`.
+    /// The answer to a `call.endpointing.request` whose language is not known (read as English). See
+    /// [`Endpointer::answer_in`].
     pub fn answer(&self, request: &EndpointingRequest) -> EndpointingResponse {
-        let timeout_seconds = match self.decide(request) {
+        self.answer_in(request, Language::English)
+    }
+
+    /// The answer to a `call.endpointing.request` in `language` (see [`request_language`]): the decided
+    /// timeout, or the configured default when the request has no user message. Always within `[0, 15]`.
+    pub fn answer_in(&self, request: &EndpointingRequest, language: Language) -> EndpointingResponse {
+        let timeout_seconds = match self.decide(request, language) {
             Some(decision) => {
                 tracing::debug!(
                     timeout = decision.timeout_seconds,
                     complete = decision.complete_probability,
                     cues = %decision.cues,
+                    %language,
                     "endpointing decision"
                 );
                 decision.timeout_seconds
@@ -72,6 +80,12 @@ impl Endpointer {
             timeout_seconds: clamp_timeout(timeout_seconds),
         }
     }
+}
+
+/// The language a message's call is transcribed in: the assistant's transcriber language
+/// (`message.assistant.transcriber.language`), English when the message does not say.
+pub fn request_language(common: &Common) -> Language {
+    Language::from_code(common.transcriber_language())
 }
 
 /// The user's current turn (trailing user messages joined, as Vapi may split one turn into several) and the
@@ -139,7 +153,10 @@ pub async fn serve(
 async fn endpointing(State(endpointer): State<Endpointer>, body: Bytes) -> Response {
     match parse_body(&body) {
         Ok(message) => match &message.body {
-            MessageBody::CallEndpointingRequest(request) => json_response(StatusCode::OK, &endpointer.answer(request)),
+            MessageBody::CallEndpointingRequest(request) => json_response(
+                StatusCode::OK,
+                &endpointer.answer_in(request, request_language(&message.common)),
+            ),
             _ => bad_request(&format!(
                 "expected message type call.endpointing.request, got {}",
                 message.kind().as_str()

@@ -30,6 +30,14 @@ impl Common {
         self.call.as_ref().and_then(|call| call.id.as_deref())
     }
 
+    /// The call's language as the message states it: the assistant's transcriber language, if any.
+    pub fn transcriber_language(&self) -> Option<&str> {
+        self.assistant
+            .as_ref()
+            .and_then(|assistant| assistant.transcriber.as_ref())
+            .and_then(|transcriber| transcriber.language.as_deref())
+    }
+
     /// The customer, from the top-level `customer` or else `call.customer`.
     pub fn customer(&self) -> Option<&Customer> {
         self.customer
@@ -185,6 +193,19 @@ pub struct Assistant {
     pub name: Option<String>,
     /// The assistant's voice settings.
     pub voice: Option<AssistantVoice>,
+    /// The assistant's transcriber settings.
+    pub transcriber: Option<AssistantTranscriber>,
+}
+
+/// An assistant's transcriber settings (the fields Switchboard reads).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssistantTranscriber {
+    /// The transcription provider (`deepgram`, `assembly-ai`, `gladia`...).
+    pub provider: Option<String>,
+    /// The language the transcriber listens for (`en`, `es`, `es-419`, `multi`...).
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub language: Option<String>,
 }
 
 /// An assistant's voice settings.

@@ -16,7 +16,9 @@ mod openai;
 mod parse;
 pub mod response;
 
-pub use common::{Artifact, Assistant, AssistantVoice, Call, Common, Customer, PhoneNumber, Timestamp};
+pub use common::{
+    Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, PhoneNumber, Timestamp,
+};
 pub use message::{
     ArtifactUpload, AssistantSpeechStarted, AssistantStarted, CallArtifactUpload, CampaignPredial, ChatEvent,
     ConversationUpdate, EndOfCallReport, EndpointingRequest, FunctionCallRequest, HandoffDestinationRequest,
