@@ -27,7 +27,7 @@ use crate::app::{Reply, Switchboard};
 use crate::auth::AuthConfig;
 use crate::config::Config;
 
-pub use server::{serve, serve_with};
+pub use server::{serve, serve_connection, serve_with};
 
 /// Limits on every connection and request of every server the binary runs (`[http]` in the config file).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

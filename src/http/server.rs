@@ -17,7 +17,7 @@ use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -67,32 +67,10 @@ pub async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let in_flight = Arc::new(AtomicUsize::new(0));
-            let io = TokioIo::new(IdleIo::new(stream, idle_timeout, Arc::clone(&in_flight)));
-            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let guard = InFlight::enter(&in_flight);
-                let router = router.clone();
-                async move {
-                    let response = router.oneshot(request.map(Body::new)).await?;
-                    Ok::<_, Infallible>(response.map(|body| Tracked { body, _guard: guard }))
-                }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            let connection = builder.serve_connection(io, service);
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stopping.changed() => {
-                    // Finish the request in progress, if any, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(error) = result {
+            if let Err(error) = connection(stream, router, header_timeout, idle_timeout, stopping).await {
                 tracing::debug!(%peer, %error, "connection closed with an error");
             }
         });
@@ -110,6 +88,54 @@ pub async fn serve_with(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection under `limits` (header and idle deadlines; the body deadline is the
+/// router's gate) until the client or a deadline closes it. [`serve_with`] runs this for each accepted
+/// connection; it takes any byte stream so the edge can also be driven in memory (the fuzz target does).
+pub async fn serve_connection<T>(io: T, router: Router, limits: &HttpConfig) -> Result<(), hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Never told to stop: the caller owns the connection's lifetime.
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
+    let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
+    connection(io, router, header_timeout, idle_timeout, stopping).await
+}
+
+async fn connection<T>(
+    io: T,
+    router: Router,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let io = TokioIo::new(IdleIo::new(io, idle_timeout, Arc::clone(&in_flight)));
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let guard = InFlight::enter(&in_flight);
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request.map(Body::new)).await?;
+            Ok::<_, Infallible>(response.map(|body| Tracked { body, _guard: guard }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stopping.changed() => {
+            // Finish the request in progress, if any, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
 }
 
 /// Counts a connection's requests whose response is not finished; dropped with the response body.
@@ -154,19 +180,19 @@ impl HttpBody for Tracked {
     }
 }
 
-/// A TCP stream that fails a read with `TimedOut` once no request is in flight and nothing has been received
+/// A byte stream that fails a read with `TimedOut` once no request is in flight and nothing has been received
 /// for the idle timeout: a kept-alive (or never used) connection is not held open forever. While a request is
 /// in flight the edge's own deadlines apply instead.
-struct IdleIo {
-    inner: TcpStream,
+struct IdleIo<T> {
+    inner: T,
     idle: Duration,
     in_flight: Arc<AtomicUsize>,
     sleep: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
 }
 
-impl IdleIo {
-    fn new(inner: TcpStream, idle: Duration, in_flight: Arc<AtomicUsize>) -> IdleIo {
+impl<T> IdleIo<T> {
+    fn new(inner: T, idle: Duration, in_flight: Arc<AtomicUsize>) -> IdleIo<T> {
         IdleIo {
             inner,
             idle,
@@ -177,7 +203,7 @@ impl IdleIo {
     }
 }
 
-impl AsyncRead for IdleIo {
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -204,7 +230,7 @@ impl AsyncRead for IdleIo {
     }
 }
 
-impl AsyncWrite for IdleIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
