@@ -277,10 +277,7 @@ impl ApiError {
     /// `503` with a generic reason; `cause` (which may name internal parts) is logged, not sent.
     pub fn unavailable(cause: &str) -> Self {
         tracing::warn!(cause, "answering 503");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unavailable: a backing store does not answer; retry later",
-        )
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable; retry later")
     }
 
     /// The same error, answered with `Connection: close` (the request body may be unread).

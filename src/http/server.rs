@@ -3,7 +3,8 @@
 //! period ends.
 //!
 //! The body deadline is not here: the edge's gate reads bodies under it ([`super::Gate::admit`]).
-//! `axum::serve` offers none of these bounds, hence this loop over hyper's connection builder.
+//! `axum::serve` has no header, idle or connection bounds and no end to its graceful shutdown, hence this loop
+//! over hyper's connection builder.
 
 use std::convert::Infallible;
 use std::io;
