@@ -37,7 +37,8 @@ pub struct HttpConfig {
     /// disconnected.
     pub header_timeout_seconds: u64,
     /// Seconds a client has to send a whole request body once its headers are in (default 30). Slower clients
-    /// get `408` and are disconnected.
+    /// get `408` and are disconnected. A client that takes no part of an answer for this long is disconnected
+    /// too.
     pub body_timeout_seconds: u64,
     /// Seconds a connection may sit idle between requests (or before its first) before it is closed
     /// (default 5). The wait for a request's headers is bounded by `header_timeout_seconds` too, so a value

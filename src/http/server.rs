@@ -44,8 +44,7 @@ pub async fn serve_with(
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
-    let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
-    let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
+    let deadlines = Deadlines::new(limits);
     tokio::pin!(shutdown);
     loop {
         // Finished connections are reaped as we go, so the set holds only open ones.
@@ -71,7 +70,7 @@ pub async fn serve_with(
         let stopping = stopping.clone();
         connections.spawn(async move {
             let _slot = slot;
-            if let Err(error) = connection(stream, router, header_timeout, idle_timeout, stopping).await {
+            if let Err(error) = connection(stream, router, deadlines, stopping).await {
                 tracing::debug!(%peer, %error, "connection closed with an error");
             }
         });
@@ -100,23 +99,38 @@ where
 {
     // Never told to stop: the caller owns the connection's lifetime.
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
-    let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
-    connection(io, router, header_timeout, idle_timeout, stopping).await
+    connection(io, router, Deadlines::new(limits), stopping).await
+}
+
+/// The per-connection deadlines of an [`HttpConfig`].
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    header: Duration,
+    idle: Duration,
+    stalled_write: Duration,
+}
+
+impl Deadlines {
+    fn new(limits: &HttpConfig) -> Deadlines {
+        Deadlines {
+            header: Duration::from_secs(limits.header_timeout_seconds),
+            idle: Duration::from_secs(limits.idle_timeout_seconds),
+            stalled_write: Duration::from_secs(limits.body_timeout_seconds),
+        }
+    }
 }
 
 async fn connection<T>(
     io: T,
     router: Router,
-    header_timeout: Duration,
-    idle_timeout: Duration,
+    deadlines: Deadlines,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), hyper::Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let io = TokioIo::new(IdleIo::new(io, idle_timeout, Arc::clone(&in_flight)));
+    let io = TokioIo::new(IdleIo::new(io, deadlines, Arc::clone(&in_flight)));
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let guard = InFlight::enter(&in_flight);
         let router = router.clone();
@@ -126,7 +140,7 @@ where
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.timer(TokioTimer::new()).header_read_timeout(deadlines.header);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
@@ -183,23 +197,45 @@ impl HttpBody for Tracked {
 
 /// A byte stream that fails a read with `TimedOut` once no request is in flight and nothing has been received
 /// for the idle timeout: a kept-alive (or never used) connection is not held open forever. While a request is
-/// in flight the edge's own deadlines apply instead.
+/// in flight the edge's own deadlines apply instead. A write that makes no progress for the stalled-write
+/// deadline fails too: a client that stops reading an answer does not hold its connection forever.
 struct IdleIo<T> {
     inner: T,
-    idle: Duration,
+    deadlines: Deadlines,
     in_flight: Arc<AtomicUsize>,
     sleep: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
+    write_sleep: Pin<Box<tokio::time::Sleep>>,
+    write_armed: bool,
 }
 
 impl<T> IdleIo<T> {
-    fn new(inner: T, idle: Duration, in_flight: Arc<AtomicUsize>) -> IdleIo<T> {
+    fn new(inner: T, deadlines: Deadlines, in_flight: Arc<AtomicUsize>) -> IdleIo<T> {
         IdleIo {
             inner,
-            idle,
+            deadlines,
             in_flight,
-            sleep: Box::pin(tokio::time::sleep(idle)),
+            sleep: Box::pin(tokio::time::sleep(deadlines.idle)),
             armed: false,
+            write_sleep: Box::pin(tokio::time::sleep(deadlines.stalled_write)),
+            write_armed: false,
+        }
+    }
+
+    /// Passes a write's outcome through, failing it once it has been pending for the stalled-write deadline.
+    fn stalled<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if polled.is_ready() {
+            self.write_armed = false;
+            return polled;
+        }
+        if !self.write_armed {
+            let deadline = tokio::time::Instant::now() + self.deadlines.stalled_write;
+            self.write_sleep.as_mut().reset(deadline);
+            self.write_armed = true;
+        }
+        match self.write_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -218,7 +254,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
             }
             Poll::Pending => {
                 if !this.armed {
-                    let deadline = tokio::time::Instant::now() + this.idle;
+                    let deadline = tokio::time::Instant::now() + this.deadlines.idle;
                     this.sleep.as_mut().reset(deadline);
                     this.armed = true;
                 }
@@ -233,7 +269,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.stalled(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -241,7 +279,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.stalled(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -249,7 +289,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.stalled(cx, polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

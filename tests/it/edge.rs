@@ -100,6 +100,48 @@ async fn a_half_sent_body_gets_408_and_is_closed_after_the_body_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_disconnected() {
+    let server = TestServer::start(limits("body_timeout_seconds = 1")).await;
+    let mut request = fixture("voice-request.json");
+    request["message"]["text"] = json!("The quick brown fox jumps over the lazy dog. ".repeat(42));
+    request["message"]["sampleRate"] = json!(48000);
+    // The whole answer, read by a well-behaved client: minutes of 48 kHz audio, megabytes.
+    let full = server
+        .client
+        .post(server.url("/voice"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    assert!(full > 8_000_000, "{full} bytes");
+    // A client with a tiny receive window that reads nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+    let head = format!(
+        "POST /voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    // Long past the one-second deadline on a write that cannot progress.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received)).await;
+    assert!(
+        received.len() < full,
+        "{} of {full} bytes: the server waited for the stalled reader",
+        received.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let server = TestServer::start(limits("idle_timeout_seconds = 1")).await;
     // A kept-alive connection after its request.
