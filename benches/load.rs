@@ -7,11 +7,15 @@
 //! 1. informational-event ingest rate (speech-updates and transcripts) with 1k live calls, both servers;
 //! 2. tool-call (`recall`) latency p50/p99 with 10k live calls, each holding a 20-turn conversation, against
 //!    the bare server's latency for the same bodies;
-//! 3. memory per live call: the server process's RSS growth over priming those 10k calls, divided by 10k.
+//! 3. memory per live call: the server process's RSS growth over priming those 10k calls, divided by 10k;
+//! 4. `recall` tool-call rate and p99 with 1k live calls of ~100 turns each, against the bare server's rate for
+//!    the same bodies (rounds alternate the servers).
 //!
 //! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
 //! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
-//! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8). The whole run is bounded by a 15-minute deadline.
+//! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8), `LOAD_RECALL_CALLS` (1000), `LOAD_RECALL_TURNS` (100),
+//! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), and `LOAD_PHASES`
+//! (`ingest,tools,recall`: the phases to run). The whole run is bounded by a 15-minute deadline.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use switchboard::simulate::{Latencies, LatencySummary, check_answer};
+use switchboard::simulate::{Latencies, check_answer};
 use switchboard::{Config, Switchboard, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -394,8 +398,9 @@ mod driver {
         "You're welcome, Dana. Have a good evening.",
     ];
 
-    /// The 22 bodies of one primed call: in-progress, 20 final transcripts, a conversation-update with them.
-    fn conversation_templates(bodies: &[Value], call_id: &str) -> anyhow::Result<Vec<Template>> {
+    /// The `turns + 2` bodies of one primed call: in-progress, `turns` final transcripts, a conversation-update
+    /// with them.
+    fn conversation_templates(bodies: &[Value], call_id: &str, turns: usize) -> anyhow::Result<Vec<Template>> {
         let first = |kind: &str| {
             bodies
                 .iter()
@@ -411,11 +416,11 @@ mod driver {
         let system = "You are Sam, the support assistant for Northwind Fiber.";
         let mut vapi = vec![json!({"role": "system", "message": system, "time": 0, "secondsFromStart": 0})];
         let mut openai = vec![json!({"role": "system", "content": system})];
-        for turn in 0..20 {
+        for turn in 0..turns {
             let (role, text) = if turn % 2 == 0 {
-                ("assistant", ASSISTANT[turn / 2])
+                ("assistant", ASSISTANT[(turn / 2) % ASSISTANT.len()])
             } else {
-                ("user", USER[turn / 2])
+                ("user", USER[(turn / 2) % USER.len()])
             };
             let mut body = transcript.clone();
             body["message"]["role"] = json!(role);
@@ -591,17 +596,21 @@ mod driver {
     }
 
     /// Sends `count` tool-calls to random calls of `0..calls`, recording latencies (and checking the
-    /// answers when `check`).
+    /// answers when `check`). Tool call ids and timestamps count from `first`, so that no two phases send the
+    /// same tool call.
+    #[allow(clippy::too_many_arguments)]
     async fn tool_calls(
         addr: SocketAddr,
         connections: usize,
+        first: u64,
         count: u64,
         calls: usize,
         prefix: &str,
         template: Arc<Template>,
         check: bool,
     ) -> Phase {
-        let seq = Arc::new(AtomicU64::new(0));
+        let seq = Arc::new(AtomicU64::new(first));
+        let end = first + count;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..connections {
@@ -613,7 +622,7 @@ mod driver {
                 let mut body = Vec::new();
                 loop {
                     let n = seq.fetch_add(1, Ordering::Relaxed);
-                    if n >= count {
+                    if n >= end {
                         break;
                     }
                     // A multiplicative hash spreads the calls without a random generator.
@@ -666,6 +675,9 @@ mod driver {
         let live_calls = env_usize("LOAD_LIVE_CALLS", 10_000).max(1);
         let tool_count = env_usize("LOAD_TOOL_CALLS", 5000).max(1) as u64;
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
+        let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
+        let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "ingest,tools,recall".into());
+        let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
         let warmup = Duration::from_secs(1);
         let measured = Duration::from_secs(ingest_seconds);
 
@@ -685,7 +697,7 @@ mod driver {
         }
         let ingest = Arc::new(ingest);
         let ingest_bytes = ingest.iter().map(Template::len).sum::<usize>() / ingest.len();
-        let conversation = Arc::new(conversation_templates(&bodies, &call_id)?);
+        let conversation = Arc::new(conversation_templates(&bodies, &call_id, 20)?);
         let tool = Arc::new(tool_call_template(&bodies, &call_id)?);
         let status_ended = {
             let mut body = bodies
@@ -706,162 +718,294 @@ mod driver {
         let in_progress = Arc::new(vec![conversation[0].clone()]);
 
         // 1. Ingest with `ingest_calls` live calls.
-        eprintln!("priming {ingest_calls} calls for the ingest run");
-        let primed = prime(
-            target.switchboard,
-            connections,
-            ingest_calls,
-            "ingest",
-            in_progress.clone(),
-        )
-        .await;
-        report_errors("ingest priming", &primed);
-        // Rounds alternate the two servers so that drift in the machine's load (it is shared) hits both.
-        let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
-        let mut ingest_rounds = Vec::new();
-        let (mut sb_errors, mut bare_errors) = (0, 0);
-        let mut ingest_live = 0;
-        for round in 1..=rounds {
-            let before = server_stats(target.control).await?;
-            eprintln!(
-                "ingest round {round}/{rounds}: Switchboard ({} live calls), then bare axum; {connections} connections, \
-                 {ingest_seconds} s each",
-                before.live
-            );
-            let sb = blast(
+        let mut ingest_result = None;
+        if phase("ingest") {
+            eprintln!("priming {ingest_calls} calls for the ingest run");
+            let primed = prime(
                 target.switchboard,
                 connections,
                 ingest_calls,
                 "ingest",
-                warmup,
-                measured,
-                ingest.clone(),
+                in_progress.clone(),
             )
             .await;
-            let after = server_stats(target.control).await?;
-            report_errors("ingest (Switchboard)", &sb);
-            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
-            ingest_live = after.live;
-            let before = server_stats(target.control).await?;
-            let bare = blast(
-                target.bare,
+            report_errors("ingest priming", &primed);
+            // Rounds alternate the two servers so that drift in the machine's load (it is shared) hits both.
+            let mut ingest_rounds = Vec::new();
+            let (mut sb_errors, mut bare_errors) = (0, 0);
+            let mut ingest_live = 0;
+            for round in 1..=rounds {
+                let before = server_stats(target.control).await?;
+                eprintln!(
+                    "ingest round {round}/{rounds}: Switchboard ({} live calls), then bare axum; {connections} \
+                     connections, {ingest_seconds} s each",
+                    before.live
+                );
+                let sb = blast(
+                    target.switchboard,
+                    connections,
+                    ingest_calls,
+                    "ingest",
+                    warmup,
+                    measured,
+                    ingest.clone(),
+                )
+                .await;
+                let after = server_stats(target.control).await?;
+                report_errors("ingest (Switchboard)", &sb);
+                let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+                ingest_live = after.live;
+                let before = server_stats(target.control).await?;
+                let bare = blast(
+                    target.bare,
+                    connections,
+                    ingest_calls,
+                    "ingest",
+                    warmup,
+                    measured,
+                    ingest.clone(),
+                )
+                .await;
+                let after = server_stats(target.control).await?;
+                report_errors("ingest (bare)", &bare);
+                let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+                sb_errors += sb.errors;
+                bare_errors += bare.errors;
+                ingest_rounds.push(Round {
+                    sb_rate: sb.rate(),
+                    bare_rate: bare.rate(),
+                    sb_cpu,
+                    bare_cpu,
+                });
+            }
+            // End the ingest calls so that the next phases see only their own live calls.
+            let ended = prime(target.switchboard, connections, ingest_calls, "ingest", ending.clone()).await;
+            report_errors("ending the ingest calls", &ended);
+            ingest_result = Some(IngestResult {
+                live: ingest_live,
                 connections,
-                ingest_calls,
-                "ingest",
-                warmup,
-                measured,
-                ingest.clone(),
+                bytes: ingest_bytes,
+                rounds: ingest_rounds,
+                sb_errors,
+                bare_errors,
+            });
+        }
+
+        // 4. `recall` tool calls at `recall_calls` live calls of ~`recall_turns` turns each: rate and p99.
+        let mut recall_result = None;
+        if phase("recall") {
+            recall_result = Some(recall_phase(target, connections, rounds, &bodies, &call_id, &tool, &ending).await?);
+        }
+
+        // 2 + 3. Prime `live_calls` calls with a 20-turn conversation, measuring RSS growth.
+        let mut tools_result = None;
+        if phase("tools") {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = server_stats(target.control).await?;
+            eprintln!(
+                "priming {live_calls} calls with a 20-turn conversation ({} requests); {} live before",
+                live_calls * conversation.len(),
+                before.live
+            );
+            let primed = prime(
+                target.switchboard,
+                connections,
+                live_calls,
+                "live",
+                conversation.clone(),
+            )
+            .await;
+            report_errors("conversation priming", &primed);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let after = server_stats(target.control).await?;
+            let per_call = after.rss.saturating_sub(before.rss) as f64 / live_calls as f64;
+
+            eprintln!(
+                "tool-calls: {tool_count} over {tool_connections} connections, {} live calls",
+                after.live
+            );
+            let sb_tools = tool_calls(
+                target.switchboard,
+                tool_connections,
+                0,
+                tool_count,
+                live_calls,
+                "live",
+                tool.clone(),
+                true,
+            )
+            .await;
+            report_errors("tool-calls (Switchboard)", &sb_tools);
+            let bare_tools = tool_calls(
+                target.bare,
+                tool_connections,
+                0,
+                tool_count,
+                live_calls,
+                "live",
+                tool.clone(),
+                false,
+            )
+            .await;
+            report_errors("tool-calls (bare)", &bare_tools);
+            let tools_live = server_stats(target.control).await?.live;
+            tools_result = Some(ToolsResult {
+                live: tools_live,
+                connections: tool_connections,
+                bytes: tool.len(),
+                sb: sb_tools,
+                bare: bare_tools,
+                live_calls,
+                per_call,
+                rss: (before.rss, after.rss),
+                priming_rate: primed.rate(),
+            });
+        }
+
+        print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+        Ok(())
+    }
+
+    /// Primes `LOAD_RECALL_CALLS` calls with `LOAD_RECALL_TURNS` turns each, sends `recall` tool calls to them
+    /// and to the bare server in alternating rounds, then ends the calls.
+    async fn recall_phase(
+        target: &Target,
+        connections: usize,
+        rounds: usize,
+        bodies: &[Value],
+        call_id: &str,
+        tool: &Arc<Template>,
+        ending: &Arc<Vec<Template>>,
+    ) -> anyhow::Result<RecallResult> {
+        let calls = env_usize("LOAD_RECALL_CALLS", 1000).max(1);
+        let turns = env_usize("LOAD_RECALL_TURNS", 100).max(1);
+        let count = env_usize("LOAD_RECALL_TOOL_CALLS", 3000).max(1) as u64;
+        let tool_connections = env_usize("LOAD_RECALL_CONNECTIONS", 8).max(1);
+        let conversation = Arc::new(conversation_templates(bodies, call_id, turns)?);
+        let before = server_stats(target.control).await?;
+        eprintln!(
+            "priming {calls} calls with a {turns}-turn conversation ({} requests); {} live before",
+            calls * conversation.len(),
+            before.live
+        );
+        let primed = prime(target.switchboard, connections, calls, "recall", conversation).await;
+        report_errors("recall priming", &primed);
+        let live = server_stats(target.control).await?.live;
+        // Warm-up, not counted: the first tool call of a call pays for its first tool record.
+        let mut first = 0;
+        for addr in [target.switchboard, target.bare] {
+            let warm = tool_calls(
+                addr,
+                tool_connections,
+                first,
+                count / 4,
+                calls,
+                "recall",
+                tool.clone(),
+                false,
+            )
+            .await;
+            report_errors("recall warm-up", &warm);
+        }
+        first += count / 4;
+        let mut result = RecallResult {
+            live,
+            turns,
+            connections: tool_connections,
+            bytes: tool.len(),
+            rounds: Vec::new(),
+            sb: Phase::default(),
+            bare: Phase::default(),
+        };
+        for round in 1..=rounds {
+            eprintln!(
+                "recall round {round}/{rounds}: {count} tool calls to Switchboard ({live} live calls), then bare axum"
+            );
+            let before = server_stats(target.control).await?;
+            let sb = tool_calls(
+                target.switchboard,
+                tool_connections,
+                first,
+                count,
+                calls,
+                "recall",
+                tool.clone(),
+                true,
             )
             .await;
             let after = server_stats(target.control).await?;
-            report_errors("ingest (bare)", &bare);
+            report_errors("recall (Switchboard)", &sb);
+            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+            let before = server_stats(target.control).await?;
+            let bare = tool_calls(
+                target.bare,
+                tool_connections,
+                first,
+                count,
+                calls,
+                "recall",
+                tool.clone(),
+                false,
+            )
+            .await;
+            let after = server_stats(target.control).await?;
+            report_errors("recall (bare)", &bare);
             let bare_cpu = cpu_us_per_request(before, after, bare.ok);
-            sb_errors += sb.errors;
-            bare_errors += bare.errors;
-            ingest_rounds.push(Round {
+            first += count;
+            result.rounds.push(Round {
                 sb_rate: sb.rate(),
                 bare_rate: bare.rate(),
                 sb_cpu,
                 bare_cpu,
             });
+            for (total, phase) in [(&mut result.sb, sb), (&mut result.bare, bare)] {
+                total.ok += phase.ok;
+                total.errors += phase.errors;
+                total.check_failures += phase.check_failures;
+                total.latencies.merge(&phase.latencies);
+                if total.first_error.is_none() {
+                    total.first_error = phase.first_error;
+                }
+            }
         }
-
-        // End the ingest calls so that the next phases see exactly `live_calls` live calls.
-        let ended = prime(target.switchboard, connections, ingest_calls, "ingest", ending).await;
-        report_errors("ending the ingest calls", &ended);
-
-        // 2 + 3. Prime `live_calls` calls with a 20-turn conversation, measuring RSS growth.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = server_stats(target.control).await?;
-        eprintln!(
-            "priming {live_calls} calls with a 20-turn conversation ({} requests); {} live before",
-            live_calls * conversation.len(),
-            before.live
-        );
-        let primed = prime(
-            target.switchboard,
-            connections,
-            live_calls,
-            "live",
-            conversation.clone(),
-        )
-        .await;
-        report_errors("conversation priming", &primed);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = server_stats(target.control).await?;
-        let per_call = after.rss.saturating_sub(before.rss) as f64 / live_calls as f64;
-
-        eprintln!(
-            "tool-calls: {tool_count} over {tool_connections} connections, {} live calls",
-            after.live
-        );
-        let mut sb_tools = tool_calls(
-            target.switchboard,
-            tool_connections,
-            tool_count,
-            live_calls,
-            "live",
-            tool.clone(),
-            true,
-        )
-        .await;
-        report_errors("tool-calls (Switchboard)", &sb_tools);
-        let mut bare_tools = tool_calls(
-            target.bare,
-            tool_connections,
-            tool_count,
-            live_calls,
-            "live",
-            tool.clone(),
-            false,
-        )
-        .await;
-        report_errors("tool-calls (bare)", &bare_tools);
-        let sb = sb_tools.latencies.summary();
-        let bare = bare_tools.latencies.summary();
-        let tools_live = server_stats(target.control).await?.live;
-
-        print_table(&Table {
-            ingest_live,
-            connections,
-            ingest_bytes,
-            rounds: &ingest_rounds,
-            sb_errors,
-            bare_errors,
-            tools_live,
-            tool_connections,
-            tool_bytes: tool.len(),
-            sb,
-            bare,
-            sb_tools: &sb_tools,
-            live_calls,
-            per_call,
-            rss: (before.rss, after.rss),
-            priming_rate: primed.rate(),
-        });
-        Ok(())
+        let ended = prime(target.switchboard, connections, calls, "recall", ending.clone()).await;
+        report_errors("ending the recall calls", &ended);
+        Ok(result)
     }
 
-    struct Table<'a> {
-        ingest_live: u64,
+    struct IngestResult {
+        live: u64,
         connections: usize,
-        ingest_bytes: usize,
-        rounds: &'a [Round],
+        bytes: usize,
+        rounds: Vec<Round>,
         sb_errors: u64,
         bare_errors: u64,
-        tools_live: u64,
-        tool_connections: usize,
-        tool_bytes: usize,
-        sb: LatencySummary,
-        bare: LatencySummary,
-        sb_tools: &'a Phase,
+    }
+
+    struct ToolsResult {
+        live: u64,
+        connections: usize,
+        bytes: usize,
+        sb: Phase,
+        bare: Phase,
         live_calls: usize,
         per_call: f64,
         rss: (u64, u64),
         priming_rate: f64,
     }
 
-    /// One ingest round: both servers, one after the other.
+    struct RecallResult {
+        live: u64,
+        turns: usize,
+        connections: usize,
+        bytes: usize,
+        /// Both servers' rate and CPU per call, in each round.
+        rounds: Vec<Round>,
+        sb: Phase,
+        bare: Phase,
+    }
+
+    /// One round of a rate measurement: both servers, one after the other.
     struct Round {
         sb_rate: f64,
         bare_rate: f64,
@@ -878,68 +1022,125 @@ mod driver {
         }
     }
 
-    fn print_table(t: &Table<'_>) {
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let of = |f: fn(&Round) -> f64| median(t.rounds.iter().map(f).collect());
-        let (sb_rate, bare_rate) = (of(|r| r.sb_rate), of(|r| r.bare_rate));
-        let (sb_cpu, bare_cpu) = (of(|r| r.sb_cpu), of(|r| r.bare_cpu));
-        let per_round: Vec<String> = t
-            .rounds
-            .iter()
-            .map(|r| format!("{:.0} %", 100.0 * ratio(r.sb_rate, r.bare_rate)))
-            .collect();
+    fn ratio(a: f64, b: f64) -> f64 {
+        if b > 0.0 { a / b } else { 0.0 }
+    }
+
+    fn print_table(ingest: Option<&IngestResult>, tools: Option<&mut ToolsResult>, recall: Option<&mut RecallResult>) {
         println!();
         println!("| measure | Switchboard | bare axum (ceiling) | Switchboard / bare |");
         println!("|---|---:|---:|---:|");
-        println!(
-            "| informational-event ingest, {} live calls, {} connections, ~{} B bodies (median of {} rounds) | {:.0} events/s | {:.0} events/s | {:.0} % |",
-            t.ingest_live,
-            t.connections,
-            t.ingest_bytes,
-            t.rounds.len(),
-            sb_rate,
-            bare_rate,
-            100.0 * ratio(sb_rate, bare_rate)
-        );
-        println!(
-            "| server CPU per ingested event | {:.1} µs | {:.1} µs | {:.2} x |",
-            sb_cpu,
-            bare_cpu,
-            ratio(sb_cpu, bare_cpu)
-        );
-        println!(
-            "| tool-call (`recall`) p50, {} live calls, {} connections, {} B bodies | {} | {} | {:.2} x |",
-            t.tools_live,
-            t.tool_connections,
-            t.tool_bytes,
-            ms(t.sb.p50),
-            ms(t.bare.p50),
-            ratio(t.sb.p50.as_secs_f64(), t.bare.p50.as_secs_f64())
-        );
-        println!(
-            "| tool-call (`recall`) p99 | {} | {} | {:.2} x |",
-            ms(t.sb.p99),
-            ms(t.bare.p99),
-            ratio(t.sb.p99.as_secs_f64(), t.bare.p99.as_secs_f64())
-        );
-        println!(
-            "| memory per live call (20-turn conversation, {} calls) | {:.1} KiB | — | — |",
-            t.live_calls,
-            t.per_call / 1024.0
-        );
+        let mut notes = Vec::new();
+        if let Some(t) = ingest {
+            let of = |f: fn(&Round) -> f64| median(t.rounds.iter().map(f).collect());
+            let (sb_rate, bare_rate) = (of(|r| r.sb_rate), of(|r| r.bare_rate));
+            let (sb_cpu, bare_cpu) = (of(|r| r.sb_cpu), of(|r| r.bare_cpu));
+            let per_round: Vec<String> = t
+                .rounds
+                .iter()
+                .map(|r| format!("{:.0} %", 100.0 * ratio(r.sb_rate, r.bare_rate)))
+                .collect();
+            println!(
+                "| informational-event ingest, {} live calls, {} connections, ~{} B bodies (median of {} rounds) | {:.0} events/s | {:.0} events/s | {:.0} % |",
+                t.live,
+                t.connections,
+                t.bytes,
+                t.rounds.len(),
+                sb_rate,
+                bare_rate,
+                100.0 * ratio(sb_rate, bare_rate)
+            );
+            println!(
+                "| server CPU per ingested event | {:.1} µs | {:.1} µs | {:.2} x |",
+                sb_cpu,
+                bare_cpu,
+                ratio(sb_cpu, bare_cpu)
+            );
+            notes.push(format!(
+                "Ingest ratio per round: {}. Ingest errors: {} (Switchboard), {} (bare).",
+                per_round.join(", "),
+                t.sb_errors,
+                t.bare_errors
+            ));
+        }
+        if let Some(t) = tools {
+            let (sb, bare) = (t.sb.latencies.summary(), t.bare.latencies.summary());
+            println!(
+                "| tool-call (`recall`) p50, {} live calls, {} connections, {} B bodies | {} | {} | {:.2} x |",
+                t.live,
+                t.connections,
+                t.bytes,
+                ms(sb.p50),
+                ms(bare.p50),
+                ratio(sb.p50.as_secs_f64(), bare.p50.as_secs_f64())
+            );
+            println!(
+                "| tool-call (`recall`) p99 | {} | {} | {:.2} x |",
+                ms(sb.p99),
+                ms(bare.p99),
+                ratio(sb.p99.as_secs_f64(), bare.p99.as_secs_f64())
+            );
+            println!(
+                "| memory per live call (20-turn conversation, {} calls) | {:.1} KiB | — | — |",
+                t.live_calls,
+                t.per_call / 1024.0
+            );
+            notes.push(format!(
+                "Tool-call answers checked by the simulator's checker: {} of {} failed. Priming ran at {:.0} \
+                 requests/s; server RSS {:.1} MiB before priming, {:.1} MiB after.",
+                t.sb.check_failures,
+                sb.count,
+                t.priming_rate,
+                t.rss.0 as f64 / 1048576.0,
+                t.rss.1 as f64 / 1048576.0
+            ));
+        }
+        if let Some(t) = recall {
+            let of = |f: fn(&Round) -> f64| median(t.rounds.iter().map(f).collect());
+            let (sb_rate, bare_rate) = (of(|r| r.sb_rate), of(|r| r.bare_rate));
+            let (sb_cpu, bare_cpu) = (of(|r| r.sb_cpu), of(|r| r.bare_cpu));
+            let (sb, bare) = (t.sb.latencies.summary(), t.bare.latencies.summary());
+            println!(
+                "| `recall` tool-call rate, {} live calls of {} turns, {} connections, {} B bodies (median of {} rounds) | {:.0} calls/s | {:.0} calls/s | {:.0} % |",
+                t.live,
+                t.turns,
+                t.connections,
+                t.bytes,
+                t.rounds.len(),
+                sb_rate,
+                bare_rate,
+                100.0 * ratio(sb_rate, bare_rate)
+            );
+            println!(
+                "| `recall` tool-call p50 / p99 at that rate | {} / {} | {} / {} | {:.2} x / {:.2} x |",
+                ms(sb.p50),
+                ms(sb.p99),
+                ms(bare.p50),
+                ms(bare.p99),
+                ratio(sb.p50.as_secs_f64(), bare.p50.as_secs_f64()),
+                ratio(sb.p99.as_secs_f64(), bare.p99.as_secs_f64())
+            );
+            println!(
+                "| server CPU per `recall` tool call | {:.1} µs | {:.1} µs | {:.2} x |",
+                sb_cpu,
+                bare_cpu,
+                ratio(sb_cpu, bare_cpu)
+            );
+            let per_round: Vec<String> = t
+                .rounds
+                .iter()
+                .map(|r| format!("{:.0} %", 100.0 * ratio(r.sb_rate, r.bare_rate)))
+                .collect();
+            notes.push(format!(
+                "Recall ratio per round: {}. Recall answers checked: {} of {} failed; errors: {} (Switchboard), {} (bare).",
+                per_round.join(", "),
+                t.sb.check_failures,
+                sb.count,
+                t.sb.errors,
+                t.bare.errors
+            ));
+        }
         println!();
-        println!(
-            "Ingest ratio per round: {}. Tool-call answers checked by the simulator's checker: {} of {} failed. \
-             Ingest errors: {} (Switchboard), {} (bare). Priming ran at {:.0} requests/s; server RSS {:.1} MiB before \
-             priming, {:.1} MiB after.",
-            per_round.join(", "),
-            t.sb_tools.check_failures,
-            t.sb.count,
-            t.sb_errors,
-            t.bare_errors,
-            t.priming_rate,
-            t.rss.0 as f64 / 1048576.0,
-            t.rss.1 as f64 / 1048576.0
-        );
+        println!("{}", notes.join(" "));
     }
 }

@@ -1,11 +1,16 @@
 //! Voice server benchmarks: resampler throughput (× real time), and time to first byte and
 //! real-time factor of `POST /voice` with the real espeak-ng at every output rate, under 1 and
-//! 16 concurrent requests, next to a baseline of espeak-ng run directly.
+//! 16 concurrent requests, next to a baseline of espeak-ng run directly; then the engines side
+//! by side at 1 and 8 concurrent requests: Piper in its pool of loaded workers, the same Piper
+//! voice through the command engine (a `piper` process per request) and espeak-ng, with first
+//! byte p50/p95, real-time factor and the engines' peak memory.
 //!
 //! Criterion measures means; the percentile report at the end (p50/p95 first byte, RTF) is
-//! what the goals are stated in: p95 first byte ≤ 25 ms with espeak-ng, resampler ≥ 2000×
-//! real time. Run: `cargo bench --bench voice` (set `VOICE_BENCH_REPORT=0` to skip the
-//! report, or `VOICE_BENCH_CRITERION=0` to run only the report).
+//! what the goals are stated in: p95 first byte ≤ 25 ms with espeak-ng, Piper ≤ 150 ms at 1
+//! request and ≤ 400 ms at 8, resampler ≥ 2000× real time. Run: `cargo bench --bench voice`
+//! (set `VOICE_BENCH_REPORT=0` to skip the report, `VOICE_BENCH_CRITERION=0` to run only the
+//! report, `VOICE_BENCH_PIPER=0` to skip the engine comparison). The comparison needs the voice
+//! installed by `scripts/install-voice`.
 
 use std::hint::black_box;
 use std::process::Stdio;
@@ -14,7 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voice::resample::StreamResampler;
-use voice::{VoiceConfig, VoiceService};
+use voice::{CommandConfig, EngineKind, VoiceConfig, VoiceService};
 
 const TEXT: &str = "I have 9 AM, 11:30, or 2:15 on Tuesday the 25th. Which works best?";
 const RATES: [u32; 6] = [8_000, 16_000, 22_050, 24_000, 44_100, 48_000];
@@ -57,11 +62,18 @@ fn bench_resampler(c: &mut Criterion) {
 /// A server with the cache off (every request reaches espeak-ng) and `warm` spare processes.
 async fn serve(warm: usize) -> String {
     let mut config = VoiceConfig {
+        engine: EngineKind::Espeak,
         cache_bytes: 0,
         ..VoiceConfig::default()
     };
     config.espeak.warm_processes = warm;
+    serve_config(config).await
+}
+
+/// Serves `config` on a loopback port; returns the `/voice` URL.
+async fn serve_config(config: VoiceConfig) -> String {
     let service = VoiceService::new(config).unwrap();
+    service.warm_up();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, voice::router(service)).await.unwrap() });
@@ -70,7 +82,12 @@ async fn serve(warm: usize) -> String {
 
 /// One request: (time to first body byte, total time, body bytes).
 async fn one_request(client: &reqwest::Client, url: &str, rate: u32) -> (Duration, Duration, usize) {
-    let body = serde_json::json!({"message": {"type": "voice-request", "text": TEXT, "sampleRate": rate}});
+    one_text(client, url, TEXT, rate).await
+}
+
+/// One request for `text`: (time to first body byte, total time, body bytes).
+async fn one_text(client: &reqwest::Client, url: &str, text: &str, rate: u32) -> (Duration, Duration, usize) {
+    let body = serde_json::json!({"message": {"type": "voice-request", "text": text, "sampleRate": rate}});
     let start = Instant::now();
     let mut response = client.post(url).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -226,6 +243,145 @@ fn report(rt: &tokio::runtime::Runtime) {
     });
 }
 
+/// Resident memory (kB) of this process's children now: the engines' processes.
+fn children_rss_kb() -> u64 {
+    let me = std::process::id().to_string();
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+        };
+        if field("PPid:").as_deref() == Some(me.as_str()) {
+            total += field("VmRSS:").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Texts as Vapi sends them: one clause or sentence of 30 characters or more per request.
+const SENTENCES: [&str; 4] = [
+    "Thanks for calling Acme Dental, how can I help you today?",
+    "I have 9 AM, 11:30, or 2:15 on Tuesday the 25th.",
+    "Your cleaning is booked, and you will get a text reminder.",
+    "Is there anything else I can help you with today?",
+];
+
+/// Piper pooled, Piper per process and espeak-ng at 1 and 8 concurrent requests, at 24 kHz.
+fn report_engines(rt: &tokio::runtime::Runtime) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".voice");
+    let (python, model) = (root.join("venv/bin/python"), root.join("models/en_US-joe-medium.onnx"));
+    if !python.is_file() || !model.is_file() {
+        println!("engine comparison skipped: run scripts/install-voice first");
+        return;
+    }
+    println!("\n== engines: first byte and real-time factor at 24000 Hz, 1 and 8 concurrent ==");
+    let slots = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut pooled = VoiceConfig {
+        engine: EngineKind::Piper,
+        cache_bytes: 0,
+        ..VoiceConfig::default()
+    };
+    pooled.piper.python = python;
+    pooled.piper.model = model.clone();
+    // The command engine as before pools: a process per request, up to 8 at once.
+    let per_process = VoiceConfig {
+        engine: EngineKind::Command,
+        cache_bytes: 0,
+        pool_size: Some(8),
+        command: Some(CommandConfig {
+            program: root.join("venv/bin/piper"),
+            args: vec!["-m".into(), model.display().to_string(), "--output-raw".into()],
+            sample_rate: 22_050,
+            voice: String::new(),
+            voices: Default::default(),
+        }),
+        ..VoiceConfig::default()
+    };
+    let espeak = VoiceConfig {
+        engine: EngineKind::Espeak,
+        cache_bytes: 0,
+        ..VoiceConfig::default()
+    };
+    let mut engines = vec![
+        (
+            format!("piper, pool of {slots} loaded workers"),
+            pooled,
+            24usize,
+            6usize,
+        ),
+        (
+            "piper, command engine (process per request)".to_owned(),
+            per_process,
+            8,
+            2,
+        ),
+        ("espeak-ng, pool".to_owned(), espeak, 24, 6),
+    ];
+    // `cargo bench` passes `--bench`; under `cargo test` one round each only checks that it runs.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        engines.remove(1);
+        for engine in &mut engines {
+            (engine.2, engine.3) = (1, 1);
+        }
+    }
+    println!("| engine | concurrent | first byte p50 | first byte p95 | RTF p50 | engine RSS peak |");
+    println!("|---|---|---|---|---|---|");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for (name, config, single_rounds, multi_rounds) in engines {
+            let base_rss = children_rss_kb();
+            let url = serve_config(config).await;
+            // Warm-up: workers loaded, page cache and connections ready.
+            for text in SENTENCES {
+                one_text(&client, &url, text, 24_000).await;
+            }
+            for (concurrency, rounds) in [(1usize, single_rounds), (8, multi_rounds)] {
+                let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let sampler = {
+                    let peak = peak.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            peak.fetch_max(children_rss_kb(), std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(25)).await;
+                        }
+                    })
+                };
+                let (mut ttfb, mut rtf) = (Vec::new(), Vec::new());
+                for round in 0..rounds {
+                    let tasks: Vec<_> = (0..concurrency)
+                        .map(|i| {
+                            let (client, url) = (client.clone(), url.clone());
+                            let text = SENTENCES[(round + i) % SENTENCES.len()];
+                            tokio::spawn(async move { one_text(&client, &url, text, 24_000).await })
+                        })
+                        .collect();
+                    for task in tasks {
+                        let (first, total, bytes) = task.await.unwrap();
+                        ttfb.push(first);
+                        rtf.push(total.as_secs_f64() / (bytes as f64 / 2.0 / 24_000.0));
+                    }
+                }
+                sampler.abort();
+                ttfb.sort();
+                rtf.sort_by(f64::total_cmp);
+                let peak_mb = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(base_rss) as f64 / 1024.0;
+                println!(
+                    "| {name} | {concurrency} | {:.0} ms | {:.0} ms | {:.3} | {peak_mb:.0} MB |",
+                    ms(percentile(&ttfb, 0.5)),
+                    ms(percentile(&ttfb, 0.95)),
+                    rtf[rtf.len() / 2],
+                );
+            }
+        }
+    });
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -239,5 +395,8 @@ fn main() {
     }
     if std::env::var("VOICE_BENCH_REPORT").as_deref() != Ok("0") {
         report(&rt);
+    }
+    if std::env::var("VOICE_BENCH_PIPER").as_deref() != Ok("0") {
+        report_engines(&rt);
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport};
+use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport, Unclaimable};
 use serde::Serialize;
 use serde_json::Value;
 use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse};
@@ -25,6 +25,8 @@ pub enum Reply {
     Response(axum::response::Response),
     /// `503`: the server cannot take the message now; Vapi may retry.
     Unavailable(String),
+    /// `413`: the message's call event is too large to keep, even cut; a retry would not help.
+    TooLarge(String),
 }
 
 impl Reply {
@@ -93,11 +95,14 @@ impl Switchboard {
         let voice = voice::VoiceService::new(config.voice.clone())?;
         let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
         let store = match &config.redis {
-            Some(redis) => Store::connect(redis).await.map_err(RuntimeError::from)?,
-            None => Store::default(),
+            Some(redis) => Store::connect_with(redis, config.retention.clone())
+                .await
+                .map_err(RuntimeError::from)?,
+            None => Store::memory(config.retention.clone()),
         };
         let runtime = CallRuntime::start(store, config.calls.clone()).await?;
-        let metrics = Metrics::new(runtime.clone());
+        let mut metrics = Metrics::new(runtime.clone());
+        metrics.register_voice(voice.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);
         let admin_token = crate::admin::AdminToken::new(config.admin.token.as_deref());
         Ok(Switchboard {
@@ -153,11 +158,7 @@ impl Switchboard {
 
     /// `Ok` when the server can take traffic, or why not.
     pub async fn readiness(&self) -> Result<(), String> {
-        let store = self.inner.runtime.store();
-        store
-            .ping()
-            .await
-            .map_err(|error| format!("{} store: {error}", store.name()))
+        self.inner.runtime.readiness().await
     }
 
     /// Stops every call actor, persisting each call's state.
@@ -171,7 +172,9 @@ impl Switchboard {
         // The dedicated servers' messages carry nothing for call state and must answer fast.
         match &message.body {
             MessageBody::VoiceRequest(request) => {
-                return Reply::Response(self.inner.voice.respond(request.clone()).await);
+                let mut request = request.clone();
+                request.voice_id = voice::select_voice(&message.common, &request);
+                return Reply::Response(self.inner.voice.respond(request).await);
             }
             MessageBody::CallEndpointingRequest(request) => return Reply::json(self.inner.endpointer.answer(request)),
             _ => {}
@@ -183,6 +186,9 @@ impl Switchboard {
             _ => None,
         };
         if let Err(error) = self.record(&message, &raw, conversation_id.as_deref(), event).await {
+            if let RuntimeError::EventTooLarge(_) = error {
+                return Reply::TooLarge(error.to_string());
+            }
             if message.kind().expects_answer() {
                 // Answering types are still answered from what this instance knows (Vapi waits on them).
                 tracing::warn!(%error, kind = message.kind().as_str(), "answering without recording the event");
@@ -219,15 +225,19 @@ impl Switchboard {
             MessageBody::AssistantRequest => Reply::json(self.inner.routes.assistant(&message, crate::http::now_ms())),
             MessageBody::TransferDestinationRequest => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.routes.transfer(&message, state.as_ref()))
+                Reply::json(self.inner.routes.transfer(&message, state.as_deref()))
             }
             MessageBody::HandoffDestinationRequest(request) => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.routes.handoff(&message, &request.parameters, state.as_ref()))
+                Reply::json(
+                    self.inner
+                        .routes
+                        .handoff(&message, &request.parameters, state.as_deref()),
+                )
             }
             MessageBody::KnowledgeBaseRequest(request) => {
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.knowledge.answer(request, state.as_ref()))
+                Reply::json(self.inner.knowledge.answer(request, state.as_deref()))
             }
             MessageBody::CampaignPredial(_) => Reply::json(CampaignPredialResponse {
                 eligible: config.answers.campaign_eligible.unwrap_or(true),
@@ -258,7 +268,7 @@ impl Switchboard {
 
     /// The call's state for an answer, or `None` (logged) when it cannot be had. With a shared store that
     /// cannot be read, this instance's own view of the call, with a warning.
-    async fn context_state(&self, message: &ServerMessage) -> Option<call_state::CallState> {
+    async fn context_state(&self, message: &ServerMessage) -> Option<Arc<call_state::CallState>> {
         let call_id = message.call_id()?;
         match self.inner.runtime.query(call_id).await {
             Ok(Some(queried)) => {
@@ -287,17 +297,18 @@ impl Switchboard {
         let state = self
             .context_state(message)
             .await
-            .unwrap_or_else(|| call_state::CallState::new(&call_id));
+            .unwrap_or_else(|| Arc::new(call_state::CallState::new(&call_id)));
         let conversation_id = match conversation_id {
             Some(id) => Some(id),
-            None => runtime.store().conversation_of(&call_id).await.unwrap_or_default(),
+            None => runtime.conversation_of(&call_id).await.unwrap_or_default(),
         };
         let conversation_memory = match &conversation_id {
-            Some(id) => runtime.store().conversation_memory(id).await.unwrap_or_default(),
+            Some(id) => runtime.conversation_memory(id).await.unwrap_or_default(),
             None => Default::default(),
         };
         let context = ToolContext::new(state, conversation_id.clone(), conversation_memory);
-        let deadline = std::time::Duration::from_millis(self.inner.config.tools.deadline_ms);
+        let tools = &self.inner.config.tools;
+        let deadline = std::time::Duration::from_millis(tools.deadline_ms);
         let recorder = Recorder {
             runtime: runtime.clone(),
             call_id: call_id.clone(),
@@ -310,13 +321,33 @@ impl Switchboard {
                 tokio::spawn(async move { recorder.record(finished).await });
             }
         };
-        let finished = crate::tools::run_tool_calls(&self.inner.tools, calls, &context, deadline, background).await;
-        let mut results = Vec::with_capacity(finished.len());
-        for done in finished {
-            if !done.background {
-                recorder.record(done.clone()).await;
-            }
-            results.push(done.result);
+        let prepared = crate::tools::prepare_tool_calls(
+            &self.inner.tools,
+            calls,
+            &context,
+            deadline,
+            tools.max_concurrent_per_message,
+            background,
+        );
+        // Let go of the call's state before recording: each prepared call holds its own view until its run
+        // ends, and the actor then folds the results in place instead of copying what it shares with them.
+        drop(context);
+        // Every call on its own task, answers in request order.
+        let running: Vec<_> = prepared
+            .into_iter()
+            .map(|prepared| {
+                let call = (prepared.call.id.clone(), prepared.call.name.clone());
+                let task = tokio::spawn(run_once(runtime.clone(), call_id.clone(), prepared, recorder.clone()));
+                (call, task)
+            })
+            .collect();
+        let mut results = Vec::with_capacity(running.len());
+        for ((id, name), task) in running {
+            // `run_once` answers every outcome; should its task fail all the same, the call still gets one.
+            results.push(task.await.unwrap_or_else(|error| {
+                tracing::error!(tool_call_id = id, %error, "tool call task failed");
+                ToolCallResult::err(&id, &name, format!("tool `{name}` failed unexpectedly"))
+            }));
         }
         results
     }
@@ -344,7 +375,7 @@ impl Switchboard {
                 .await?;
         }
         if let (Some(conversation_id), Some(call_id)) = (conversation_id, message.call_id()) {
-            runtime.store().link_conversation(call_id, conversation_id).await?;
+            runtime.link_conversation(call_id, conversation_id).await?;
         }
         match event {
             Some(event) => runtime.ingest(event).await,
@@ -358,6 +389,64 @@ fn first_tool_call_id(event: &call_state::CallEvent) -> Option<String> {
     match &event.kind {
         call_state::EventKind::ToolCalls { calls } => calls.first().map(|call| call.id.clone()),
         _ => None,
+    }
+}
+
+/// Runs one tool call once per (call, tool call id), recording its outcome in the call: a repeated delivery
+/// (Vapi retries, on any instance) gets the first run's answer, verbatim, and records nothing. A run that hit
+/// its deadline is recorded like any other outcome: its retry gets the same error (the backend got the
+/// `Idempotency-Key` and may have acted). A call without a call id runs as it is, having nothing to be
+/// recorded under. While the store cannot record a claim, a tool with effects outside the call is not run
+/// (its answer says so, and Vapi's retry may find the store back); a contained one runs here.
+async fn run_once(
+    runtime: CallRuntime,
+    call_id: String,
+    prepared: crate::tools::PreparedCall,
+    recorder: Recorder,
+) -> ToolCallResult {
+    let crate::tools::PreparedCall {
+        call,
+        deadline,
+        contained,
+        run,
+    } = prepared;
+    let work = async move {
+        let finished = run.await;
+        let result = finished.result.clone();
+        // An async tool's outcome is recorded when its background run ends.
+        if !finished.background {
+            recorder.record(finished).await;
+        }
+        result
+    };
+    if call_id.is_empty() {
+        return work.await;
+    }
+    let encoded = async move {
+        // A `ToolCallResult` always serializes: its fields are strings and JSON values.
+        serde_json::to_string(&work.await).unwrap_or_default()
+    };
+    // A tool with no effect outside the call still answers while the store cannot record a claim.
+    let unclaimable = match contained {
+        true => Unclaimable::Run,
+        false => Unclaimable::Refuse,
+    };
+    match runtime
+        .run_tool_once(&call_id, &call.id, deadline, unclaimable, encoded)
+        .await
+    {
+        Ok(run) => serde_json::from_str(&run.answer).unwrap_or_else(|error| {
+            tracing::error!(call_id, tool_call_id = call.id, %error, "recorded tool answer unreadable");
+            ToolCallResult::err(
+                &call.id,
+                &call.name,
+                format!("tool `{}`: its recorded answer is unreadable", call.name),
+            )
+        }),
+        Err(error) => {
+            tracing::warn!(call_id, tool_call_id = call.id, %error, "tool call not run");
+            ToolCallResult::err(&call.id, &call.name, format!("tool `{}` not run: {error}", call.name))
+        }
     }
 }
 
@@ -389,12 +478,7 @@ impl Recorder {
         for write in finished.writes {
             match (write, &self.conversation_id) {
                 (MemoryWrite::Conversation(key, value), Some(conversation)) => {
-                    if let Err(error) = self
-                        .runtime
-                        .store()
-                        .set_conversation_memory(conversation, &key, value)
-                        .await
-                    {
+                    if let Err(error) = self.runtime.set_conversation_memory(conversation, &key, value).await {
                         tracing::warn!(call_id = self.call_id, %error, "conversation memory not written");
                     }
                 }

@@ -158,6 +158,8 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
         let auth = config.auth.describe();
         let limits = config.http.clone();
         let switchboard = Switchboard::start_with(config, tools).await?;
+        // Piper's workers load their models while the port is bound.
+        switchboard.voice().warm_up();
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         tracing::info!(%address, auth, "switchboard listening");
@@ -218,6 +220,7 @@ fn serve_voice(args: VoiceArgs) -> anyhow::Result<()> {
     let service = voice::VoiceService::new(config.voice.clone())?;
     runtime()?.block_on(async move {
         warn_if_open(&config.auth);
+        service.warm_up();
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "voice server listening");
         let app = http::standalone(voice::router(service), &config);

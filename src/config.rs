@@ -34,6 +34,8 @@ pub struct Config {
     pub calls: call_runtime::RuntimeConfig,
     /// The shared store for several instances; without it calls live in this process's memory.
     pub redis: Option<call_runtime::RedisConfig>,
+    /// How long stored calls, reports and conversation memory live, and how much the stores hold.
+    pub retention: call_runtime::RetentionConfig,
     /// Tools that answer `tool-calls`.
     pub tools: crate::tools::ToolsConfig,
     /// The knowledge base that answers `knowledge-base-request` (a folder of Markdown and text).
@@ -62,6 +64,7 @@ impl Default for Config {
             routing: routing::RoutingConfig::default(),
             calls: call_runtime::RuntimeConfig::default(),
             redis: None,
+            retention: call_runtime::RetentionConfig::default(),
             tools: crate::tools::ToolsConfig::default(),
             knowledge: knowledge::KnowledgeConfig::default(),
             alerts: crate::alert::AlertsConfig::default(),
@@ -264,6 +267,9 @@ impl Config {
 
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, String> {
+        if let Ok(table) = toml::from_str::<toml::Table>(text) {
+            moved_keys(&table)?;
+        }
         toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())
     }
 
@@ -301,6 +307,14 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.http.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
+        if self.redis.is_none() && self.retention.max_stored_calls < self.calls.max_live_calls {
+            // Otherwise live calls push each other's records out and re-seed them over and over.
+            return Err(ConfigError::Invalid(format!(
+                "retention.max_stored_calls ({}) must be at least calls.max_live_calls ({})",
+                self.retention.max_stored_calls, self.calls.max_live_calls
+            )));
+        }
         self.tools.validate().map_err(ConfigError::Invalid)?;
         if let Some(redis) = &self.redis {
             redis.validate().map_err(ConfigError::Invalid)?;
@@ -320,6 +334,22 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Keys that moved to another table: an error naming the new place, rather than serde's "unknown field".
+fn moved_keys(table: &toml::Table) -> Result<(), String> {
+    let Some(redis) = table.get("redis").and_then(toml::Value::as_table) else {
+        return Ok(());
+    };
+    for key in ["call_ttl_seconds", "report_ttl_seconds", "conversation_ttl_seconds"] {
+        if redis.contains_key(key) {
+            return Err(format!(
+                "`redis.{key}` has moved: set `{key}` under `[retention]`, which applies to the memory store and \
+                 Redis alike"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -393,6 +423,43 @@ mod tests {
             empty.validate().unwrap_err().to_string(),
             "invalid configuration: auth: `secret` must not be empty"
         );
+    }
+
+    #[test]
+    fn retention_is_its_own_table_and_the_old_redis_keys_say_where_they_went() {
+        let config = Config::from_toml(
+            "[retention]\ncall_ttl_seconds = 60\nmax_stored_calls = 1000\nconversation_max_entries = 8\n[calls]\nmax_live_calls = 1000\n",
+        )
+        .unwrap();
+        assert_eq!(config.retention.call_ttl_seconds, 60);
+        assert_eq!(config.retention.max_stored_calls, 1000);
+        assert_eq!(config.retention.conversation_max_entries, 8);
+        assert_eq!(
+            config.retention.report_ttl_seconds,
+            24 * 3600,
+            "the rest keep their defaults"
+        );
+        config.validate().unwrap();
+
+        for key in ["call_ttl_seconds", "report_ttl_seconds", "conversation_ttl_seconds"] {
+            let error = Config::from_toml(&format!("[redis]\nurl = \"redis://cache\"\n{key} = 60\n")).unwrap_err();
+            assert!(
+                error.contains(&format!("`redis.{key}` has moved")) && error.contains("[retention]"),
+                "{error}"
+            );
+        }
+        let zero = Config::from_toml("[retention]\nreport_ttl_seconds = 0\n").unwrap();
+        assert_eq!(
+            zero.validate().unwrap_err().to_string(),
+            "invalid configuration: retention.report_ttl_seconds must be at least 1"
+        );
+        let small = Config::from_toml("[retention]\nmax_stored_calls = 10\n[calls]\nmax_live_calls = 11\n").unwrap();
+        assert_eq!(
+            small.validate().unwrap_err().to_string(),
+            "invalid configuration: retention.max_stored_calls (10) must be at least calls.max_live_calls (11)"
+        );
+        let error = Config::from_toml("[retention]\ncall_ttl = 5\n").unwrap_err();
+        assert!(error.contains("unknown field `call_ttl`"), "{error}");
     }
 
     #[test]

@@ -358,6 +358,7 @@ async fn answer(
         Reply::Json(value) => (StatusCode::OK, axum::Json(value)).into_response(),
         Reply::Response(response) => response,
         Reply::Unavailable(cause) => ApiError::unavailable(&cause).into_response(),
+        Reply::TooLarge(reason) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response(),
     };
     switchboard.metrics().observe(kind, started.elapsed());
     response

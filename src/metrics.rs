@@ -1,5 +1,7 @@
 //! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, and the
-//! runtime's live calls, restarts, retirements and trimmed items, read from its counters at scrape time.
+//! runtime's live calls, restarts, retirements, trimmed items and tool call deliveries answered from an earlier
+//! run, read from its counters at scrape time, and the voice engines' pools (busy slots, queue, requests refused
+//! when full).
 
 use std::time::Duration;
 
@@ -74,6 +76,11 @@ impl Metrics {
         }
     }
 
+    /// Adds the voice engines' pool gauges and counters, read at scrape time.
+    pub fn register_voice(&mut self, voice: voice::VoiceService) {
+        self.registry.register_collector(Box::new(VoiceCollector { voice }));
+    }
+
     /// Counts one parsed message and how long answering it took.
     pub fn observe(&self, kind: &'static str, elapsed: Duration) {
         self.messages.get_or_create(&TypeLabel { r#type: kind }).inc();
@@ -139,6 +146,26 @@ impl Collector for RuntimeCollector {
                 "Call actors retired after the call ended",
                 &stats.retired_ended,
             ),
+            (
+                "switchboard_store_heals",
+                "Calls whose stored record was lost (store restarted empty, flushed, evicted) and re-seeded from a live actor",
+                &stats.store_heals,
+            ),
+            (
+                "switchboard_store_expired",
+                "Items (calls, reports, links, conversations) the memory store dropped after their TTL",
+                &self.runtime.store_stats().expired,
+            ),
+            (
+                "switchboard_store_evicted",
+                "Items the memory store dropped to stay within retention.max_stored_calls",
+                &self.runtime.store_stats().evicted,
+            ),
+            (
+                "switchboard_conversation_memory_refused",
+                "Conversation memory writes refused by the retention bounds",
+                &self.runtime.store_stats().memory_refused,
+            ),
         ];
         for (name, help, counter) in counters {
             let value = ConstCounter::new(load(counter));
@@ -165,6 +192,76 @@ impl Collector for RuntimeCollector {
         )?;
         for (kind, counter) in RuntimeStats::TRIMMED_KINDS.iter().zip(&stats.trimmed) {
             ConstCounter::new(load(counter)).encode(trimmed.encode_family(&[("kind", *kind)])?)?;
+        }
+        let mut dedup = encoder.encode_descriptor(
+            "switchboard_tool_dedup",
+            "Repeated tool call deliveries answered without running the tool again: after the run completed, \
+             or by waiting for the run in flight",
+            None,
+            MetricType::Counter,
+        )?;
+        for (state, counter) in [
+            ("completed", &stats.tool_replays_completed),
+            ("in_flight", &stats.tool_replays_in_flight),
+        ] {
+            ConstCounter::new(load(counter)).encode(dedup.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// A metric's name, help and how to read it from one pool.
+type Metric<T> = (&'static str, &'static str, fn(&voice::PoolStats) -> T);
+
+/// Reads the voice pools at scrape time.
+#[derive(Debug)]
+struct VoiceCollector {
+    voice: voice::VoiceService,
+}
+
+impl Collector for VoiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let pools = self.voice.pool_stats();
+        let gauges: [Metric<usize>; 3] = [
+            (
+                "switchboard_voice_slots",
+                "Voice requests an engine synthesizes at once",
+                |p| p.slots,
+            ),
+            ("switchboard_voice_busy", "Voice engine slots in use", |p| p.busy),
+            ("switchboard_voice_queued", "Voice requests waiting for a slot", |p| {
+                p.queued
+            }),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for pool in &pools {
+                ConstGauge::new(value(pool) as i64).encode(family.encode_family(&[("engine", pool.engine)])?)?;
+            }
+        }
+        let counters: [Metric<u64>; 4] = [
+            ("switchboard_voice_served", "Voice requests given an engine slot", |p| {
+                p.served
+            }),
+            (
+                "switchboard_voice_rejected",
+                "Voice requests refused with 503 because the engine's queue was full",
+                |p| p.rejected,
+            ),
+            (
+                "switchboard_voice_cancelled",
+                "Voice requests whose client disconnected before the audio was complete",
+                |p| p.cancelled,
+            ),
+            ("switchboard_voice_failed", "Voice requests whose engine failed", |p| {
+                p.failed
+            }),
+        ];
+        for (name, help, value) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for pool in &pools {
+                ConstCounter::new(value(pool)).encode(family.encode_family(&[("engine", pool.engine)])?)?;
+            }
         }
         Ok(())
     }

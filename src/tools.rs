@@ -7,6 +7,9 @@
 //!
 //! [`run_tool_calls`] runs every call of one message in parallel, each on its own task under a deadline, so an
 //! unknown tool, bad arguments, an error, a panic or a timeout becomes an `error` result for that call only.
+//! The edge prepares the calls with [`prepare_tool_calls`] and hands each run to the call runtime, which runs
+//! it once per tool call id however often Vapi delivers it. `[tools] deadline_ms` bounds every tool, and
+//! backend requests are capped per message and in total, so no tool outlives Vapi's wait.
 
 pub mod builtin;
 pub mod http;
@@ -21,6 +24,7 @@ use call_state::CallState;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use vapi_types::ToolCallResult;
 
 /// A boxed future, as tool handlers return them.
@@ -35,11 +39,15 @@ type Handler = Arc<dyn Fn(Value, ToolContext) -> BoxFuture<ToolOutcome> + Send +
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToolsConfig {
-    /// How long a tool may take before its call is answered with an error (default 5000 ms, well under
-    /// Vapi's 20 s request timeout).
+    /// How long a tool may take before its call is answered with an error (default 5000 ms). It bounds every
+    /// tool, and must stay below Vapi's 20 s wait for an answer.
     pub deadline_ms: u64,
     /// Whether the built-in context tools are registered (default true).
     pub builtin: bool,
+    /// HTTP backend requests of one message in flight at most (default 16); the rest queue.
+    pub max_concurrent_per_message: usize,
+    /// HTTP backend requests in flight at most, over all messages (default 256); the rest queue.
+    pub max_concurrent: usize,
     /// Tools served by an HTTP backend.
     pub http: Vec<http::HttpToolConfig>,
 }
@@ -49,6 +57,8 @@ impl Default for ToolsConfig {
         ToolsConfig {
             deadline_ms: 5_000,
             builtin: true,
+            max_concurrent_per_message: 16,
+            max_concurrent: 256,
             http: Vec::new(),
         }
     }
@@ -57,16 +67,32 @@ impl Default for ToolsConfig {
 impl ToolsConfig {
     /// Checks ranges, names and URLs.
     pub fn validate(&self) -> Result<(), String> {
-        if !(1..=60_000).contains(&self.deadline_ms) {
+        if !(1..VAPI_WAIT_MS).contains(&self.deadline_ms) {
             return Err(format!(
-                "tools.deadline_ms must be within 1..=60000, got {}",
+                "tools.deadline_ms must be within 1..{VAPI_WAIT_MS} (Vapi waits {} s for a tool's answer), got {}",
+                VAPI_WAIT_MS / 1000,
                 self.deadline_ms
             ));
+        }
+        for (key, value) in [
+            ("max_concurrent_per_message", self.max_concurrent_per_message),
+            ("max_concurrent", self.max_concurrent),
+        ] {
+            if !(1..=100_000).contains(&value) {
+                return Err(format!("tools.{key} must be within 1..=100000, got {value}"));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for (index, tool) in self.http.iter().enumerate() {
             tool.validate()
                 .map_err(|error| format!("tools.http[{index}]: {error}"))?;
+            if let Some(timeout_ms) = tool.timeout_ms.filter(|timeout_ms| *timeout_ms > self.deadline_ms) {
+                return Err(format!(
+                    "tools.http[{index}].timeout_ms ({timeout_ms}) is above tools.deadline_ms ({}), which bounds \
+                     every tool: lower the tool's timeout_ms or raise tools.deadline_ms (below {VAPI_WAIT_MS})",
+                    self.deadline_ms
+                ));
+            }
             if !names.insert(tool.name.as_str()) {
                 return Err(format!("tools.http[{index}]: tool `{}` is declared twice", tool.name));
             }
@@ -74,6 +100,9 @@ impl ToolsConfig {
         Ok(())
     }
 }
+
+/// How long Vapi waits for a tool's answer, in milliseconds: no deadline may reach it.
+pub const VAPI_WAIT_MS: u64 = 20_000;
 
 /// A memory write requested by a tool, applied after the tool returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,21 +124,22 @@ pub struct ToolContext {
 
 #[derive(Debug)]
 struct ContextInner {
-    state: CallState,
+    /// Shared with the call's actor: the state as of the tool call, never copied for it.
+    state: Arc<CallState>,
     conversation_id: Option<String>,
     conversation_memory: BTreeMap<String, Value>,
 }
 
 impl ToolContext {
-    /// A context over a call's state and its conversation's memory.
+    /// A context over a call's state (owned, or shared with the call's actor) and its conversation's memory.
     pub fn new(
-        state: CallState,
+        state: impl Into<Arc<CallState>>,
         conversation_id: Option<String>,
         conversation_memory: BTreeMap<String, Value>,
     ) -> ToolContext {
         ToolContext {
             inner: Arc::new(ContextInner {
-                state,
+                state: state.into(),
                 conversation_id,
                 conversation_memory,
             }),
@@ -213,6 +243,10 @@ struct Registered {
     handler: Handler,
     is_async: bool,
     deadline: Option<Duration>,
+    /// Calls a backend: counts against the per-message cap on concurrent backend requests.
+    remote: bool,
+    /// Has no effect outside the call (see [`ToolRegistry::set_contained`]).
+    contained: bool,
 }
 
 /// Tools by name. Build it before starting the server; it is immutable afterwards.
@@ -266,6 +300,8 @@ impl ToolRegistry {
                 handler: erased,
                 is_async: false,
                 deadline: None,
+                remote: false,
+                contained: false,
             },
         );
         self
@@ -280,7 +316,18 @@ impl ToolRegistry {
         self
     }
 
-    /// Gives a registered tool its own deadline instead of the configured default.
+    /// Marks a registered tool as having no effect outside the call (it reads the call and writes at most its
+    /// memory). Such a tool still runs once per tool call id; but while the store cannot record a claim, it
+    /// runs on this instance rather than being refused, since a second run elsewhere does no harm.
+    pub fn set_contained(&mut self, name: &str, contained: bool) -> &mut Self {
+        if let Some(tool) = self.tools.get_mut(name) {
+            tool.contained = contained;
+        }
+        self
+    }
+
+    /// Gives a registered tool its own deadline instead of the configured default; the default still bounds
+    /// it (a longer deadline has no effect).
     pub fn set_deadline(&mut self, name: &str, deadline: Duration) -> &mut Self {
         if let Some(tool) = self.tools.get_mut(name) {
             tool.deadline = Some(deadline);
@@ -305,13 +352,15 @@ impl ToolRegistry {
         names
     }
 
-    fn register_erased(&mut self, name: String, handler: Handler, is_async: bool, deadline: Option<Duration>) {
+    fn register_remote(&mut self, name: String, handler: Handler, is_async: bool, deadline: Option<Duration>) {
         self.tools.insert(
             name,
             Registered {
                 handler,
                 is_async,
                 deadline,
+                remote: true,
+                contained: false,
             },
         );
     }
@@ -339,73 +388,147 @@ pub struct Finished {
     pub background: bool,
 }
 
-/// Runs every call in parallel, each on its own task under its deadline; the results come back in request
-/// order, one per call. `background` receives each async tool's eventual outcome.
+/// One tool call ready to run: nothing starts until [`PreparedCall::run`] is polled, so a call that needs no
+/// run (a retry whose answer is recorded) costs nothing.
+pub struct PreparedCall {
+    /// The call.
+    pub call: ToolCall,
+    /// Its deadline: the tool's own when it has a shorter one, else the default.
+    pub deadline: Duration,
+    /// The tool has no effect outside the call ([`ToolRegistry::set_contained`]); unknown tools neither.
+    pub contained: bool,
+    /// Runs the call and gives its outcome (for an async tool: the acknowledgement, the outcome going to the
+    /// background hook).
+    pub run: BoxFuture<Finished>,
+}
+
+impl std::fmt::Debug for PreparedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCall")
+            .field("call", &self.call)
+            .field("deadline", &self.deadline)
+            .field("contained", &self.contained)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prepares one message's calls. Each runs on its own task under its deadline; HTTP tools of the message
+/// run at most `max_concurrent` at a time (the rest queue, and the queue counts against their deadline).
+/// `background` receives each async tool's eventual outcome.
+pub fn prepare_tool_calls(
+    registry: &ToolRegistry,
+    calls: Vec<ToolCall>,
+    context: &ToolContext,
+    default_deadline: Duration,
+    max_concurrent: usize,
+    background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
+) -> Vec<PreparedCall> {
+    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    calls
+        .into_iter()
+        .map(|call| {
+            let context = context.fork(&call.id);
+            let Some(tool) = registry.tools.get(&call.name).cloned() else {
+                let finished = Finished {
+                    result: ToolCallResult::err(&call.id, &call.name, unknown_tool(&call.name)),
+                    writes: Vec::new(),
+                    background: false,
+                };
+                return PreparedCall {
+                    call,
+                    deadline: default_deadline,
+                    contained: true,
+                    run: Box::pin(async move { finished }),
+                };
+            };
+            // The default deadline bounds every tool: a tool's own deadline can only be shorter.
+            let deadline = tool.deadline.map_or(default_deadline, |own| own.min(default_deadline));
+            let permits = tool.remote.then(|| Arc::clone(&permits));
+            let contained = tool.contained;
+            let (run_call, background) = (call.clone(), background.clone());
+            let run: BoxFuture<Finished> = Box::pin(async move {
+                let task = spawn_tool(&tool, &run_call, context.clone(), deadline, permits);
+                if !tool.is_async {
+                    return settle(&run_call, task.await, &context, deadline);
+                }
+                let acknowledgement = ToolCallResult::ok(
+                    &run_call.id,
+                    &run_call.name,
+                    format!("`{}` started; its result will follow", run_call.name),
+                );
+                tokio::spawn(async move {
+                    let finished = settle(&run_call, task.await, &context, deadline);
+                    background(run_call, finished);
+                });
+                Finished {
+                    result: acknowledgement,
+                    writes: Vec::new(),
+                    background: true,
+                }
+            });
+            PreparedCall {
+                call,
+                deadline,
+                contained,
+                run,
+            }
+        })
+        .collect()
+}
+
+/// Runs every call in parallel (see [`prepare_tool_calls`]); the results come back in request order, one per
+/// call.
 pub async fn run_tool_calls(
     registry: &ToolRegistry,
     calls: Vec<ToolCall>,
     context: &ToolContext,
     default_deadline: Duration,
+    max_concurrent: usize,
     background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
 ) -> Vec<Finished> {
-    let running: Vec<(ToolCall, Option<Running>, ToolContext)> = calls
-        .into_iter()
-        .map(|call| {
-            let context = context.fork(&call.id);
-            let running = registry.tools.get(&call.name).map(|tool| {
-                let deadline = tool.deadline.unwrap_or(default_deadline);
-                let task = spawn_tool(tool, &call, context.clone(), deadline);
-                if tool.is_async {
-                    let (call, context, background) = (call.clone(), context.clone(), background.clone());
-                    tokio::spawn(async move {
-                        let finished = settle(&call, task.await, &context, deadline);
-                        background(call, finished);
-                    });
-                    Running::Background
-                } else {
-                    Running::Task(task, deadline)
-                }
-            });
-            (call, running, context)
-        })
-        .collect();
+    let running: Vec<(ToolCall, tokio::task::JoinHandle<Finished>)> =
+        prepare_tool_calls(registry, calls, context, default_deadline, max_concurrent, background)
+            .into_iter()
+            .map(|prepared| (prepared.call, tokio::spawn(prepared.run)))
+            .collect();
     let mut finished = Vec::with_capacity(running.len());
-    for (call, running, context) in running {
-        finished.push(match running {
-            None => Finished {
-                result: ToolCallResult::err(&call.id, &call.name, unknown_tool(&call.name)),
-                writes: Vec::new(),
-                background: false,
-            },
-            Some(Running::Background) => Finished {
-                result: ToolCallResult::ok(
-                    &call.id,
-                    &call.name,
-                    format!("`{}` started; its result will follow", call.name),
-                ),
-                writes: Vec::new(),
-                background: true,
-            },
-            Some(Running::Task(task, deadline)) => settle(&call, task.await, &context, deadline),
-        });
+    for (call, task) in running {
+        // `run` contains a tool's panic (see `spawn_tool`); should its task fail all the same, the call still
+        // gets its one result.
+        finished.push(task.await.unwrap_or_else(|_| Finished {
+            result: ToolCallResult::err(
+                &call.id,
+                &call.name,
+                format!("tool `{}` failed unexpectedly", call.name),
+            ),
+            writes: Vec::new(),
+            background: false,
+        }));
     }
     finished
 }
 
 type ToolTask = tokio::task::JoinHandle<Result<ToolOutcome, tokio::time::error::Elapsed>>;
 
-enum Running {
-    Task(ToolTask, Duration),
-    Background,
-}
-
 /// Starts a tool on its own task, so that a panic is contained and reported as that call's error, and so
-/// that a tool past its deadline is dropped (cancelled) by the timeout.
-fn spawn_tool(tool: &Registered, call: &ToolCall, context: ToolContext, deadline: Duration) -> ToolTask {
-    tokio::spawn(tokio::time::timeout(
-        deadline,
-        (tool.handler)(call.arguments.clone(), context),
-    ))
+/// that a tool past its deadline is dropped (cancelled) by the timeout. The deadline covers the wait for a
+/// permit, so a queued call cannot outlive it either.
+fn spawn_tool(
+    tool: &Registered,
+    call: &ToolCall,
+    context: ToolContext,
+    deadline: Duration,
+    permits: Option<Arc<Semaphore>>,
+) -> ToolTask {
+    let run = (tool.handler)(call.arguments.clone(), context);
+    tokio::spawn(tokio::time::timeout(deadline, async move {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = match permits {
+            Some(permits) => permits.acquire_owned().await.ok(),
+            None => None,
+        };
+        run.await
+    }))
 }
 
 fn settle(
@@ -461,13 +584,14 @@ pub fn configured(config: &ToolsConfig) -> Result<ToolRegistry, String> {
     let client = reqwest::Client::builder()
         .build()
         .map_err(|error| format!("tools: http client: {error}"))?;
+    // One cap on backend requests in flight, shared by every HTTP tool.
+    let permits = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
     for tool in &config.http {
-        let deadline = Duration::from_millis(tool.timeout_ms);
-        registry.register_erased(
+        registry.register_remote(
             tool.name.clone(),
-            http::handler(tool.clone(), client.clone()),
+            http::handler(tool.clone(), client.clone(), Arc::clone(&permits)),
             tool.is_async,
-            Some(deadline),
+            tool.timeout_ms.map(Duration::from_millis),
         );
     }
     Ok(registry)

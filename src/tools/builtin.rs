@@ -76,6 +76,11 @@ pub fn register(registry: &mut ToolRegistry) {
     registry.register("caller_details", |_: NoArgs, context: ToolContext| async move {
         Ok::<_, String>(caller_details(&context))
     });
+    // They read the call and write its memory, nothing outside: a second run while the store cannot record
+    // a claim does no harm.
+    for name in ["recall", "remember", "read_note", "summarize_call", "caller_details"] {
+        registry.set_contained(name, true);
+    }
 }
 
 /// The caller's turns about `topic`, best match first, or a sentence saying there are none.

@@ -4,19 +4,25 @@
 //! a stateless backend in any language gets the call's context with the call. A 2xx answer's
 //! `{"result": ...}` (or `{"error": ...}`) field is used when present, otherwise the whole body; any other
 //! status is the call's error.
+//!
+//! The request carries the tool call id as an `Idempotency-Key` header: Switchboard runs each tool call once,
+//! and a backend that books or charges can dedup on the key too (a run cut at its deadline may still have
+//! reached the backend). A semaphore shared by every HTTP tool caps the requests in flight; the answer is read
+//! as it streams in and refused once it passes [`MAX_ANSWER_BYTES`].
 
 use std::sync::Arc;
 
 use call_state::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use super::{Handler, ToolContext};
 
 /// Turns of the conversation forwarded with each call, newest last.
 const FORWARDED_TURNS: usize = 20;
-/// Most bytes of a backend's answer read.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Most bytes of a backend's answer read: a longer answer is the call's error.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// One `[[tools.http]]` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,19 +32,15 @@ pub struct HttpToolConfig {
     pub name: String,
     /// Where to POST.
     pub url: String,
-    /// How long to wait for the backend (default 3000 ms).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
+    /// How long to wait for the backend; unset, `[tools] deadline_ms`, which it may not exceed.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
     /// Acknowledge at once and record the result when it comes.
     #[serde(default, rename = "async")]
     pub is_async: bool,
     /// Extra headers, e.g. `{ authorization = "Bearer ..." }`.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
-}
-
-fn default_timeout_ms() -> u64 {
-    3_000
 }
 
 impl HttpToolConfig {
@@ -52,10 +54,12 @@ impl HttpToolConfig {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("`url` {:?} must be http or https", self.url));
         }
-        if !(1..=60_000).contains(&self.timeout_ms) {
+        if let Some(timeout_ms) = self.timeout_ms
+            && !(1..super::VAPI_WAIT_MS).contains(&timeout_ms)
+        {
             return Err(format!(
-                "`timeout_ms` must be within 1..=60000, got {}",
-                self.timeout_ms
+                "`timeout_ms` must be within 1..{}, got {timeout_ms}",
+                super::VAPI_WAIT_MS
             ));
         }
         for name in self.headers.keys() {
@@ -93,11 +97,16 @@ pub fn compact_context(context: &ToolContext) -> Value {
     })
 }
 
-pub(super) fn handler(config: HttpToolConfig, client: reqwest::Client) -> Handler {
+/// The tool's handler. `permits` caps the backend requests in flight over every HTTP tool.
+pub(super) fn handler(config: HttpToolConfig, client: reqwest::Client, permits: Arc<Semaphore>) -> Handler {
     let config = Arc::new(config);
     Arc::new(move |arguments: Value, context: ToolContext| {
-        let (config, client) = (Arc::clone(&config), client.clone());
-        Box::pin(async move { call_backend(&config, &client, arguments, &context).await })
+        let (config, client, permits) = (Arc::clone(&config), client.clone(), Arc::clone(&permits));
+        Box::pin(async move {
+            // Never closed: acquiring only waits, and the caller's deadline bounds the wait.
+            let _permit = permits.acquire_owned().await.ok();
+            call_backend(&config, &client, arguments, &context).await
+        })
     })
 }
 
@@ -115,17 +124,39 @@ async fn call_backend(
     for (name, value) in &config.headers {
         request = request.header(name, value);
     }
+    // An id that cannot be a header value (control characters) is not sent rather than failing the call.
+    if let Some(id) = context
+        .tool_call_id()
+        .and_then(|id| reqwest::header::HeaderValue::from_str(id).ok())
+    {
+        request = request.header("idempotency-key", id);
+    }
     let name = &config.name;
-    let response = request
+    let mut response = request
         .send()
         .await
         .map_err(|error| format!("tool `{name}` backend unreachable: {error}"))?;
     let status = response.status();
-    let bytes = response
-        .bytes()
+    let too_large = || format!("tool `{name}` backend answer too large: more than {MAX_ANSWER_BYTES} bytes");
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    // Read as it streams, so a huge or endless answer costs at most the cap.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|error| format!("tool `{name}` backend answer unreadable: {error}"))?;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ANSWER_BYTES)]).into_owned();
+        .map_err(|error| format!("tool `{name}` backend answer unreadable: {error}"))?
+    {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     if !status.is_success() {
         return Err(format!(
             "tool `{name}` backend answered {}: {}",

@@ -218,3 +218,46 @@ async fn hang_alerts_are_posted_without_blocking_the_call() {
     assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_voice_pool_answers_503_and_metrics_count_it() {
+    let config = Config::from_toml(
+        "[voice]\nengine = \"espeak\"\npool_size = 1\nqueue_size = 0\ncache_bytes = 0\nmax_text_chars = 50000\n",
+    )
+    .unwrap();
+    let server = TestServer::start(config).await;
+    let voice = |text: String| {
+        server
+            .client
+            .post(server.url("/voice"))
+            .json(&json!({"message": {"type": "voice-request", "text": text, "sampleRate": 48000}}))
+            .send()
+    };
+    // Minutes of speech whose body is not read: the only espeak-ng slot stays taken.
+    let held = voice("This sentence keeps the only voice slot busy. ".repeat(400))
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 200);
+    let refused = voice("Hello there.".into()).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert!(error["error"].as_str().unwrap().contains("busy"), "{error}");
+    let text = server
+        .admin(server.client.get(server.url("/metrics")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "switchboard_voice_rejected_total{engine=\"espeak\"} 1",
+        "switchboard_voice_served_total{engine=\"espeak\"} 1",
+        "switchboard_voice_busy{engine=\"espeak\"} 1",
+        "switchboard_voice_slots{engine=\"espeak\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    drop(held);
+    server.stop().await;
+}

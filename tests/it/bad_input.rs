@@ -192,3 +192,111 @@ proptest! {
         }
     }
 }
+
+/// A `tool-calls` body whose arguments nest `levels` objects (they start at level 6 of the body).
+fn nested_tool_call(call: &str, levels: usize) -> String {
+    let arguments = format!("{}1{}", "{\"a\": ".repeat(levels), "}".repeat(levels));
+    format!(
+        r#"{{"message": {{"type": "tool-calls", "timestamp": 1, "call": {{"id": "{call}"}}, "toolCallList": [{{"id": "t-1", "type": "function", "function": {{"name": "lookup", "arguments": {arguments}}}}}]}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn call_ids_over_the_limit_are_400_naming_it() {
+    let body = |id: &str| json!({"message": {"type": "hang", "call": {"id": id}}}).to_string();
+    check(
+        Config::default(),
+        body(&"c".repeat(257)),
+        StatusCode::BAD_REQUEST,
+        "invalid field `message.call.id`: 257 bytes long, over the limit of 256 bytes",
+    )
+    .await;
+    check(
+        Config::default(),
+        body(&"x".repeat(1024 * 1024)),
+        StatusCode::BAD_REQUEST,
+        "invalid field `message.call.id`: 1048576 bytes long, over the limit of 256 bytes",
+    )
+    .await;
+    let (status, _) = oneshot(
+        router(Config::default()).await,
+        post("/webhook", body(&"c".repeat(256))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn nesting_deeper_than_the_limit_is_400_naming_it() {
+    // The arguments nested 124 levels deep that were once journaled and then unreadable from Redis.
+    check(
+        Config::default(),
+        nested_tool_call("deep", 124),
+        StatusCode::BAD_REQUEST,
+        "JSON nested deeper than the limit of 64 levels",
+    )
+    .await;
+    check(
+        Config::default(),
+        nested_tool_call("deep", vapi_types::MAX_DEPTH - 4),
+        StatusCode::BAD_REQUEST,
+        "JSON nested deeper than the limit of 64 levels",
+    )
+    .await;
+    let (status, answer) = oneshot(
+        router(Config::default()).await,
+        post("/webhook", nested_tool_call("deep", vapi_types::MAX_DEPTH - 5)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn call_events_over_the_size_limit_are_cut_or_413_naming_it() {
+    let mut config = Config::default();
+    config.calls.max_event_bytes = 64 * 1024;
+    let max_turn = config.calls.limits.max_turn_bytes;
+    let server = TestServer::start(config).await;
+    // A long final transcript is cut to what the call keeps of a turn, and acknowledged.
+    let long = "word ".repeat(40_000);
+    let body = json!({"message": {"type": "transcript", "timestamp": 1, "call": {"id": "big"}, "role": "user",
+        "transcriptType": "final", "transcript": long}});
+    let (status, answer) = server.post_json("/webhook", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, context) = server.get_json("/calls/big").await;
+    assert_eq!(context["conversation"][0]["text"].as_str().unwrap().len(), max_turn);
+    // A conversation-update of turns that each fit but together do not is refused, naming the limit.
+    let messages: Vec<Value> = (0..20)
+        .map(|i| json!({"role": "user", "message": format!("{i} {}", "x".repeat(max_turn))}))
+        .collect();
+    let body = json!({"message": {"type": "conversation-update", "timestamp": 2, "call": {"id": "big"},
+        "messages": messages}});
+    let (status, answer) = server.post_json("/webhook", &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("over the limit of 65536 bytes"), "{error}");
+    let (_, context) = server.get_json("/calls/big").await;
+    assert_eq!(
+        context["conversation"].as_array().unwrap().len(),
+        1,
+        "nothing of it was kept"
+    );
+    let metrics = server
+        .admin(server.client.get(server.url("/metrics")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "switchboard_trimmed_total{kind=\"events_refused\"} 1".to_string(),
+        format!(
+            "switchboard_trimmed_total{{kind=\"event_bytes\"}} {}",
+            long.len() - max_turn
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in:\n{metrics}");
+    }
+    server.stop().await;
+}

@@ -32,6 +32,40 @@ fn say_renders_a_wav_file_through_the_voice_pipeline() {
 }
 
 #[test]
+fn say_without_the_piper_voice_speaks_with_espeak_and_says_so_once() {
+    let dir = std::env::temp_dir().join(format!("switchboard-fallback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[voice]\nengine = \"piper\"\n[voice.piper]\nmodel = \"/nonexistent/en_US-joe-medium.onnx\"\n",
+    )
+    .unwrap();
+    let wav = dir.join("out.wav");
+    let output = switchboard()
+        .args(["say", "Hello from the fallback voice.", "--rate", "8000", "--config"])
+        .arg(&config)
+        .arg("-o")
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("piper voice not installed"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("/nonexistent/en_US-joe-medium.onnx") && warnings[0].contains("scripts/install-voice"),
+        "{stderr}"
+    );
+    // About a second and a half of espeak-ng speech at 8 kHz, 16-bit.
+    assert!(std::fs::metadata(&wav).unwrap().len() > 16_000);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn endpointing_eval_prints_both_policies() {
     let gold = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/endpointing/data/gold_set.json");
     let output = switchboard().args(["endpointing", "eval", gold]).output().unwrap();

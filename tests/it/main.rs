@@ -7,6 +7,8 @@ mod bad_input;
 mod call;
 mod cli;
 mod edge;
+mod exactly_once;
+mod order;
 mod redis;
 mod reliability;
 mod routing;

@@ -79,3 +79,37 @@ async fn a_bad_rule_stops_startup_with_a_message_naming_it() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn transfer_keywords_match_any_form_of_the_callers_words() {
+    let config = Config::from_toml(
+        r#"
+        [[routing.transfer]]
+        match = { keywords = ["billing", "cancel"] }
+        destination = { type = "number", number = "+14155550111" }
+        "#,
+    )
+    .unwrap();
+    let server = TestServer::start(config).await;
+    let billing = json!({"destination": {"type": "number", "number": "+14155550111"}});
+    for (call, text, expected) in [
+        ("call-stem-1", "I have a question about a bill.", billing.clone()),
+        ("call-stem-2", "They cancelled my appointment twice.", billing.clone()),
+        ("call-stem-3", "There is a billboard outside your office.", json!(null)),
+    ] {
+        let said = json!({"role": "user", "transcriptType": "final", "transcript": text});
+        server
+            .post_json("/webhook", &message(call, "transcript", 1, said))
+            .await;
+        let (status, answer) = server
+            .post_json("/webhook", &message(call, "transfer-destination-request", 2, json!({})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if expected.is_null() {
+            assert!(answer["error"].is_string(), "{text:?}: {answer}");
+        } else {
+            assert_eq!(answer, expected, "{text:?}");
+        }
+    }
+    server.stop().await;
+}

@@ -250,3 +250,24 @@ async fn the_mounted_servers_share_the_webhook_authentication() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_sample_knowledge_folder_answers_paraphrases_and_nothing_else() {
+    let mut config = Config::default();
+    config.knowledge.dir = Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/knowledge"));
+    let server = TestServer::start(config).await;
+    let ask = |text: &str| {
+        json!({"message": {"type": "knowledge-base-request", "call": {"id": "kb-sample"},
+            "messagesOpenAIFormatted": [{"role": "user", "content": text}]}})
+    };
+    let (status, answer) = server
+        .post_json("/webhook", &ask("can i renew my books over the phone"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let uuid = answer["documents"][0]["uuid"].as_str().unwrap_or_default();
+    assert!(uuid.starts_with("borrowing-and-renewals.md#"), "{answer}");
+    let (status, answer) = server.post_json("/webhook", &ask("do you sell coffee")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, json!({"documents": []}));
+    server.stop().await;
+}

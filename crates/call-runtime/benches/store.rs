@@ -109,9 +109,7 @@ fn config() -> RuntimeConfig {
 }
 
 async fn redis_store(url: &str) -> Store {
-    let store = Store::connect(&RedisConfig::new(url)).await.expect("connect");
-    store.ping().await.expect("redis answers");
-    store
+    Store::connect(&RedisConfig::new(url)).await.expect("connect")
 }
 
 struct Figures {

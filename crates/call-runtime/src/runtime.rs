@@ -1,69 +1,25 @@
-//! The registry of live calls, its supervisor, and the handle the edge uses.
+//! The handle the edge uses, [`CallRuntime`], and the supervisor that restarts failed call actors.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod tool_runs;
+
+pub(crate) use tool_runs::LocalRuns;
+pub use tool_runs::{CLAIM_MARGIN, Replay, ToolRun, Unclaimable};
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use call_state::{Applied, CallEvent, CallState, Limits, Trimmed};
+use call_state::{CallEvent, CallState, TooLarge};
 use dashmap::DashMap;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
-use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
+use serde_json::Value;
+use tokio::task::JoinHandle;
 
-use crate::actor::{CallActor, CallArgs, CallMsg};
-use crate::store::{Store, StoreError, StoredReport};
-
-/// How the runtime treats calls. Read once at the edge.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RuntimeConfig {
-    /// Caps on each call's state.
-    pub limits: Limits,
-    /// A call with no event for this long retires (its snapshot is kept).
-    pub idle_timeout_seconds: f64,
-    /// Save a snapshot after this many events (the journal covers the rest).
-    pub snapshot_every: u32,
-    /// Live calls at most; events of further new calls are refused until some retire.
-    pub max_live_calls: usize,
-    /// How long a query waits for a call's actor.
-    pub ask_timeout_ms: u64,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            limits: Limits::default(),
-            idle_timeout_seconds: 600.0,
-            snapshot_every: 32,
-            max_live_calls: 200_000,
-            ask_timeout_ms: 2_000,
-        }
-    }
-}
-
-impl RuntimeConfig {
-    /// The idle timeout as a duration.
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::try_from_secs_f64(self.idle_timeout_seconds).unwrap_or(Duration::from_secs(600))
-    }
-
-    /// Checks ranges.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.idle_timeout_seconds.is_finite() && self.idle_timeout_seconds >= 0.01) {
-            return Err(format!(
-                "calls.idle_timeout_seconds must be at least 0.01, got {}",
-                self.idle_timeout_seconds
-            ));
-        }
-        if self.max_live_calls == 0 {
-            return Err("calls.max_live_calls must be at least 1".into());
-        }
-        if self.limits.max_turns == 0 || self.limits.max_seen_events == 0 {
-            return Err("calls.limits.max_turns and max_seen_events must be at least 1".into());
-        }
-        Ok(())
-    }
-}
+use crate::actor::{CallActor, CallArgs, CallMsg, CallSummary, Queried};
+use crate::config::RuntimeConfig;
+use crate::registry::{RuntimeStats, Shared};
+use crate::store::{Appended, Backend, Store, StoreError, StoreStats, StoredReport};
 
 /// Why the runtime could not take an event or answer a query.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -74,6 +30,9 @@ pub enum RuntimeError {
     /// The store failed; the event was not acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The event is too large to journal, even with its texts cut; it was not acknowledged.
+    #[error(transparent)]
+    EventTooLarge(#[from] TooLarge),
     /// The call's actor could not be started or did not answer in time.
     #[error("call {call_id} is unavailable: {reason}")]
     Unavailable {
@@ -84,160 +43,29 @@ pub enum RuntimeError {
     },
 }
 
-/// A call's state as a query found it.
-#[derive(Debug, Clone)]
-pub struct Queried {
-    /// The state.
-    pub state: CallState,
-    /// Why the state may lack events other instances acknowledged: the store could not be read, so this is
-    /// what this instance knows. `None` when the state is current.
-    pub stale: Option<StoreError>,
-}
-
-impl Queried {
-    /// Whether the state may lack events (see [`Queried::stale`]).
-    pub fn is_stale(&self) -> bool {
-        self.stale.is_some()
-    }
-}
-
-/// A live call in the admin listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallSummary {
-    /// The call id.
-    pub id: String,
-    /// The call status.
-    pub status: Option<String>,
-    /// The customer's number.
-    pub customer: Option<String>,
-    /// When the call started, epoch milliseconds.
-    pub started_at_ms: Option<i64>,
-    /// Conversation turns so far.
-    pub turns: usize,
-}
-
-impl CallSummary {
-    pub(crate) fn of(state: &CallState) -> CallSummary {
-        CallSummary {
-            id: state.call_id().to_string(),
-            status: state.status().map(str::to_string),
-            customer: state.customer_number().map(str::to_string),
-            started_at_ms: state.started_at_ms(),
-            turns: state.conversation().len(),
-        }
-    }
-}
-
-/// Counters of what the runtime did, read by `/metrics`.
-#[derive(Debug, Default)]
-pub struct RuntimeStats {
-    /// Events folded that changed state.
-    pub events_changed: AtomicU64,
-    /// Replayed deliveries recognised and skipped.
-    pub events_duplicate: AtomicU64,
-    /// Events that changed nothing.
-    pub events_ignored: AtomicU64,
-    /// Actors started (first events, restarts, and calls revived after retirement).
-    pub actors_started: AtomicU64,
-    /// Actors restarted after a failure.
-    pub restarts: AtomicU64,
-    /// Actors retired for idleness.
-    pub retired_idle: AtomicU64,
-    /// Actors retired because their call ended and reported.
-    pub retired_ended: AtomicU64,
-    /// Reads of the store's journal past an actor's position (with a shared store: one per query and per
-    /// hole; with the memory store only when two ingests of a call raced).
-    pub catch_ups: AtomicU64,
-    /// Queries answered from an actor's local state because the store could not be read.
-    pub stale_answers: AtomicU64,
-    /// What the caps trimmed, by kind, in the order of [`RuntimeStats::TRIMMED_KINDS`].
-    pub trimmed: [AtomicU64; 7],
-}
-
-impl RuntimeStats {
-    /// The names of the trimmed counters.
-    pub const TRIMMED_KINDS: [&'static str; 7] = [
-        "turns",
-        "bytes",
-        "tool_records",
-        "transfers",
-        "memory_entries",
-        "memory_values",
-        "seen_events",
-    ];
-
-    fn record_trimmed(&self, before: &Trimmed, after: &Trimmed) {
-        let pairs = [
-            (before.turns, after.turns),
-            (before.bytes, after.bytes),
-            (before.tool_records, after.tool_records),
-            (before.transfers, after.transfers),
-            (before.memory_entries, after.memory_entries),
-            (before.memory_values, after.memory_values),
-            (before.seen_events, after.seen_events),
-        ];
-        for (counter, (before, after)) in self.trimmed.iter().zip(pairs) {
-            if after > before {
-                counter.fetch_add(after - before, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// What every actor of the runtime shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) store: Store,
-    pub(crate) config: RuntimeConfig,
-    pub(crate) stats: RuntimeStats,
-    calls: DashMap<String, Arc<Slot>>,
-}
-
-/// A registry entry: set once by whoever spawns the call's actor first.
-#[derive(Debug, Default)]
-struct Slot {
-    actor: OnceCell<ActorRef<CallMsg>>,
-}
-
-impl Shared {
-    /// Folds one event into a state, counting the outcome and what the caps trimmed.
-    pub(crate) fn apply(&self, state: &mut CallState, event: &CallEvent) {
-        let before = *state.trimmed();
-        let outcome = state.apply(event, &self.config.limits);
-        let counter = match outcome {
-            Applied::Changed => &self.stats.events_changed,
-            Applied::Duplicate => &self.stats.events_duplicate,
-            Applied::Ignored => &self.stats.events_ignored,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.stats.record_trimmed(&before, state.trimmed());
-    }
-
-    /// Removes the registry entry of `call_id` if it still belongs to actor `id`.
-    pub(crate) fn forget(&self, call_id: &str, id: ActorId) {
-        self.calls.remove_if(call_id, |_, slot| {
-            slot.actor.get().is_some_and(|actor| actor.get_id() == id)
-        });
-    }
-}
-
 /// The handle to every call: ingest events, query state, list and stop. Cloning is cheap; clones share
 /// one runtime, whose actors live until [`CallRuntime::shutdown`] or their retirement.
 #[derive(Debug, Clone)]
 pub struct CallRuntime {
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
+    /// The memory store's periodic sweep of expired data, stopped at shutdown.
+    sweeper: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl CallRuntime {
-    /// Starts a runtime over `store`.
+    /// Starts a runtime over `store` (and, for the memory store, its periodic sweep of expired data).
     pub async fn start(store: Store, config: RuntimeConfig) -> Result<CallRuntime, RuntimeError> {
+        let sweeper = match &store.backend {
+            Backend::Memory(memory) => Some(memory.spawn_sweeper()),
+            Backend::Redis(_) => None,
+        };
         let shared = Arc::new(Shared {
             store,
             config,
             stats: RuntimeStats::default(),
             calls: DashMap::new(),
+            tool_runs: tool_runs::LocalRuns::default(),
         });
         let (supervisor, _) = Actor::spawn(None, CallSupervisor, Arc::clone(&shared))
             .await
@@ -245,12 +73,36 @@ impl CallRuntime {
                 call_id: String::new(),
                 reason: format!("supervisor did not start: {error}"),
             })?;
-        Ok(CallRuntime { shared, supervisor })
+        Ok(CallRuntime {
+            shared,
+            supervisor,
+            sweeper: Arc::new(Mutex::new(sweeper)),
+        })
     }
 
-    /// The store the runtime keeps calls in.
-    pub fn store(&self) -> &Store {
+    /// The store the runtime keeps calls in, for this crate's tests.
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// `Ok` when the runtime's store can take traffic, or why not (naming the store).
+    pub async fn readiness(&self) -> Result<(), String> {
+        let store = &self.shared.store;
+        store
+            .ping()
+            .await
+            .map_err(|error| format!("{} store: {error}", store.name()))
+    }
+
+    /// The store's short name (`memory`, `redis`).
+    pub fn store_name(&self) -> &'static str {
+        self.shared.store.name()
+    }
+
+    /// What the store dropped or refused, for metrics.
+    pub fn store_stats(&self) -> &StoreStats {
+        self.shared.store.stats()
     }
 
     /// The configuration in force.
@@ -270,17 +122,34 @@ impl CallRuntime {
 
     /// Acknowledges one event: it is in the call's journal and on its way to the call's actor when this
     /// returns `Ok`. The caller need not wait for it to be applied; later queries see it.
-    pub async fn ingest(&self, event: CallEvent) -> Result<(), RuntimeError> {
+    ///
+    /// An event whose JSON is over [`RuntimeConfig::max_event_bytes`] has its texts cut to fit (counted in
+    /// `event_bytes`), or is refused with [`RuntimeError::EventTooLarge`] (counted in `events_refused`), so
+    /// that everything journaled stays bounded and readable.
+    pub async fn ingest(&self, mut event: CallEvent) -> Result<(), RuntimeError> {
+        let config = &self.shared.config;
+        match event.bound(config.limits.max_turn_bytes, config.max_event_bytes) {
+            Ok(0) => {}
+            Ok(cut) => {
+                self.shared.stats.trimmed[7].fetch_add(cut, Ordering::Relaxed);
+                tracing::debug!(call_id = event.call_id, cut, "oversized event cut before journaling");
+            }
+            Err(error) => {
+                self.shared.stats.trimmed[8].fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call_id = event.call_id, kind = event.kind.name(), %error, "event refused");
+                return Err(error.into());
+            }
+        }
         let call_id = event.call_id.clone();
         let event = Arc::new(event);
         // Admission first, so a refused event is not journaled either.
         if !self.shared.calls.contains_key(&call_id) && self.shared.calls.len() >= self.shared.config.max_live_calls {
             return Err(RuntimeError::TooManyCalls(self.shared.config.max_live_calls));
         }
-        let seq = self.shared.store.append(Arc::clone(&event)).await?;
+        let (seq, generation) = self.journal(&call_id, &event).await?;
         // The event is journaled: from here on it cannot be lost. Delivery to a live actor only makes it
         // visible sooner; an actor started later replays it from the journal.
-        let mut message = CallMsg::Apply { seq, event };
+        let mut message = CallMsg::Apply { seq, generation, event };
         for _ in 0..3 {
             let actor = match self.actor(&call_id).await {
                 Ok(actor) => actor,
@@ -311,13 +180,50 @@ impl CallRuntime {
         Ok(())
     }
 
+    /// Appends `event` to the record the call's live actor folds. When the store lost or replaced that
+    /// record, the actor re-seeds it first, so the new event never takes a seq the actor already folded.
+    async fn journal(&self, call_id: &str, event: &Arc<CallEvent>) -> Result<(u64, u64), RuntimeError> {
+        let mut expect = self.shared.calls.get(call_id).and_then(|slot| slot.expect());
+        for _ in 0..4 {
+            match self.shared.store.append(Arc::clone(event), expect).await? {
+                Appended::Journaled { seq, generation } => return Ok((seq, generation)),
+                Appended::Diverged => {}
+            }
+            let Some(actor) = self.live(call_id) else {
+                // The actor retired meanwhile (re-seeding on its way out if it had to): nothing here holds the
+                // call any more, so the record is whatever the store has.
+                expect = None;
+                continue;
+            };
+            let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms);
+            match actor.call(CallMsg::Heal, Some(timeout)).await {
+                Ok(ractor::rpc::CallResult::Success(Ok(healed))) => expect = healed,
+                Ok(ractor::rpc::CallResult::Success(Err(error))) => return Err(error.into()),
+                Ok(_) | Err(_) if !is_running(&actor) => expect = None,
+                Ok(_) | Err(_) => {
+                    return Err(RuntimeError::Unavailable {
+                        call_id: call_id.to_string(),
+                        reason: "the call's actor did not re-seed the store in time".into(),
+                    });
+                }
+            }
+        }
+        Err(RuntimeError::Unavailable {
+            call_id: call_id.to_string(),
+            reason: "the call's stored record kept changing".into(),
+        })
+    }
+
     /// The call's state after every event acknowledged before this call, or `None` for a call never seen.
     /// A retired call is rebuilt from the store without starting an actor.
     ///
     /// With a shared store that cannot be read, a live call's state is what this instance knows (a warning
     /// is logged); [`CallRuntime::query`] says so to the caller.
     pub async fn state(&self, call_id: &str) -> Result<Option<CallState>, RuntimeError> {
-        Ok(self.query(call_id).await?.map(|queried| queried.state))
+        Ok(self
+            .query(call_id)
+            .await?
+            .map(|queried| Arc::unwrap_or_clone(queried.state)))
     }
 
     /// As [`CallRuntime::state`], and whether the state may lack events other instances acknowledged because
@@ -338,19 +244,20 @@ impl CallRuntime {
                 }
             }
         }
-        Ok(self
-            .stored_state(call_id)
-            .await?
-            .map(|state| Queried { state, stale: None }))
+        Ok(self.stored_state(call_id).await?.map(|state| Queried {
+            state: Arc::new(state),
+            stale: None,
+        }))
     }
 
     /// The call's state rebuilt from its snapshot and journal.
     async fn stored_state(&self, call_id: &str) -> Result<Option<CallState>, RuntimeError> {
-        let (snapshot, journal) = self.shared.store.load(call_id).await?;
-        if snapshot.is_none() && journal.is_empty() {
+        let loaded = self.shared.store.load(call_id).await?;
+        if loaded.is_empty() {
             return Ok(None);
         }
-        let (mut state, through) = match snapshot {
+        let journal = loaded.journal;
+        let (mut state, through) = match loaded.snapshot {
             Some(snapshot) => (snapshot.state, snapshot.through),
             None => (CallState::new(call_id), 0),
         };
@@ -370,13 +277,43 @@ impl CallRuntime {
         Ok(self.shared.store.save_report(report).await?)
     }
 
+    /// The memory shared by every call of a conversation (empty for an unknown or expired one).
+    pub async fn conversation_memory(&self, conversation_id: &str) -> Result<BTreeMap<String, Value>, RuntimeError> {
+        Ok(self.shared.store.conversation_memory(conversation_id).await?)
+    }
+
+    /// Sets (or, with `None`, deletes) a key of a conversation's memory. A write past the conversation bounds
+    /// of `[retention]` is refused ([`StoreError::Refused`]) and counted.
+    pub async fn set_conversation_memory(
+        &self,
+        conversation_id: &str,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<(), RuntimeError> {
+        Ok(self
+            .shared
+            .store
+            .set_conversation_memory(conversation_id, key, value)
+            .await?)
+    }
+
+    /// Records that `call_id` belongs to conversation `conversation_id` (the `/api/webhook/{id}` form).
+    pub async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), RuntimeError> {
+        Ok(self.shared.store.link_conversation(call_id, conversation_id).await?)
+    }
+
+    /// The conversation a call belongs to, if it was linked to one.
+    pub async fn conversation_of(&self, call_id: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(self.shared.store.conversation_of(call_id).await?)
+    }
+
     /// Summaries of the live calls, at most `limit`.
     pub async fn list(&self, limit: usize) -> Vec<CallSummary> {
         let actors: Vec<ActorRef<CallMsg>> = self
             .shared
             .calls
             .iter()
-            .filter_map(|entry| entry.value().actor.get().cloned())
+            .filter_map(|entry| entry.value().actor.get().cloned().map(ActorRef::from))
             .take(limit)
             .collect();
         let timeout = Some(Duration::from_millis(self.shared.config.ask_timeout_ms));
@@ -398,28 +335,40 @@ impl CallRuntime {
             .is_some_and(|actor| actor.cast(CallMsg::Fail(reason.to_string())).is_ok())
     }
 
-    /// Stops every actor, each saving its snapshot, then the supervisor.
+    /// Stops every actor, each saving its snapshot, then the supervisor. Actors drain concurrently, and the
+    /// whole drain is bounded (a few ask timeouts), so one stuck call cannot hold up the process's exit.
     pub async fn shutdown(&self) {
+        if let Some(sweeper) = self.sweeper.lock().ok().and_then(|mut sweeper| sweeper.take()) {
+            sweeper.abort();
+        }
         let actors: Vec<ActorRef<CallMsg>> = self
             .shared
             .calls
             .iter()
-            .filter_map(|entry| entry.value().actor.get().cloned())
+            .filter_map(|entry| entry.value().actor.get().cloned().map(ActorRef::from))
             .collect();
-        let timeout = Some(Duration::from_millis(self.shared.config.ask_timeout_ms));
-        for actor in &actors {
-            // Drain what was sent before the stop: a final `Get` waits for every earlier `Apply`.
-            let _ = actor.call(CallMsg::Get, timeout).await;
-            let _ = actor.stop_and_wait(Some("shutdown".into()), timeout).await;
+        let ask = Duration::from_millis(self.shared.config.ask_timeout_ms);
+        let mut drains = tokio::task::JoinSet::new();
+        for actor in actors {
+            drains.spawn(async move {
+                // Drain what was sent before the stop: a final `Get` waits for every earlier `Apply`.
+                let _ = actor.call(CallMsg::Get, Some(ask)).await;
+                let _ = actor.stop_and_wait(Some("shutdown".into()), Some(ask)).await;
+            });
         }
-        let _ = self.supervisor.stop_and_wait(Some("shutdown".into()), timeout).await;
+        let drained = tokio::time::timeout(ask * 3, async { while drains.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(left = drains.len(), "shutdown: some call actors did not stop in time");
+            drains.abort_all();
+        }
+        let _ = self.supervisor.stop_and_wait(Some("shutdown".into()), Some(ask)).await;
     }
 
     fn live(&self, call_id: &str) -> Option<ActorRef<CallMsg>> {
         self.shared
             .calls
             .get(call_id)
-            .and_then(|slot| slot.actor.get().cloned())
+            .and_then(|slot| slot.actor.get().cloned().map(ActorRef::from))
             .filter(is_running)
     }
 
@@ -435,14 +384,16 @@ impl CallRuntime {
                     let args = CallArgs {
                         call_id: call_id.to_string(),
                         shared: Arc::clone(&self.shared),
+                        slot: Arc::clone(&slot),
                     };
                     Actor::spawn_linked(None, CallActor, args, self.supervisor.get_cell())
                         .await
-                        .map(|(actor, _)| actor)
+                        .map(|(actor, _)| actor.get_cell())
                         .map_err(|error| error.to_string())
                 })
-                .await;
-            match actor {
+                .await
+                .map(|cell| ActorRef::<CallMsg>::from(cell.clone()));
+            match &actor {
                 Ok(actor) if is_running(actor) => return Ok(actor.clone()),
                 Ok(actor) => self.shared.forget(call_id, actor.get_id()),
                 Err(reason) => {
@@ -451,7 +402,7 @@ impl CallRuntime {
                         .remove_if(call_id, |_, entry| Arc::ptr_eq(entry, &slot));
                     return Err(RuntimeError::Unavailable {
                         call_id: call_id.to_string(),
-                        reason,
+                        reason: reason.clone(),
                     });
                 }
             }
@@ -498,7 +449,7 @@ impl Actor for CallSupervisor {
         shared: &mut Arc<Shared>,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, error) = event {
-            let Some(call_id) = call_of(shared, &cell) else {
+            let Some(call_id) = shared.call_of(cell.get_id()) else {
                 return Ok(());
             };
             tracing::error!(call_id, %error, "call actor failed; restarting from its snapshot");
@@ -507,6 +458,7 @@ impl Actor for CallSupervisor {
             let runtime = CallRuntime {
                 shared: Arc::clone(shared),
                 supervisor: myself,
+                sweeper: Arc::default(),
             };
             // Restart eagerly, so the call is live again even if no further event comes.
             tokio::spawn(async move {
@@ -519,11 +471,5 @@ impl Actor for CallSupervisor {
     }
 }
 
-fn call_of(shared: &Shared, cell: &ActorCell) -> Option<String> {
-    let id = cell.get_id();
-    shared
-        .calls
-        .iter()
-        .find(|entry| entry.value().actor.get().is_some_and(|actor| actor.get_id() == id))
-        .map(|entry| entry.key().clone())
-}
+#[cfg(test)]
+mod tests;

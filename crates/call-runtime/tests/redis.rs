@@ -1,7 +1,8 @@
-//! The Redis store against a real `redis-server` that each test starts on a free loopback port: two
-//! instances sharing one Redis agree with a single-instance run, replays are journaled once across
-//! instances, snapshots trim the journal, keys carry TTLs, and a Redis killed mid-call loses nothing that was
-//! acknowledged while the runtime recovers without a restart.
+//! The runtime over a real `redis-server` that each test starts on a free loopback port: two instances
+//! sharing one Redis agree with a single-instance run, replays are journaled once across instances, and a
+//! Redis killed mid-call loses nothing that was acknowledged while the runtime recovers without a restart. The
+//! store's own contract (idempotency, snapshots, TTLs, bounds) is tested against both stores in
+//! `src/store/contract.rs`.
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
@@ -9,7 +10,7 @@ mod redis_server;
 use std::sync::Arc;
 use std::time::Duration;
 
-use call_runtime::{CallRuntime, RedisConfig, RedisStore, RuntimeConfig, Snapshot, Store, StoredReport};
+use call_runtime::{CallRuntime, RedisConfig, Replay, RetentionConfig, RuntimeConfig, Store, Unclaimable};
 use call_state::{CallEvent, CallState, EventKind, Limits, Role, ToolInvocation};
 use redis_server::RedisServer;
 use serde_json::json;
@@ -44,13 +45,6 @@ fn config(url: &str) -> RedisConfig {
 
 async fn redis_store(url: &str) -> Store {
     Store::connect(&config(url)).await.expect("connect to the test redis")
-}
-
-fn redis_of(store: &Store) -> &RedisStore {
-    match store {
-        Store::Redis(redis) => redis,
-        Store::Memory(_) => panic!("expected the redis store"),
-    }
 }
 
 /// A raw connection for inspecting keys.
@@ -232,9 +226,9 @@ async fn two_instances_sharing_redis_answer_like_one() {
                 let queried = asked.query(&call).await.unwrap().unwrap();
                 assert!(!queried.is_stale());
                 let expected = single.state(&call).await.unwrap().unwrap();
-                assert_eq!(queried.state, expected, "seed {seed}, after delivery {i}");
+                assert_eq!(*queried.state, expected, "seed {seed}, after delivery {i}");
                 assert_eq!(
-                    queried.state,
+                    *queried.state,
                     fold(&call, &deliveries[..=i]),
                     "seed {seed}, after delivery {i}"
                 );
@@ -271,159 +265,78 @@ async fn two_instances_sharing_redis_answer_like_one() {
     }
 }
 
-#[tokio::test]
-async fn appends_are_idempotent_across_instances() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_runs_once_across_runtimes_and_its_record_expires() {
     let server = RedisServer::start();
-    let a = redis_store(&server.url()).await;
-    let b = redis_store(&server.url()).await;
-    let first = Arc::new(transcript("c-idem", 1, Role::User, true, "hello"));
-    let second = Arc::new(transcript("c-idem", 2, Role::User, true, "again"));
-    assert_eq!(a.append(Arc::clone(&first)).await.unwrap(), 1);
-    assert_eq!(
-        b.append(Arc::clone(&first)).await.unwrap(),
-        1,
-        "a replay at another instance"
+    let (one, two) = (redis_store(&server.url()).await, redis_store(&server.url()).await);
+    let a = CallRuntime::start(one.clone(), RuntimeConfig::default()).await.unwrap();
+    let b = CallRuntime::start(two, RuntimeConfig::default()).await.unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tool = |pause: Duration| {
+        let runs = Arc::clone(&runs);
+        async move {
+            let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            tokio::time::sleep(pause).await;
+            format!("#{run}")
+        }
+    };
+    let deadline = Duration::from_secs(2);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.run_tool_once("c-tool", "t-1", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
+            .await
+    };
+    let (first, second) = tokio::join!(
+        a.run_tool_once(
+            "c-tool",
+            "t-1",
+            deadline,
+            Unclaimable::Refuse,
+            tool(Duration::from_millis(400))
+        ),
+        later,
     );
-    assert_eq!(
-        a.append(Arc::clone(&first)).await.unwrap(),
-        1,
-        "a replay at the same instance"
-    );
-    assert_eq!(b.append(Arc::clone(&second)).await.unwrap(), 2);
-    assert_eq!(a.append(Arc::clone(&second)).await.unwrap(), 2);
-    let (snapshot, journal) = a.load("c-idem").await.unwrap();
-    assert!(snapshot.is_none());
-    let journal: Vec<(u64, CallEvent)> = journal
-        .into_iter()
-        .map(|(seq, event)| (seq, (*event).clone()))
-        .collect();
-    assert_eq!(journal, [(1, (*first).clone()), (2, (*second).clone())]);
-    assert_eq!(a.load_since("c-idem", 1).await.unwrap().1.len(), 1);
-    assert!(a.load_since("c-idem", 2).await.unwrap().1.is_empty());
-    assert!(a.load("c-never").await.unwrap().1.is_empty());
-}
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!((&*first.answer, first.replay), ("#1", None));
+    assert_eq!((&*second.answer, second.replay), ("#1", Some(Replay::InFlight)));
+    let third = b
+        .run_tool_once("c-tool", "t-1", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((&*third.answer, third.replay), ("#1", Some(Replay::Completed)));
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 
-#[tokio::test]
-async fn snapshots_trim_the_journal_and_never_go_back() {
-    let server = RedisServer::start();
-    let store = redis_store(&server.url()).await;
-    let runtime = CallRuntime::start(
-        store.clone(),
-        RuntimeConfig {
-            snapshot_every: 4,
-            ..RuntimeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let events: Vec<CallEvent> = (0..10)
-        .map(|i| transcript("c-snap", i, Role::User, true, &format!("turn {i}")))
-        .collect();
-    for event in &events {
-        runtime.ingest(event.clone()).await.unwrap();
-    }
-    let state = runtime.state("c-snap").await.unwrap().unwrap();
-    assert_eq!(state, fold("c-snap", &events));
-    let redis = redis_of(&store);
+    // The answer expires with the call; the claim is gone once the answer is recorded.
+    let key = |part: &str| format!("test:call:{{c-tool}}:{part}");
     let mut raw = raw(&server.url()).await;
-    let journal_len: u64 = redis::cmd("ZCARD")
-        .arg(redis.call_key("c-snap", "journal"))
+    let ttl: i64 = redis::cmd("TTL").arg(key("tools")).query_async(&mut raw).await.unwrap();
+    assert!(
+        ttl > 0 && ttl as u64 <= RetentionConfig::default().call_ttl_seconds,
+        "TTL {ttl}"
+    );
+    let claims: i64 = redis::cmd("EXISTS")
+        .arg(key("tool-claim:t-1"))
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(journal_len, 2, "the snapshot through seq 8 trimmed entries 1..=8");
-    let (snapshot, journal) = store.load("c-snap").await.unwrap();
-    let snapshot = snapshot.unwrap();
-    assert_eq!(snapshot.through, 8);
-    assert_eq!(snapshot.state, fold("c-snap", &events[..8]));
-    assert_eq!(journal.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [9, 10]);
+    assert_eq!(claims, 0);
 
-    // A late snapshot of an older actor does not replace the newer one.
-    store
-        .save_snapshot(Snapshot {
-            state: fold("c-snap", &events[..3]),
-            through: 3,
-        })
+    // A claim whose owner is gone (written, never completed) lapses, and the waiting delivery runs the call.
+    let _: () = redis::cmd("SET")
+        .arg(key("tool-claim:t-2"))
+        .arg("dead-owner")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(store.load("c-snap").await.unwrap().0.unwrap().through, 8);
-    // A reader at seq 9 gets no snapshot, only what it lacks.
-    let (snapshot, journal) = store.load_since("c-snap", 9).await.unwrap();
-    assert!(snapshot.is_none());
-    assert_eq!(journal.len(), 1);
-    runtime.shutdown().await;
-    // Shutdown checkpointed everything: the journal is empty, the snapshot is the whole call.
-    let (snapshot, journal) = store.load("c-snap").await.unwrap();
-    assert_eq!(snapshot.unwrap().through, 10);
-    assert!(journal.is_empty());
-}
-
-#[tokio::test]
-async fn every_key_carries_a_ttl() {
-    let server = RedisServer::start();
-    let store = redis_store(&server.url()).await;
-    let runtime = CallRuntime::start(
-        store.clone(),
-        RuntimeConfig {
-            snapshot_every: 2,
-            ..RuntimeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    for i in 0..3 {
-        runtime
-            .ingest(transcript("c-ttl", i, Role::User, true, &format!("t{i}")))
-            .await
-            .unwrap();
-    }
-    runtime.state("c-ttl").await.unwrap();
-    runtime
-        .save_report(StoredReport {
-            call_id: "c-ttl".into(),
-            ended_reason: None,
-            summary: Some("short".into()),
-            cost: None,
-            duration_seconds: None,
-            received_at_ms: 1,
-            body: "{}".into(),
-        })
+    let taken = a
+        .run_tool_once("c-tool", "t-2", deadline, Unclaimable::Refuse, tool(Duration::ZERO))
         .await
         .unwrap();
-    store.link_conversation("c-ttl", "conv-1").await.unwrap();
-    store
-        .set_conversation_memory("conv-1", "name", Some(json!("Ada")))
-        .await
-        .unwrap();
-    store
-        .set_conversation_memory("conv-1", "gone", Some(json!(1)))
-        .await
-        .unwrap();
-    store.set_conversation_memory("conv-1", "gone", None).await.unwrap();
-
-    // The values round-trip.
-    assert_eq!(store.conversation_of("c-ttl").await.unwrap().as_deref(), Some("conv-1"));
-    let memory = store.conversation_memory("conv-1").await.unwrap();
-    assert_eq!(memory.len(), 1);
-    assert_eq!(memory["name"], json!("Ada"));
-    assert_eq!(
-        store.report("c-ttl").await.unwrap().unwrap().summary.as_deref(),
-        Some("short")
-    );
-    assert!(store.report("c-none").await.unwrap().is_none());
-
-    let redis = redis_of(&store);
-    let mut raw = raw(&server.url()).await;
-    let defaults = RedisConfig::default();
-    for part in ["seq", "journal", "ids", "snapshot", "report", "conversation"] {
-        let key = redis.call_key("c-ttl", part);
-        let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut raw).await.unwrap();
-        assert!(ttl > 0 && ttl as u64 <= defaults.call_ttl_seconds, "{key}: TTL {ttl}");
-    }
-    let key = redis.conversation_key("conv-1");
-    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut raw).await.unwrap();
-    assert!(ttl as u64 > defaults.call_ttl_seconds, "{key}: TTL {ttl}");
-    runtime.shutdown().await;
+    assert_eq!((&*taken.answer, taken.replay), ("#2", None));
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// Ingests `event`, retrying as Vapi does after a 503, a bounded number of times.
@@ -450,12 +363,12 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     for event in before {
         runtime.ingest(event.clone()).await.unwrap();
     }
-    assert!(runtime.store().ping().await.is_ok());
+    assert!(runtime.readiness().await.is_ok());
 
     server.kill();
     // While Redis is down: not ready, events refused (the edge answers 503), and a tool call is answered
     // from what this instance knows, flagged as possibly stale.
-    assert!(runtime.store().ping().await.is_err(), "readiness fails");
+    assert!(runtime.readiness().await.is_err(), "readiness fails");
     for event in &after[..3] {
         assert!(
             runtime.ingest(event.clone()).await.is_err(),
@@ -465,7 +378,7 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     let queried = runtime.query(call).await.unwrap().unwrap();
     assert!(queried.is_stale());
     assert_eq!(
-        queried.state,
+        *queried.state,
         fold(call, before),
         "the local state has every acknowledged event"
     );
@@ -475,7 +388,7 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     // Recovery needs no restart of the runtime: readiness returns by itself.
     let mut ready = false;
     for _ in 0..200 {
-        if runtime.store().ping().await.is_ok() {
+        if runtime.readiness().await.is_ok() {
             ready = true;
             break;
         }
@@ -495,12 +408,154 @@ async fn redis_killed_mid_call_loses_nothing_acknowledged() {
     }
     let queried = runtime.query(call).await.unwrap().unwrap();
     assert!(!queried.is_stale());
-    assert_eq!(queried.state, fold(call, &events));
+    assert_eq!(*queried.state, fold(call, &events));
     runtime.shutdown().await;
 
     let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
         .await
         .unwrap();
     assert_eq!(fresh.state(call).await.unwrap().unwrap(), fold(call, &events));
+    fresh.shutdown().await;
+}
+
+/// Two instances hold the same call when Redis loses everything; events keep alternating between them. The
+/// first to notice re-seeds the store from its state, the other merges what it has that the first lacked (the
+/// last event it took before the loss) and adopts the rest: both, and a fresh instance, end with every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_heal_a_flushed_redis_without_losing_either_side() {
+    let server = RedisServer::start();
+    let call = "c-flushed";
+    let events: Vec<CallEvent> = (0..60)
+        .map(|i| transcript(call, i, Role::User, true, &format!("line {i}")))
+        .collect();
+    let instances = [
+        CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+            .await
+            .unwrap(),
+        CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+            .await
+            .unwrap(),
+    ];
+    for (i, event) in events[..30].iter().enumerate() {
+        instances[i % 2].ingest(event.clone()).await.unwrap();
+    }
+    let mut redis = raw(&server.url()).await;
+    redis::cmd("FLUSHALL").query_async::<()>(&mut redis).await.unwrap();
+    for (i, event) in events.iter().enumerate().skip(30) {
+        instances[i % 2].ingest(event.clone()).await.unwrap();
+    }
+    let expected = fold(call, &events);
+    for (n, instance) in instances.iter().enumerate() {
+        let queried = instance.query(call).await.unwrap().unwrap();
+        assert!(!queried.is_stale());
+        assert_eq!(queried.state.conversation(), expected.conversation(), "instance {n}");
+    }
+    let heals: u64 = instances
+        .iter()
+        .map(|instance| instance.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert!((1..=2).contains(&heals), "{heals} heals");
+    for instance in &instances {
+        instance.shutdown().await;
+    }
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.state(call).await.unwrap().unwrap().conversation(),
+        expected.conversation()
+    );
+    fresh.shutdown().await;
+}
+
+/// A Redis restarted empty under a single instance: acknowledged events before and after are all kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_mid_call_is_reseeded_from_the_live_actor() {
+    let mut server = RedisServer::start();
+    let call = "c-restarted";
+    let events = scripted_call(call);
+    let (before, after) = events.split_at(events.len() / 2);
+    let runtime = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    for event in before {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    server.restart();
+    for event in after {
+        ingest_with_retries(&runtime, event).await;
+    }
+    assert_eq!(runtime.state(call).await.unwrap().unwrap(), fold(call, &events));
+    assert_eq!(
+        runtime.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    runtime.shutdown().await;
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(fresh.state(call).await.unwrap().unwrap(), fold(call, &events));
+    fresh.shutdown().await;
+}
+
+/// A failover to a replica that lagged: the call's keys go back to an older copy of the same record. The
+/// instance notices before it acknowledges the next event (the record has handed out fewer seqs than it
+/// folded) and re-seeds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_of_the_record_is_noticed_and_reseeded() {
+    let server = RedisServer::start();
+    let call = "c-stale";
+    let events: Vec<CallEvent> = (0..50)
+        .map(|i| transcript(call, i, Role::Assistant, true, &format!("line {i}")))
+        .collect();
+    let runtime = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    for event in &events[..20] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    let mut redis = raw(&server.url()).await;
+    let keys: Vec<String> = ["seq", "journal", "ids", "snapshot", "gen"]
+        .iter()
+        .map(|part| format!("test:call:{{{call}}}:{part}"))
+        .collect();
+    let mut copies = Vec::new();
+    for key in &keys {
+        // `None` for a key that did not exist (the journal, when a snapshot just trimmed it).
+        let dumped: Option<Vec<u8>> = redis::cmd("DUMP").arg(key).query_async(&mut redis).await.unwrap();
+        copies.push(dumped);
+    }
+    for event in &events[20..40] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    for (key, copy) in keys.iter().zip(&copies) {
+        let command = match copy {
+            Some(copy) => {
+                let mut restore = redis::cmd("RESTORE");
+                restore.arg(key).arg(0).arg(copy.as_slice()).arg("REPLACE");
+                restore
+            }
+            None => {
+                let mut delete = redis::cmd("DEL");
+                delete.arg(key);
+                delete
+            }
+        };
+        command.query_async::<()>(&mut redis).await.unwrap();
+    }
+    for event in &events[40..] {
+        runtime.ingest(event.clone()).await.unwrap();
+    }
+    let expected = fold(call, &events);
+    assert_eq!(runtime.state(call).await.unwrap().unwrap(), expected);
+    assert_eq!(
+        runtime.stats().store_heals.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    runtime.shutdown().await;
+    let fresh = CallRuntime::start(redis_store(&server.url()).await, runtime_config())
+        .await
+        .unwrap();
+    assert_eq!(fresh.state(call).await.unwrap().unwrap(), expected);
     fresh.shutdown().await;
 }

@@ -10,6 +10,8 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::text::{json_len, truncate_at};
+
 /// The deterministic id of an event: FNV-1a 64 over the call id, the timestamp, the kind and its content.
 ///
 /// The same delivery always gets the same id, on any machine and in any process, because nothing but the
@@ -331,6 +333,169 @@ impl CallEvent {
     pub fn with_id(mut self, id: EventId) -> Self {
         self.id = id;
         self
+    }
+}
+
+/// An event whose JSON form stays over the limit even with its texts cut (see [`CallEvent::bound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The length of the event's JSON form after cutting, in bytes.
+    pub bytes: usize,
+    /// The limit, in bytes.
+    pub limit: usize,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the call event is {} bytes of JSON, over the limit of {} bytes",
+            self.bytes, self.limit
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+impl CallEvent {
+    /// Fits the event's stored (JSON) form under `max_event_bytes`, so that what is journaled stays bounded.
+    ///
+    /// An event that fits is left as it is (judged first by a cheap upper bound, so most events are never
+    /// measured). Otherwise every text longer than `max_text_bytes` is cut at a char boundary, and tool
+    /// arguments whose JSON is longer are replaced by that JSON text cut likewise, as [`crate::CallState`] keeps
+    /// them anyway; memory writes are left whole (the state refuses oversized ones). Returns the bytes cut, or
+    /// [`TooLarge`] when the event is still over the limit. The id stays: it names the delivery, not its form.
+    pub fn bound(&mut self, max_text_bytes: usize, max_event_bytes: usize) -> Result<u64, TooLarge> {
+        if self.size_bound() <= max_event_bytes {
+            return Ok(0);
+        }
+        let mut cut = 0u64;
+        let mut cut_text = |text: &mut String| {
+            let kept = truncate_at(text, max_text_bytes).len();
+            cut += (text.len() - kept) as u64;
+            text.truncate(kept);
+        };
+        let (texts, values) = self.parts_mut(false);
+        texts.into_iter().for_each(&mut cut_text);
+        for value in values {
+            if json_len(value) > max_text_bytes {
+                let mut text = value.to_string();
+                cut_text(&mut text);
+                *value = Value::String(text);
+            }
+        }
+        let bytes = json_len(self);
+        if bytes > max_event_bytes {
+            return Err(TooLarge {
+                bytes,
+                limit: max_event_bytes,
+            });
+        }
+        Ok(cut)
+    }
+
+    /// An upper bound of the length of the event's JSON form: every text fully escaped (6 bytes a byte), plus
+    /// room for the structure around each part.
+    fn size_bound(&mut self) -> usize {
+        let (texts, values) = self.parts_mut(true);
+        let parts = texts.len() + values.len();
+        let text: usize = texts.iter().map(|text| text.len().saturating_mul(6)).sum();
+        let values: usize = values.iter().map(|value| json_len(&**value)).sum();
+        text.saturating_add(values)
+            .saturating_add(parts.saturating_mul(64))
+            .saturating_add(512)
+    }
+
+    /// The texts and JSON values the event carries: all of them when `every`, else those that may be cut (not
+    /// the call id, which routes the event, nor memory writes, which the state refuses whole when too large).
+    fn parts_mut(&mut self, every: bool) -> (Vec<&mut String>, Vec<&mut Value>) {
+        let mut texts: Vec<&mut String> = Vec::new();
+        let mut values: Vec<&mut Value> = Vec::new();
+        if every {
+            texts.push(&mut self.call_id);
+        }
+        if let Some(meta) = self.meta.as_deref_mut() {
+            texts.extend(
+                [
+                    &mut meta.call_type,
+                    &mut meta.customer_number,
+                    &mut meta.customer_name,
+                    &mut meta.phone_number,
+                    &mut meta.phone_number_id,
+                    &mut meta.assistant_id,
+                    &mut meta.assistant_name,
+                ]
+                .into_iter()
+                .filter_map(Option::as_mut),
+            );
+        }
+        match &mut self.kind {
+            EventKind::Metadata | EventKind::Hang | EventKind::Speech { .. } => {}
+            EventKind::Status { status, ended_reason } => {
+                texts.push(status);
+                texts.extend(ended_reason.as_mut());
+            }
+            EventKind::Transcript { text, .. } => texts.push(text),
+            EventKind::Conversation {
+                turns,
+                tool_calls,
+                tool_results,
+            } => {
+                texts.extend(turns.iter_mut().map(|turn| &mut turn.text));
+                for call in tool_calls {
+                    texts.push(&mut call.id);
+                    texts.push(&mut call.name);
+                    values.push(&mut call.arguments);
+                }
+                for outcome in tool_results {
+                    texts.push(&mut outcome.tool_call_id);
+                    texts.extend(
+                        [&mut outcome.name, &mut outcome.result, &mut outcome.error]
+                            .into_iter()
+                            .flatten(),
+                    );
+                }
+            }
+            EventKind::Interrupted { turn_id } => texts.extend(turn_id.as_mut()),
+            EventKind::Language { language } => texts.push(language),
+            EventKind::Transfer {
+                kind,
+                target,
+                to_assistant,
+                from_assistant,
+            } => texts.extend([kind, target, to_assistant, from_assistant].into_iter().flatten()),
+            EventKind::ToolCalls { calls } => {
+                for call in calls {
+                    texts.push(&mut call.id);
+                    texts.push(&mut call.name);
+                    values.push(&mut call.arguments);
+                }
+            }
+            EventKind::ToolResult {
+                tool_call_id,
+                name,
+                result,
+                error,
+            } => {
+                texts.push(tool_call_id);
+                texts.extend([name, result, error].into_iter().flatten());
+            }
+            EventKind::MemorySet { key, value } => {
+                if every {
+                    texts.push(key);
+                    values.push(value);
+                }
+            }
+            EventKind::MemoryDelete { key } => {
+                if every {
+                    texts.push(key);
+                }
+            }
+            EventKind::EndOfCallReport {
+                ended_reason, summary, ..
+            } => texts.extend([ended_reason, summary].into_iter().flatten()),
+        }
+        (texts, values)
     }
 }
 

@@ -18,7 +18,7 @@ mod limits;
 mod state;
 mod text;
 
-pub use event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
+pub use event::{CallEvent, EventId, EventKind, Metadata, Role, TooLarge, ToolInvocation, ToolOutcome, Turn};
 pub use from_wire::event_from_message;
 pub use limits::{Limits, Trimmed};
 pub use state::{Applied, CallState, EndReport, Footprint, SNAPSHOT_VERSION, ToolRecord, Transfer};

@@ -9,6 +9,13 @@
 //! appended either. Partial transcripts only update the per-role live partial, which the final of that role
 //! clears.
 //!
+//! # Time only moves forward
+//! Webhooks arrive out of order, so an event older than what the state knows does not take it back: `ended`
+//! is terminal, a status replaces the shown one only when it is not older (by timestamp, then by its place in a
+//! call's life), the start and end times are set once, a `speech-update` of an earlier turn is ignored, and a
+//! final transcript that arrives late is placed among the finals since the last update by its timestamp, so
+//! the conversation reads in spoken order. Equal or missing timestamps keep arrival order.
+//!
 //! # Exactly once
 //! The ids of the last [`Limits::max_seen_events`] events are remembered; an event whose id is among them is a
 //! [`Applied::Duplicate`] and changes nothing. A replay arriving after its id was forgotten cannot be
@@ -20,13 +27,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::mem::size_of;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
-use crate::text::{covers, query_words, truncate_at, words};
+use crate::text::{covers, json_len, query_words, raw_words, same_word, truncate_at};
 
 /// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -108,6 +116,10 @@ impl Footprint {
 ///
 /// Changed only by [`CallState::apply`]. Its serde form is the stored snapshot format, versioned by the
 /// `version` field ([`SNAPSHOT_VERSION`]).
+///
+/// Cloning is cheap whatever the conversation's length: the turns, tool records, memory and remembered event
+/// ids are shared between a state and its clones, and copied only when one side changes them (copy on
+/// write), so a query can take a clone while the call goes on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallState {
     version: u32,
@@ -117,8 +129,13 @@ pub struct CallState {
     ended_reason: Option<String>,
     ended_at_ms: Option<i64>,
     last_event_at_ms: Option<i64>,
-    /// The conversation: `turns[..covered]` come from the last update, the rest are finals since.
-    turns: Vec<Turn>,
+    /// The timestamp of the status event `status` comes from: an older status event does not replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_at_ms: Option<i64>,
+    /// The conversation: `turns[..covered]` come from the last update, the rest are finals since, in spoken
+    /// order. Shared with the clones of this state until either side changes it.
+    #[serde(with = "shared")]
+    turns: Arc<Vec<Turn>>,
     covered: u32,
     /// How many turns the last update had, and how many of its oldest the caps dropped.
     update_turns: u32,
@@ -135,12 +152,15 @@ pub struct CallState {
     interruptions: u32,
     hangs: u32,
     transfers: Vec<Transfer>,
-    tool_records: Vec<ToolRecord>,
-    memory: BTreeMap<String, Value>,
+    #[serde(with = "shared")]
+    tool_records: Arc<Vec<ToolRecord>>,
+    #[serde(with = "shared")]
+    memory: Arc<BTreeMap<String, Value>>,
     report: Option<Box<EndReport>>,
     trimmed: Trimmed,
     /// The ids of the last events applied, oldest first.
-    seen: VecDeque<EventId>,
+    #[serde(with = "shared")]
+    seen: Arc<VecDeque<EventId>>,
     events_applied: u64,
 }
 
@@ -155,7 +175,8 @@ impl CallState {
             ended_reason: None,
             ended_at_ms: None,
             last_event_at_ms: None,
-            turns: Vec::new(),
+            status_at_ms: None,
+            turns: Arc::default(),
             covered: 0,
             update_turns: 0,
             update_dropped: 0,
@@ -169,11 +190,11 @@ impl CallState {
             interruptions: 0,
             hangs: 0,
             transfers: Vec::new(),
-            tool_records: Vec::new(),
-            memory: BTreeMap::new(),
+            tool_records: Arc::default(),
+            memory: Arc::default(),
             report: None,
             trimmed: Trimmed::default(),
-            seen: VecDeque::new(),
+            seen: Arc::default(),
             events_applied: 0,
         }
     }
@@ -206,21 +227,7 @@ impl CallState {
     fn apply_kind(&mut self, kind: &EventKind, at_ms: Option<i64>, limits: &Limits) -> bool {
         match kind {
             EventKind::Metadata => false,
-            EventKind::Status { status, ended_reason } => {
-                let mut changed = set_if_different(&mut self.status, status);
-                if let Some(reason) = ended_reason {
-                    changed |= set_if_different(&mut self.ended_reason, reason);
-                }
-                if status == "in-progress" && self.meta.started_at_ms.is_none() && at_ms.is_some() {
-                    self.meta.started_at_ms = at_ms;
-                    changed = true;
-                }
-                if status == "ended" && self.ended_at_ms.is_none() && at_ms.is_some() {
-                    self.ended_at_ms = at_ms;
-                    changed = true;
-                }
-                changed
-            }
+            EventKind::Status { status, ended_reason } => self.apply_status(status, ended_reason.as_deref(), at_ms),
             EventKind::Transcript { role, is_final, text } => {
                 self.apply_transcript(*role, *is_final, text, at_ms, limits)
             }
@@ -235,6 +242,10 @@ impl CallState {
             }
             EventKind::Speech { role, started, turn } => {
                 let mut changed = false;
+                if turn.is_some_and(|turn| turn < self.turn) {
+                    // Speech of an earlier turn, delivered late: who speaks now is known from later turns.
+                    return false;
+                }
                 if let Some(turn) = turn
                     && *turn != self.turn
                 {
@@ -308,7 +319,9 @@ impl CallState {
                 self.record_outcome(&outcome, true, at_ms, limits)
             }
             EventKind::MemorySet { key, value } => self.memory_set(key, value, limits),
-            EventKind::MemoryDelete { key } => self.memory.remove(key).is_some(),
+            EventKind::MemoryDelete { key } => {
+                self.memory.contains_key(key) && Arc::make_mut(&mut self.memory).remove(key).is_some()
+            }
             EventKind::EndOfCallReport {
                 ended_reason,
                 summary,
@@ -335,6 +348,52 @@ impl CallState {
         }
     }
 
+    // ---- status ----
+
+    /// Folds a status. Time only moves forward: `ended` is terminal (nothing but another `ended` follows it,
+    /// and an end-of-call report ends the call too), and a status older than the one shown (by timestamp, then
+    /// by its place in a call's life) does not replace it. A status without a timestamp, or replacing one
+    /// without, goes by arrival. The start and end times are set once, by the first `in-progress` and `ended`.
+    fn apply_status(&mut self, status: &str, ended_reason: Option<&str>, at_ms: Option<i64>) -> bool {
+        let mut changed = false;
+        if status == "in-progress" && self.meta.started_at_ms.is_none() && at_ms.is_some() {
+            self.meta.started_at_ms = at_ms;
+            changed = true;
+        }
+        if status == "ended" {
+            if self.ended_at_ms.is_none() && at_ms.is_some() {
+                self.ended_at_ms = at_ms;
+                changed = true;
+            }
+            if self.ended_reason.is_none()
+                && let Some(reason) = ended_reason
+            {
+                self.ended_reason = Some(reason.to_owned());
+                changed = true;
+            }
+            if self.status.as_deref() != Some("ended") {
+                self.status = Some(status.to_owned());
+                self.status_at_ms = at_ms;
+                changed = true;
+            }
+            return changed;
+        }
+        if self.is_ended() {
+            return changed;
+        }
+        let newer = match (&self.status, self.status_at_ms, at_ms) {
+            (Some(shown), Some(shown_at), Some(at)) => {
+                (at, status_rank(status), status) >= (shown_at, status_rank(shown), shown.as_str())
+            }
+            _ => true,
+        };
+        if newer {
+            changed |= set_if_different(&mut self.status, status);
+            self.status_at_ms = at_ms;
+        }
+        changed
+    }
+
     // ---- exactly once ----
 
     fn has_seen(&self, id: EventId) -> bool {
@@ -344,8 +403,9 @@ impl CallState {
 
     fn remember(&mut self, id: EventId, limits: &Limits) {
         let max = limits.max_seen_events;
-        while self.seen.len() >= max.max(1) {
-            self.seen.pop_front();
+        let seen = Arc::make_mut(&mut self.seen);
+        while seen.len() >= max.max(1) {
+            seen.pop_front();
             self.trimmed.seen_events += 1;
         }
         if max == 0 {
@@ -353,13 +413,13 @@ impl CallState {
             self.trimmed.seen_events += 1;
             return;
         }
-        if self.seen.len() == self.seen.capacity() {
+        if seen.len() == seen.capacity() {
             // Grow by a quarter rather than doubling, and never past the cap: the ring is most of a short call's
             // overhead.
-            let grow = (self.seen.len() / 4).max(16).min(max - self.seen.len());
-            self.seen.reserve_exact(grow);
+            let grow = (seen.len() / 4).max(16).min(max - seen.len());
+            seen.reserve_exact(grow);
         }
-        self.seen.push_back(id);
+        seen.push_back(id);
     }
 
     // ---- conversation ----
@@ -406,8 +466,19 @@ impl CallState {
             return cleared;
         }
         let text = self.cut(text, max).to_owned();
-        reserve_lean(&mut self.turns, 1);
-        self.turns.push(Turn { role, text, at_ms });
+        let turns = Arc::make_mut(&mut self.turns);
+        reserve_lean(turns, 1);
+        // Finals since the last update are kept in spoken order: a final that arrives late goes before the
+        // pending finals said after it. Equal or missing times keep arrival order.
+        let covered = (self.covered as usize).min(turns.len());
+        let at = match at_ms {
+            Some(at) => turns[covered..]
+                .iter()
+                .position(|turn| turn.at_ms.is_some_and(|said| said > at))
+                .map_or(turns.len(), |offset| covered + offset),
+            None => turns.len(),
+        };
+        turns.insert(at, Turn { role, text, at_ms });
         self.enforce_turn_caps(limits);
         true
     }
@@ -433,7 +504,7 @@ impl CallState {
     fn apply_conversation(&mut self, update: &[Turn], limits: &Limits) -> bool {
         let max_bytes = limits.max_turn_bytes;
         let covered = (self.covered as usize).min(self.turns.len());
-        let pending = self.turns.split_off(covered);
+        let pending = Arc::make_mut(&mut self.turns).split_off(covered);
         let pending_count = pending.len();
         // The new part of this update: what the previous update did not have yet.
         let previous = self.update_turns as usize;
@@ -479,23 +550,24 @@ impl CallState {
         if skip >= previously_dropped {
             let shift = (skip - previously_dropped).min(self.turns.len());
             if shift > 0 {
-                self.turns.drain(..shift);
+                Arc::make_mut(&mut self.turns).drain(..shift);
                 changed = true;
             }
         } else {
             // The update shrank or room grew: rare, so simply rebuild.
-            self.turns.clear();
+            Arc::make_mut(&mut self.turns).clear();
             changed = true;
         }
         if self.turns.len() > retained.len() {
-            self.turns.truncate(retained.len());
+            Arc::make_mut(&mut self.turns).truncate(retained.len());
             changed = true;
         }
-        let wanted = (retained.len() + kept.len()).saturating_sub(self.turns.len());
-        reserve_lean(&mut self.turns, wanted);
+        let turns = Arc::make_mut(&mut self.turns);
+        let wanted = (retained.len() + kept.len()).saturating_sub(turns.len());
+        reserve_lean(turns, wanted);
         for (index, turn) in retained.iter().enumerate() {
             let text = truncate_at(&turn.text, max_bytes);
-            match self.turns.get_mut(index) {
+            match turns.get_mut(index) {
                 Some(existing)
                     if existing.role == turn.role && existing.text == text && existing.at_ms == turn.at_ms => {}
                 Some(existing) => {
@@ -507,7 +579,7 @@ impl CallState {
                     changed = true;
                 }
                 None => {
-                    self.turns.push(Turn {
+                    turns.push(Turn {
                         role: turn.role,
                         text: text.to_owned(),
                         at_ms: turn.at_ms,
@@ -517,10 +589,10 @@ impl CallState {
                 }
             }
         }
-        self.covered = to_u32(self.turns.len());
+        self.covered = to_u32(turns.len());
         self.update_turns = to_u32(update.len());
         self.update_dropped = to_u32(skip);
-        self.turns.extend(kept);
+        turns.extend(kept);
         self.enforce_turn_caps(limits);
         changed
     }
@@ -538,7 +610,7 @@ impl CallState {
         if drop == 0 {
             return;
         }
-        self.turns.drain(..drop);
+        Arc::make_mut(&mut self.turns).drain(..drop);
         self.trimmed.turns += drop as u64;
         let from_update = drop.min(self.covered as usize);
         self.covered -= to_u32(from_update);
@@ -593,16 +665,18 @@ impl CallState {
         let max = limits.max_turn_bytes;
         let result = outcome.result.as_deref().map(|text| self.cut(text, max).to_owned());
         let error = outcome.error.as_deref().map(|text| self.cut(text, max).to_owned());
-        match self
+        let found = self
             .tool_records
-            .iter_mut()
-            .find(|record| record.id == outcome.tool_call_id)
-        {
-            Some(record) => {
+            .iter()
+            .position(|record| record.id == outcome.tool_call_id);
+        match found {
+            Some(at) => {
+                let record = &self.tool_records[at];
                 let answered = record.result.is_some() || record.error.is_some();
                 if (answered && !overwrite) || (record.result == result && record.error == error) {
                     return false;
                 }
+                let record = &mut Arc::make_mut(&mut self.tool_records)[at];
                 record.result = result;
                 record.error = error;
                 if record.name.is_empty()
@@ -630,10 +704,11 @@ impl CallState {
     }
 
     fn push_record(&mut self, record: ToolRecord, limits: &Limits) {
-        self.tool_records.push(record);
-        let excess = self.tool_records.len().saturating_sub(limits.max_tool_records);
+        let records = Arc::make_mut(&mut self.tool_records);
+        records.push(record);
+        let excess = records.len().saturating_sub(limits.max_tool_records);
         if excess > 0 {
-            self.tool_records.drain(..excess);
+            records.drain(..excess);
             self.trimmed.tool_records += excess as u64;
         }
     }
@@ -656,10 +731,10 @@ impl CallState {
             return true;
         }
         let full = self.memory.len() >= limits.max_memory_entries;
-        match self.memory.get_mut(key) {
+        match self.memory.get(key) {
             Some(existing) if existing == value => false,
-            Some(existing) => {
-                *existing = value.clone();
+            Some(_) => {
+                Arc::make_mut(&mut self.memory).insert(key.to_owned(), value.clone());
                 true
             }
             None if full => {
@@ -667,7 +742,7 @@ impl CallState {
                 true
             }
             None => {
-                self.memory.insert(key.to_owned(), value.clone());
+                Arc::make_mut(&mut self.memory).insert(key.to_owned(), value.clone());
                 true
             }
         }
@@ -848,14 +923,22 @@ impl CallState {
         if wanted.is_empty() || limit == 0 {
             return Vec::new();
         }
+        // Words are compared in place: a search runs on every `recall`, over every turn, and must not allocate
+        // per word.
+        let mut found = vec![false; wanted.len()];
         let mut scored: Vec<(usize, usize)> = self
             .turns
             .iter()
             .enumerate()
             .filter(|(_, turn)| turn.role != Role::System)
             .filter_map(|(index, turn)| {
-                let have: Vec<String> = words(&turn.text).collect();
-                let score = wanted.iter().filter(|word| have.contains(word)).count();
+                found.fill(false);
+                for word in raw_words(&turn.text) {
+                    for (hit, wanted) in found.iter_mut().zip(&wanted) {
+                        *hit = *hit || same_word(word, wanted);
+                    }
+                }
+                let score = found.iter().filter(|hit| **hit).count();
                 (score > 0).then_some((score, index))
             })
             .collect();
@@ -934,6 +1017,37 @@ fn reserve_lean<T>(items: &mut Vec<T>, additional: usize) {
     }
 }
 
+/// The serde form of a part shared between a state and its clones: the part itself, so sharing leaves the
+/// snapshot format as it was.
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer, T: Serialize>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
+        T::serialize(value, serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<T>, D::Error> {
+        T::deserialize(deserializer).map(Arc::new)
+    }
+}
+
+/// A status's place in a call's life, to order two statuses of the same millisecond. Unknown statuses rank with
+/// `in-progress`.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "scheduled" => 0,
+        "queued" => 1,
+        "ringing" => 2,
+        "forwarding" => 4,
+        "ended" => 5,
+        _ => 3,
+    }
+}
+
 /// Sets `slot` to `value` unless it already is; whether it changed.
 fn set_if_different(slot: &mut Option<String>, value: &str) -> bool {
     if slot.as_deref() == Some(value) {
@@ -958,24 +1072,6 @@ fn contains(ids: &[EventId], id: EventId) -> bool {
 /// Saturating `usize` to `u32`: counts in a state never reach 2^32 under any cap, but must not wrap if they did.
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// The length of a value's compact JSON text, without building it.
-fn json_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Counting cannot fail; were serde_json to report an error, the count so far is still a lower bound.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 /// A rough estimate of the heap a JSON value owns.

@@ -12,6 +12,24 @@ pub(crate) fn truncate_at(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The length of a value's compact JSON text, without building it.
+pub(crate) fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Counting cannot fail; were serde_json to report an error, the count so far is still a lower bound.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// Words that carry no meaning for "what did the caller say about X" (they would match every turn).
 const STOP_WORDS: &[&str] = &[
     "a", "about", "an", "and", "are", "as", "at", "be", "did", "do", "for", "from", "i", "in", "is", "it", "me", "my",
@@ -23,6 +41,21 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
+}
+
+/// The alphanumeric words of `text` as they are written, in order (no allocation).
+pub(crate) fn raw_words(text: &str) -> impl Iterator<Item = &str> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+}
+
+/// Whether the written word `raw` lowercases to `lower`, char by char and without allocating (so a Greek final
+/// sigma compares as `σ`).
+pub(crate) fn same_word(raw: &str, lower: &str) -> bool {
+    if raw.is_ascii() {
+        return raw.len() == lower.len() && raw.eq_ignore_ascii_case(lower);
+    }
+    raw.chars().flat_map(char::to_lowercase).eq(lower.chars())
 }
 
 /// The distinct words of a search query, without stop words.
@@ -85,6 +118,20 @@ mod tests {
         check("日本", 4, "日");
         check("", 0, "");
         check("abc", 0, "");
+    }
+
+    #[test]
+    fn words_compare_in_place_as_lowercase() {
+        assert_eq!(
+            raw_words("Router, ROUTER's light!").collect::<Vec<_>>(),
+            ["Router", "ROUTER", "s", "light"]
+        );
+        assert!(same_word("Router", "router"));
+        assert!(!same_word("Routers", "router"));
+        assert!(same_word("Élan", "élan"));
+        assert!(same_word("ÄRGER", "ärger"));
+        assert!(!same_word("Ärger", "arger"));
+        assert!(same_word("日本", "日本"));
     }
 
     #[test]

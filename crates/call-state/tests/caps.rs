@@ -245,3 +245,61 @@ fn forgotten_event_ids_are_counted_and_their_replays_apply_again() {
     assert_eq!(state.hangs(), 4);
     assert_eq!(state.trimmed().seen_events, 2);
 }
+
+#[test]
+fn oversized_events_are_cut_to_what_the_state_keeps_or_refused() {
+    let limit = 64 * 1024;
+    // An event that fits is left alone.
+    let mut small = CallEvent::new(
+        "c",
+        Some(1),
+        EventKind::Transcript {
+            role: Role::User,
+            is_final: true,
+            text: "hello".into(),
+        },
+    );
+    let before = small.clone();
+    assert_eq!(small.bound(8, limit), Ok(0));
+    assert_eq!(small, before);
+
+    // Long texts and long arguments are cut (arguments to their JSON text), the id and call id stay.
+    let arguments = json!({"note": "n".repeat(100_000)});
+    let mut calls = CallEvent::new(
+        "c",
+        Some(2),
+        EventKind::ToolCalls {
+            calls: vec![ToolInvocation {
+                id: "t-1".into(),
+                name: "f".repeat(100_000),
+                arguments,
+            }],
+        },
+    );
+    let id = calls.id;
+    let cut = calls.bound(1024, limit).unwrap();
+    assert_eq!(cut, (100_000 - 1024) * 2 + 11);
+    assert_eq!(calls.id, id);
+    assert_eq!(calls.call_id, "c");
+    let EventKind::ToolCalls { calls: invocations } = &calls.kind else {
+        unreachable!()
+    };
+    assert_eq!(invocations[0].name.len(), 1024);
+    assert!(
+        matches!(&invocations[0].arguments, serde_json::Value::String(text) if text.len() == 1024 && text.starts_with("{\"note\":\"nnn"))
+    );
+
+    // Memory writes are never cut: too large is too large.
+    let mut memory = CallEvent::new(
+        "c",
+        Some(3),
+        EventKind::MemorySet {
+            key: "k".into(),
+            value: json!("v".repeat(100_000)),
+        },
+    );
+    let error = memory.bound(1024, limit).unwrap_err();
+    assert_eq!(error.limit, limit);
+    assert!(error.bytes > limit);
+    assert!(error.to_string().contains("over the limit of 65536 bytes"), "{error}");
+}

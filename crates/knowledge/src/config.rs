@@ -17,7 +17,7 @@ pub struct KnowledgeConfig {
     pub top_k: usize,
     /// The largest chunk, in characters (default 1200). Documents are split at headings and paragraphs within it.
     pub chunk_chars: usize,
-    /// The lowest similarity (`0..=1`) an answered document may have (default 0.25); see
+    /// The lowest similarity (`0..=1`) an answered document may have (default 0.45); see
     /// [`KnowledgeBase::search`](crate::KnowledgeBase::search) for what the number means.
     pub min_similarity: f64,
     /// The longest query built from a request, in characters (default 600).
@@ -32,7 +32,7 @@ impl Default for KnowledgeConfig {
             dir: None,
             top_k: 3,
             chunk_chars: 1200,
-            min_similarity: 0.25,
+            min_similarity: 0.45,
             max_query_chars: 600,
             max_file_bytes: 4 * 1024 * 1024,
         }

@@ -3,14 +3,19 @@
 //! Queries never go through tantivy's query parser: the query text is run through the same analyzer as the
 //! documents (words, lowercased, ASCII-folded, stop words removed, English-stemmed) and each distinct term becomes
 //! one optional term clause. So no query text can be a syntax error, and `"(:^-+*` are just separators.
+//!
+//! A chunk is indexed twice: its text (with [`with_variants`]) in `body`, and its file title and heading path in
+//! `heading`, where a match counts again at [`HEADING_WEIGHT`]. The synonym table ([`crate::synonyms`]) adds
+//! weaker clauses for the words pages use in place of the caller's.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::merge_policy::NoMergePolicy;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -18,18 +23,31 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::corpus::Chunk;
+use crate::synonyms;
 
 const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
 /// A query longer than this many distinct terms keeps only its first ones: a bound on work per query.
 pub(crate) const MAX_QUERY_TERMS: usize = 64;
+/// The weight of a term the synonym table added, against 1 for the caller's own words, before it is shared among
+/// the words of its entry (see [`expansion_weight`]).
+const EXPANSION_WEIGHT: f32 = 0.75;
+/// The weight of a match in a chunk's file title or headings, on top of its match in the body.
+const HEADING_WEIGHT: f32 = 0.5;
+/// The largest reference, in words found in no chunk: a long question is answered by a chunk matching this much
+/// of it, even when the rest of the question is chatter the folder never mentions.
+const REFERENCE_CAP: f64 = 1.5;
+/// The weight, in the similarity's reference, of a query word found in no chunk.
+const UNKNOWN_WEIGHT: f64 = 0.75;
 
 /// Words that carry no topic, removed from documents and queries alike: English function words, what callers say
-/// around a question ("hi", "okay", "please", "wondering"), and the pieces contractions split into ("it's" is
-/// tokenized as "it" and "s").
+/// around a question ("hi", "okay", "please", "wondering", "guys", "exactly", "someone"), and the pieces
+/// contractions split into ("it's" is tokenized as "it" and "s").
 const STOP_WORDS: &[&str] = &[
     "a",
+    "able",
     "about",
+    "actually",
     "after",
     "again",
     "all",
@@ -38,9 +56,12 @@ const STOP_WORDS: &[&str] = &[
     "an",
     "and",
     "any",
+    "anybody",
+    "anyone",
     "anything",
     "are",
     "as",
+    "ask",
     "at",
     "be",
     "because",
@@ -61,15 +82,23 @@ const STOP_WORDS: &[&str] = &[
     "each",
     "else",
     "even",
+    "exactly",
     "for",
     "from",
     "get",
+    "go",
+    "goes",
+    "going",
+    "gonna",
     "got",
+    "guess",
+    "guys",
     "had",
     "has",
     "have",
     "having",
     "he",
+    "hello",
     "her",
     "here",
     "hers",
@@ -77,9 +106,8 @@ const STOP_WORDS: &[&str] = &[
     "hi",
     "him",
     "his",
-    "hello",
-    "how",
     "hmm",
+    "how",
     "i",
     "if",
     "in",
@@ -88,12 +116,15 @@ const STOP_WORDS: &[&str] = &[
     "it",
     "its",
     "just",
+    "kind",
     "know",
     "let",
     "like",
     "ll",
     "m",
+    "maybe",
     "me",
+    "mean",
     "mm",
     "much",
     "my",
@@ -115,6 +146,7 @@ const STOP_WORDS: &[&str] = &[
     "ours",
     "out",
     "please",
+    "probably",
     "re",
     "really",
     "right",
@@ -124,8 +156,13 @@ const STOP_WORDS: &[&str] = &[
     "should",
     "so",
     "some",
+    "somebody",
+    "someone",
+    "something",
+    "sort",
     "sure",
     "t",
+    "talk",
     "tell",
     "than",
     "thank",
@@ -139,16 +176,19 @@ const STOP_WORDS: &[&str] = &[
     "these",
     "they",
     "thing",
+    "think",
     "this",
     "those",
     "to",
     "too",
+    "try",
     "uh",
     "um",
     "up",
     "us",
     "ve",
     "very",
+    "wanna",
     "want",
     "was",
     "we",
@@ -163,6 +203,7 @@ const STOP_WORDS: &[&str] = &[
     "why",
     "will",
     "with",
+    "wonder",
     "wondering",
     "would",
     "yeah",
@@ -188,10 +229,61 @@ pub(crate) fn analyzer() -> TextAnalyzer {
         .clone()
 }
 
+/// `text` with the other spellings of its compounds and abbreviations added after it, so documents and queries
+/// meet whichever one they use: a hyphenated compound gains its joined form ("e-books" → "ebooks", "Wi-Fi" →
+/// "WiFi"), and an abbreviation's plural its singular ("DVDs" → "DVD"; an abbreviation is a word of two or more
+/// consonants before the final `s`, which the English stemmer leaves alone). Only term frequencies are indexed,
+/// not positions, so where the added words go does not matter.
+pub(crate) fn with_variants(text: &str) -> Cow<'_, str> {
+    let mut variants = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(char::is_alphanumeric) {
+        rest = &rest[start..];
+        // A word, or words joined by single hyphens.
+        let mut end = 0;
+        let mut parts = 0;
+        loop {
+            end += rest[end..]
+                .find(|c: char| !c.is_alphanumeric())
+                .unwrap_or(rest.len() - end);
+            parts += 1;
+            let mut next = rest[end..].chars();
+            match (next.next(), next.next()) {
+                (Some('-'), Some(c)) if c.is_alphanumeric() => end += 1,
+                _ => break,
+            }
+        }
+        let compound = &rest[..end];
+        if parts > 1 {
+            variants.push(' ');
+            variants.extend(compound.chars().filter(|c| *c != '-'));
+        } else if let Some(singular) = abbreviation_singular(compound) {
+            variants.push(' ');
+            variants.push_str(singular);
+        }
+        rest = &rest[end..];
+    }
+    if variants.is_empty() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(format!("{text}\n{}", variants.trim_start()))
+    }
+}
+
+fn abbreviation_singular(word: &str) -> Option<&str> {
+    let stem = word.strip_suffix(['s', 'S'])?;
+    let consonants = stem.len() >= 2
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o' | 'u' | 'y'));
+    consonants.then_some(stem)
+}
+
 /// The distinct terms of `text`, in first-seen order, at most `limit`.
 pub(crate) fn terms(text: &str, limit: usize) -> Vec<String> {
     let mut analyzer = analyzer();
-    let mut stream = analyzer.token_stream(text);
+    let text = with_variants(text);
+    let mut stream = analyzer.token_stream(&text);
     let mut seen = HashSet::new();
     let mut terms = Vec::new();
     while terms.len() < limit && stream.advance() {
@@ -210,6 +302,8 @@ pub(crate) struct SearchIndex {
     /// The `chunk` fast field of each segment, by segment ordinal: a hit's chunk number.
     chunk_columns: Vec<Column<u64>>,
     body: Field,
+    /// The chunk's file title and heading path, searched again with [`HEADING_WEIGHT`].
+    heading: Field,
     /// Kept so the searcher's segments stay owned by a live reader.
     _reader: IndexReader,
 }
@@ -223,7 +317,8 @@ impl SearchIndex {
                 .set_tokenizer(TOKENIZER)
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
-        let body = schema.add_text_field("body", text);
+        let body = schema.add_text_field("body", text.clone());
+        let heading = schema.add_text_field("heading", text);
         let chunk_field = schema.add_u64_field(CHUNK_FIELD, NumericOptions::default().set_fast());
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(TOKENIZER, analyzer());
@@ -232,8 +327,12 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(NoMergePolicy));
         for (ordinal, chunk) in chunks.iter().enumerate() {
             let mut document = TantivyDocument::default();
-            document.add_text(body, &chunk.content);
+            document.add_text(body, with_variants(&chunk.content).as_ref());
             document.add_text(body, &chunk.title);
+            document.add_text(heading, &chunk.title);
+            for line in chunk.content.lines().take_while(|line| line.starts_with('#')) {
+                document.add_text(heading, with_variants(line).as_ref());
+            }
             document.add_u64(chunk_field, ordinal as u64);
             writer.add_document(document)?;
         }
@@ -251,6 +350,7 @@ impl SearchIndex {
             searcher,
             chunk_columns,
             body,
+            heading,
             _reader: reader,
         })
     }
@@ -260,23 +360,62 @@ impl SearchIndex {
     }
 
     /// The best `top_k` chunks for `query` with their similarity, best first.
+    ///
+    /// The query's own terms are optional BM25 clauses, in the body and (weighted [`HEADING_WEIGHT`]) in the file
+    /// title and headings; the words the synonym table adds for them ([`crate::synonyms`]) are optional clauses
+    /// weighted by [`expansion_weight`]. Only the query's own terms make the similarity's reference (see
+    /// [`SearchIndex::reference_score`]), so added words can lift a chunk but never dilute the query.
     pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
-        let terms: Vec<Term> = terms(query, MAX_QUERY_TERMS)
-            .iter()
-            .map(|term| Term::from_field_text(self.body, term))
-            .collect();
-        if terms.is_empty() || top_k == 0 || self.chunks.is_empty() {
+        let own = terms(query, MAX_QUERY_TERMS);
+        if own.is_empty() || top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let reference = self.reference_score(&terms)?;
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-            .into_iter()
-            .map(|term| {
-                (
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>,
-                )
-            })
+        // The words the table adds, with their weight, and for each own term the words added for it.
+        let mut added: Vec<(String, f32)> = Vec::new();
+        let mut through: HashMap<&str, Vec<(String, f32)>> = HashMap::new();
+        for (phrase, expansion) in synonyms::expansions(query) {
+            let expansion = terms(expansion, MAX_QUERY_TERMS);
+            let weight = expansion_weight(expansion.len());
+            for term in terms(phrase, MAX_QUERY_TERMS) {
+                if let Some(term) = own.iter().find(|own| **own == term) {
+                    let words = through.entry(term.as_str()).or_default();
+                    words.extend(expansion.iter().map(|word| (word.clone(), weight)));
+                }
+            }
+            for term in expansion {
+                if own.contains(&term) {
+                    continue;
+                }
+                let room = own.len() + added.len() < MAX_QUERY_TERMS;
+                match added.iter_mut().find(|(word, _)| *word == term) {
+                    Some((_, known)) => *known = known.max(weight),
+                    None if room => added.push((term, weight)),
+                    None => {}
+                }
+            }
+        }
+        let reference = self.reference_score(&own, &through)?;
+        let clause = |field: Field, term: &str, weight: f32| {
+            let query: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, term),
+                IndexRecordOption::WithFreqs,
+            ));
+            let query: Box<dyn Query> = if weight == 1.0 {
+                query
+            } else {
+                Box::new(BoostQuery::new(query, weight))
+            };
+            (Occur::Should, query)
+        };
+        let clauses: Vec<(Occur, Box<dyn Query>)> = own
+            .iter()
+            .flat_map(|term| [clause(self.body, term, 1.0), clause(self.heading, term, HEADING_WEIGHT)])
+            .chain(added.iter().flat_map(|(term, weight)| {
+                [
+                    clause(self.body, term, *weight),
+                    clause(self.heading, term, weight * HEADING_WEIGHT),
+                ]
+            }))
             .collect();
         let hits = self.searcher.search(
             &BooleanQuery::new(clauses),
@@ -294,17 +433,50 @@ impl SearchIndex {
 
     /// The BM25 score of a document of average length holding each query term once: the sum of the terms' idf
     /// (at tf = 1 and average length, BM25's tf factor `tf·(k1+1) / (tf + k1·(1−b+b·dl/avgdl))` is exactly 1).
-    /// Terms absent from the corpus count with the idf of a term in no document, so a query half made of
-    /// unknown words reaches only half the similarity of one whose words are all known and matched.
-    fn reference_score(&self, terms: &[Term]) -> Result<f64, TantivyError> {
+    /// A term absent from the corpus counts, when the synonym table gave it words the corpus has (`through`),
+    /// as the best of those words at [`EXPANSION_WEIGHT`] (the caller's word is known through its synonym);
+    /// otherwise with [`UNKNOWN_WEIGHT`] times the idf of a term in no document, so a query half made of unknown
+    /// words reaches less similarity than one whose words are all known and matched, while a spoken question's
+    /// few off-topic words ("my son fell off his bike") do not drown its topic.
+    fn reference_score(
+        &self,
+        terms: &[String],
+        through: &HashMap<&str, Vec<(String, f32)>>,
+    ) -> Result<f64, TantivyError> {
         let documents = self.searcher.num_docs() as f64;
+        let idf = |term: &str| -> Result<(f64, bool), TantivyError> {
+            let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, term))? as f64;
+            Ok((
+                (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln(),
+                frequency > 0.0,
+            ))
+        };
         let mut sum = 0.0;
         for term in terms {
-            let frequency = self.searcher.doc_freq(term)? as f64;
-            sum += (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
+            let (own, known) = idf(term)?;
+            if known {
+                sum += own;
+                continue;
+            }
+            let mut best: Option<f64> = None;
+            for (synonym, weight) in through.get(term.as_str()).into_iter().flatten() {
+                if let (synonym, true) = idf(synonym)? {
+                    let synonym = f64::from(*weight) * synonym;
+                    best = Some(best.map_or(synonym, |best: f64| best.max(synonym)));
+                }
+            }
+            sum += best.unwrap_or(UNKNOWN_WEIGHT * own);
         }
-        Ok(sum)
+        let unseen = (1.0 + (documents + 0.5) / 0.5).ln();
+        Ok(sum.min(REFERENCE_CAP * unseen))
     }
+}
+
+/// The weight of each of the `words` words a table entry adds: [`EXPANSION_WEIGHT`] divided by the square root of
+/// their number, so a long expansion ("how much" → "cost price dollars fee") weighs twice a one-word one, not four
+/// times, and cannot outweigh the caller's own words.
+fn expansion_weight(words: usize) -> f32 {
+    EXPANSION_WEIGHT / (words.max(1) as f32).sqrt()
 }
 
 /// Maps a BM25 score into `0..1`: `1 − exp(−score / reference)`, where `reference` is the query's
@@ -327,10 +499,35 @@ mod tests {
         let check = |text: &str, expected: &[&str]| assert_eq!(terms(text, MAX_QUERY_TERMS), expected, "{text:?}");
         check("What is your RETURN policy?", &["return", "polici"]);
         check("returns, returned, returning", &["return"]);
-        check("Café \"(:^-+* opening-hours", &["cafe", "open", "hour"]);
+        check("Café \"(:^-+* opening-hours", &["cafe", "open", "hour", "openinghour"]);
         check("yes", &[]);
         check("how long is it?", &["long"]);
         check("I'd like what's it's we've you'll I'm", &[]);
+    }
+
+    #[test]
+    fn compounds_and_abbreviation_plurals_gain_their_other_spelling() {
+        assert_eq!(
+            with_variants("e-books, Wi-Fi and DVDs!"),
+            "e-books, Wi-Fi and DVDs!\nebooks WiFi DVD"
+        );
+        assert_eq!(with_variants("step-by-step"), "step-by-step\nstepbystep");
+        assert_eq!(with_variants("CDs cds bus plans ms s"), "CDs cds bus plans ms s\nCD cd");
+        assert_eq!(with_variants("a - b -- c- -d A-A-"), "a - b -- c- -d A-A-\nAA");
+        assert_eq!(with_variants("Café-Bar é"), "Café-Bar é\nCaféBar");
+        assert_eq!(with_variants(""), "");
+        assert!(matches!(with_variants("no variants here"), Cow::Borrowed(_)));
+        assert!(terms("Wi-Fi", 8).contains(&terms("wifi", 8)[0]));
+        assert!(terms("dvds", 8).contains(&terms("DVD", 8)[0]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn variants_keep_the_text_and_add_at_most_its_length(text in "[a-zA-Z0-9é -]{0,40}|\\PC{0,40}") {
+            let out = with_variants(&text);
+            proptest::prop_assert!(out.starts_with(text.as_str()), "{out:?}");
+            proptest::prop_assert!(out.len() <= 2 * text.len() + 1, "{out:?}");
+        }
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //! [`KnowledgeBase::reload`] re-reads the folder and swaps the new index in atomically, while searches continue on
 //! the old one; a failed reload leaves the old index in service.
 //!
-//! It deliberately does not: embed text or call a model (ranking is lexical BM25 with English stemming, so a
-//! synonym the documents never use is not found); watch the folder (the edge decides when to call `reload`, e.g.
+//! Ranking is lexical: BM25 with English stemming, file titles and headings weighted again, and a small committed
+//! table of the words callers use for what pages call otherwise ("instalments" → payment plans, "Medi-Cal" →
+//! Medicaid); `crates/knowledge/README.md` has its measured quality on labelled caller questions.
+//!
+//! It deliberately does not: embed text or call a model (so a paraphrase sharing no word, stem or table synonym
+//! with its page is not found); watch the folder (the edge decides when to call `reload`, e.g.
 //! on SIGHUP or an admin request); persist the index (the folder is the source of truth and rebuilding takes well
 //! under a second for thousands of chunks); answer with a direct `message` (it only returns documents); or parse
 //! Vapi JSON (that is `vapi-types`).
@@ -20,6 +24,7 @@ mod corpus;
 mod error;
 mod index;
 mod query;
+mod synonyms;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};

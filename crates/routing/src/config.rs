@@ -155,7 +155,8 @@ pub struct HandoffRule {
 pub struct ContextMatch {
     /// The detected language: `es` matches `es`, `es-MX`, ...; `es-MX` matches only `es-MX` (any case).
     pub language: Option<Vec<String>>,
-    /// Words or phrases, any case, in one of the caller's last `recent_turns` turns.
+    /// Words or phrases, any case, in one of the caller's last `recent_turns` turns. Words match by English stem
+    /// ("billing" matches "a bill", "cancel" matches "cancelled"); a phrase's words must come in order, side by side.
     pub keywords: Option<Vec<String>>,
     /// The caller's number: exact or a prefix ending in `*`.
     pub caller: Option<Vec<String>>,

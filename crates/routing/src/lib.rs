@@ -61,7 +61,7 @@
 //! destination = { type = "number", number = "+14155550111", message = "Le transfiero ahora." }
 //!
 //! [[routing.transfer]]
-//! match = { keywords = ["billing", "refund", "speak to a human"] }
+//! match = { keywords = ["billing", "refund", "speak to a human"] }   # by stem: "a bill", "refunds"
 //! destination = { type = "sip", sip_uri = "sip:billing@pbx.example.com", message = "" }   # "" = silent
 //!
 //! [[routing.transfer]]

@@ -52,7 +52,7 @@ pub(crate) struct Conditions {
     pub(crate) windows: Option<(Vec<Window>, i32)>,
     /// Lowercase; `primary` entries (no `-`) also match regional variants.
     pub(crate) language: Option<Vec<String>>,
-    /// Each keyword as its lowercase words.
+    /// Each keyword as its word stems (see [`words`]).
     pub(crate) keywords: Option<Vec<Vec<String>>>,
     pub(crate) parameters: Option<Vec<(String, Accept)>>,
 }
@@ -65,7 +65,7 @@ pub(crate) struct Facts<'a> {
     pub(crate) called: Vec<&'a str>,
     pub(crate) now_ms: Option<i64>,
     pub(crate) language: Option<&'a str>,
-    /// The caller's recent turns, each as its lowercase words.
+    /// The caller's recent turns, each as its word stems (see [`words`]).
     pub(crate) recent_turns: Vec<Vec<String>>,
     pub(crate) parameters: Option<&'a Value>,
 }
@@ -131,11 +131,16 @@ fn language_matches(wanted: &str, language: &str) -> bool {
     language == wanted || (!wanted.contains('-') && language.split('-').next() == Some(wanted))
 }
 
-/// A text's words: runs of letters and digits, lowercase.
+/// A text's words as stems: runs of letters and digits, lowercase, each reduced by the English Snowball stemmer.
+///
+/// Keywords and the caller's turns both go through here, so a keyword matches any form of its words: "billing"
+/// matches "a bill", "cancel" matches "cancelled", "refunds" matches "refund". Words the stemmer does not know
+/// (numbers, other languages' words) mostly stay as they are, and stay equal to themselves on both sides.
 pub(crate) fn words(text: &str) -> Vec<String> {
+    let stemmer = frostem::Stemmer::new(frostem::Algorithm::English);
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(|word| stemmer.stem(&word.to_lowercase()).into_owned())
         .collect()
 }
 
@@ -161,9 +166,22 @@ mod tests {
     fn words_split_on_anything_but_letters_and_digits() {
         assert_eq!(
             words("I'd like a REFUND, please!"),
-            ["i", "d", "like", "a", "refund", "please"]
+            ["i", "d", "like", "a", "refund", "pleas"]
         );
         assert_eq!(words("Reembolso: ¿Dónde está?"), ["reembolso", "dónde", "está"]);
         assert!(words(" .,; ").is_empty());
+    }
+
+    #[test]
+    fn forms_of_a_word_share_one_stem() {
+        let same = |a: &str, b: &str| assert_eq!(words(a), words(b), "{a:?} vs {b:?}");
+        same("billing", "bill");
+        same("Bills", "billed");
+        same("cancel", "CANCELLED");
+        same("cancellation", "cancellations");
+        same("refunds", "refunding");
+        same("speaking to humans", "speak to human");
+        assert_ne!(words("bill"), words("ball"));
+        assert_ne!(words("cancel"), words("can"));
     }
 }

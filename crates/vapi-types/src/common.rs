@@ -135,6 +135,8 @@ pub struct Call {
     pub phone_call_provider_id: Option<String>,
     /// The customer, as the call records it.
     pub customer: Option<Customer>,
+    /// The call's own assistant, when it was created with one inline (transient assistants).
+    pub assistant: Option<Assistant>,
 }
 
 /// The customer on a call (Vapi's `CreateCustomerDTO`).

@@ -25,5 +25,5 @@ pub use message::{
     TransferUpdate, UserInterrupted, VoiceInput, VoiceRequest,
 };
 pub use openai::{Arguments, ConversationMessage, FunctionCall, OpenAiMessage, ToolCall};
-pub use parse::{ParseError, parse_body};
+pub use parse::{MAX_CALL_ID_BYTES, MAX_DEPTH, ParseError, parse_body};
 pub use response::{EndpointingResponse, ToolCallResult, ToolCallsResponse};

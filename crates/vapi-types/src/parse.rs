@@ -1,10 +1,22 @@
 //! Turning a webhook body into a [`ServerMessage`], with errors that name the problem.
+//!
+//! What a body may grow is bounded here, at the door, so nothing accepted can become unreadable later: nesting
+//! deeper than [`MAX_DEPTH`] and call ids longer than [`MAX_CALL_ID_BYTES`] are refused. The depth limit sits
+//! well inside `serde_json`'s own (128), which the stores hit when they read back an event journaled inside
+//! their larger JSON envelope.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::common::{Artifact, Assistant, Call, Common, Customer, PhoneNumber, Timestamp};
 use crate::message::{MessageBody, MessageKind, ServerMessage};
+
+/// The deepest nesting of arrays and objects a body may have; the body's own object is level 1. Deeper bodies
+/// are refused before they are decoded.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest call id (`message.call.id`) accepted, in bytes: the id keys everything kept about a call.
+pub const MAX_CALL_ID_BYTES: usize = 256;
 
 /// Why a body is not a valid server message. Messages are lowercase and name what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +30,12 @@ pub enum ParseError {
         column: usize,
         /// What the JSON parser expected.
         reason: String,
+    },
+    /// Arrays and objects are nested deeper than [`MAX_DEPTH`].
+    #[error("JSON nested deeper than the limit of {limit} levels")]
+    TooDeep {
+        /// The limit, [`MAX_DEPTH`].
+        limit: usize,
     },
     /// A required field is absent (or `null`).
     #[error("missing field `{0}`")]
@@ -36,7 +54,7 @@ impl ParseError {
     /// The field path the error is about, when it is about one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            ParseError::Syntax { .. } => None,
+            ParseError::Syntax { .. } | ParseError::TooDeep { .. } => None,
             ParseError::MissingField(path) | ParseError::InvalidField { path, .. } => Some(path),
         }
     }
@@ -67,8 +85,12 @@ struct Head<'a> {
 /// Parses a webhook body `{"message": {"type": ..., ...}}`.
 ///
 /// Syntax errors name line and column; missing and mistyped fields name their path (`message.type`,
-/// `message.toolCallList[0].id`). A `type` this crate does not know gives [`MessageBody::Unknown`].
+/// `message.toolCallList[0].id`). A `type` this crate does not know gives [`MessageBody::Unknown`]. Bodies
+/// nested deeper than [`MAX_DEPTH`] and call ids longer than [`MAX_CALL_ID_BYTES`] are errors too.
 pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
+    if exceeds_depth(body, MAX_DEPTH) {
+        return Err(ParseError::TooDeep { limit: MAX_DEPTH });
+    }
     let not_an_object = || ParseError::InvalidField {
         path: "body".into(),
         reason: "expected a JSON object with a `message` field".into(),
@@ -98,6 +120,14 @@ pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
     let type_name = head
         .type_name
         .ok_or_else(|| ParseError::MissingField("message.type".into()))?;
+    if let Some(id) = head.call.as_ref().and_then(|call| call.id.as_deref())
+        && id.len() > MAX_CALL_ID_BYTES
+    {
+        return Err(ParseError::InvalidField {
+            path: "message.call.id".into(),
+            reason: format!("{} bytes long, over the limit of {MAX_CALL_ID_BYTES} bytes", id.len()),
+        });
+    }
     let kind = MessageKind::from_type(&type_name);
     // The dedicated servers' requests must answer fast and never read the artifact.
     let artifact = match (kind, head.artifact) {
@@ -189,6 +219,39 @@ fn field_path<'a, T: Deserialize<'a>>(raw: &'a RawValue, at: &str) -> Result<T, 
     })
 }
 
+/// Whether `body` nests arrays and objects deeper than `limit`, judged by a scan of its brackets outside
+/// strings. Malformed JSON is left to the parser, which names the problem; this only looks for depth, so it
+/// runs before any decoding and costs one pass over the bytes.
+fn exceeds_depth(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn syntax(error: &serde_json::Error) -> ParseError {
     ParseError::Syntax {
         line: error.line(),
@@ -272,6 +335,41 @@ mod tests {
         );
         let hang = parse_body(br#"{"message": {"type": "hang", "artifact": null}}"#).unwrap();
         assert_eq!(hang.common.artifact, None);
+    }
+
+    /// A body whose `message.toolCallList[0].function.arguments` nests `levels` objects.
+    fn nested_arguments(levels: usize) -> String {
+        let inner = format!("{}1{}", "{\"a\": ".repeat(levels), "}".repeat(levels));
+        format!(
+            r#"{{"message": {{"type": "tool-calls", "call": {{"id": "c"}}, "toolCallList": [{{"id": "t", "type": "function", "function": {{"name": "f", "arguments": {inner}}}}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn depth_is_bounded_before_decoding() {
+        // The arguments start at level 5 (body, message, toolCallList, its item, function).
+        assert!(parse_body(nested_arguments(MAX_DEPTH - 5).as_bytes()).is_ok());
+        check_err(
+            &nested_arguments(MAX_DEPTH - 4),
+            "JSON nested deeper than the limit of 64 levels",
+        );
+        check_err(&"[".repeat(100_000), "JSON nested deeper than the limit of 64 levels");
+        // Brackets inside strings, escaped quotes included, do not count.
+        let text = format!(r#"{{"message": {{"type": "hang", "x": "\\\"{}"}}}}"#, "[{".repeat(100));
+        assert!(parse_body(text.as_bytes()).is_ok());
+        assert!(!exceeds_depth(b"[[]]", 2));
+        assert!(exceeds_depth(b"[[[]]]", 2));
+        assert!(!exceeds_depth(br#"[["\\", "\"[["]]"#, 2));
+    }
+
+    #[test]
+    fn call_ids_are_bounded() {
+        let body = |id: &str| format!(r#"{{"message": {{"type": "hang", "call": {{"id": "{id}"}}}}}}"#);
+        assert!(parse_body(body(&"c".repeat(MAX_CALL_ID_BYTES)).as_bytes()).is_ok());
+        check_err(
+            &body(&"c".repeat(MAX_CALL_ID_BYTES + 1)),
+            "invalid field `message.call.id`: 257 bytes long, over the limit of 256 bytes",
+        );
     }
 
     #[test]

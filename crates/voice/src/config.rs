@@ -18,6 +18,8 @@ use crate::error::VoiceError;
 pub enum EngineKind {
     /// The `espeak-ng` program, one process per request.
     Espeak,
+    /// Piper neural voices, kept loaded in a pool of persistent worker processes.
+    Piper,
     /// Any program that writes WAV or raw s16le PCM to stdout (for example Piper).
     Command,
     /// An OpenAI-compatible `POST {base}/v1/audio/speech` server.
@@ -29,6 +31,7 @@ impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Espeak => "espeak",
+            EngineKind::Piper => "piper",
             EngineKind::Command => "command",
             EngineKind::Upstream => "upstream",
         }
@@ -39,9 +42,14 @@ impl EngineKind {
 ///
 /// ```toml
 /// [voice]
-/// engine = "espeak"
+/// engine = "piper"
 /// max_text_chars = 2000
 /// cache_bytes = 33554432
+/// pool_size = 2
+/// queue_size = 32
+///
+/// [voice.piper]
+/// model = ".voice/models/en_US-joe-medium.onnx"
 ///
 /// [voice.espeak]
 /// voice = "en-us"
@@ -53,7 +61,8 @@ impl EngineKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceConfig {
-    /// The engine used when `voice_engines` has no entry for the request's `voiceId`.
+    /// The engine used when `voice_engines` has no entry for the request's `voiceId`. The default is
+    /// Piper, which falls back to espeak-ng (with one warning) when its runtime or model is not installed.
     pub engine: EngineKind,
     /// Routes a Vapi `voiceId` to an engine other than the default.
     pub voice_engines: BTreeMap<String, EngineKind>,
@@ -61,8 +70,16 @@ pub struct VoiceConfig {
     pub max_text_chars: usize,
     /// Bound of the rendered-audio cache in bytes of PCM; `0` turns the cache off.
     pub cache_bytes: usize,
+    /// Requests each local engine (espeak-ng, Piper, command) synthesizes at once; Piper keeps this many
+    /// workers loaded. The default is the number of CPU cores, at most 8.
+    pub pool_size: Option<usize>,
+    /// Requests that may wait for a busy local engine; one more is answered `503` at once.
+    /// The default is 16 per pool slot.
+    pub queue_size: Option<usize>,
     /// Settings of the espeak-ng engine (always available).
     pub espeak: EspeakConfig,
+    /// Settings of the Piper engine.
+    pub piper: PiperConfig,
     /// Settings of the command engine; needed only when it is selected or routed to.
     pub command: Option<CommandConfig>,
     /// Settings of the upstream engine; needed only when it is selected or routed to.
@@ -74,11 +91,14 @@ pub struct VoiceConfig {
 impl Default for VoiceConfig {
     fn default() -> Self {
         VoiceConfig {
-            engine: EngineKind::Espeak,
+            engine: EngineKind::Piper,
             voice_engines: BTreeMap::new(),
             max_text_chars: 2000,
             cache_bytes: 32 * 1024 * 1024,
+            pool_size: None,
+            queue_size: None,
             espeak: EspeakConfig::default(),
+            piper: PiperConfig::default(),
             command: None,
             upstream: None,
             prompts: BTreeMap::new(),
@@ -119,6 +139,84 @@ impl Default for EspeakConfig {
             warm_processes: 2,
         }
     }
+}
+
+/// The `[voice.piper]` table: Piper voices (`.onnx` models, each with its `.onnx.json` beside it), run by
+/// the Python runtime of PyPI `piper-tts` in persistent worker processes that keep every model loaded.
+///
+/// The defaults are where `scripts/install-voice` puts the runtime and the CC0 voice `en_US-joe-medium`
+/// (relative paths are relative to the working directory):
+///
+/// ```toml
+/// [voice.piper]
+/// python = ".voice/venv/bin/python"
+/// model = ".voice/models/en_US-joe-medium.onnx"
+/// voices = { joe = ".voice/models/en_US-joe-medium.onnx" }
+/// threads = 1
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiperConfig {
+    /// The Python interpreter with `piper-tts` installed.
+    pub python: PathBuf,
+    /// The model spoken when the request's `voiceId` is absent or not in `voices`.
+    pub model: PathBuf,
+    /// Maps a Vapi `voiceId` to a model; every model is loaded once in every worker.
+    pub voices: BTreeMap<String, PathBuf>,
+    /// ONNX Runtime threads per worker. One per worker keeps concurrent workers from fighting over
+    /// cores; more lowers one request's latency on an otherwise idle machine.
+    pub threads: usize,
+    /// How long a worker may take to load its models before it counts as failed, in milliseconds.
+    pub start_timeout_ms: u64,
+}
+
+impl Default for PiperConfig {
+    fn default() -> Self {
+        PiperConfig {
+            python: PathBuf::from(".voice/venv/bin/python"),
+            model: PathBuf::from(".voice/models/en_US-joe-medium.onnx"),
+            voices: BTreeMap::new(),
+            threads: 1,
+            start_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl PiperConfig {
+    /// Every model, the default first, each once.
+    pub fn models(&self) -> Vec<PathBuf> {
+        let mut models = vec![self.model.clone()];
+        for model in self.voices.values() {
+            if !models.contains(model) {
+                models.push(model.clone());
+            }
+        }
+        models
+    }
+
+    /// Why Piper cannot run here (a missing interpreter, model or model config), or `None` when it can.
+    pub fn missing(&self) -> Option<String> {
+        if !self.python.is_file() {
+            return Some(format!("no Python runtime at {}", self.python.display()));
+        }
+        for model in self.models() {
+            if !model.is_file() {
+                return Some(format!("no model at {}", model.display()));
+            }
+            let config = model_config_path(&model);
+            if !config.is_file() {
+                return Some(format!("no model config at {}", config.display()));
+            }
+        }
+        None
+    }
+}
+
+/// A Piper model's config: the `.onnx.json` beside the `.onnx`.
+pub(crate) fn model_config_path(model: &std::path::Path) -> PathBuf {
+    let mut name = model.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
 }
 
 /// The `[voice.command]` table: a program that reads the text on stdin and writes audio to
@@ -230,7 +328,8 @@ impl VoiceConfig {
         used.extend(self.voice_engines.values().copied());
         for kind in used {
             match kind {
-                EngineKind::Espeak => {}
+                // A missing Piper install is not an error: the service speaks with espeak-ng instead.
+                EngineKind::Espeak | EngineKind::Piper => {}
                 EngineKind::Command => {
                     let Some(command) = &self.command else {
                         return Err(VoiceError::Config(
@@ -265,6 +364,16 @@ impl VoiceConfig {
                 }
             }
         }
+        if self.pool_size == Some(0) {
+            return Err(VoiceError::Config(
+                "pool_size is 0: set it to the requests to synthesize at once, e.g. the number of cores".into(),
+            ));
+        }
+        if self.piper.threads == 0 {
+            return Err(VoiceError::Config(
+                "voice.piper.threads is 0: set it to 1 or more".into(),
+            ));
+        }
         for (text, path) in &self.prompts {
             if text.trim().is_empty() {
                 return Err(VoiceError::Config("voice.prompts has an empty text key".into()));
@@ -277,5 +386,19 @@ impl VoiceConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl VoiceConfig {
+    /// The configured pool size, or the number of CPU cores up to 8 (each Piper worker holds its own
+    /// copy of the model, about 150 MB).
+    pub fn pool_slots(&self) -> usize {
+        self.pool_size
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from).min(8))
+    }
+
+    /// The configured queue bound, or 16 per pool slot.
+    pub fn queue_slots(&self) -> usize {
+        self.queue_size.unwrap_or_else(|| 16 * self.pool_slots())
     }
 }

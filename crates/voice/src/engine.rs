@@ -2,13 +2,14 @@
 //! [`AudioSink`] as soon as it exists; the sink resamples to the requested rate and hands
 //! 16-bit little-endian chunks to the HTTP body.
 //!
-//! Engines here are process or HTTP boundaries (espeak-ng, any command, an OpenAI-compatible
-//! server); none links a TTS library, so no engine global state is shared between requests.
+//! Engines here are process or HTTP boundaries (Piper workers, espeak-ng, any command, an
+//! OpenAI-compatible server); none links a TTS library, so no engine global state is shared between requests.
 //! Recorded prompts are not an engine: they are decoded once and answered from memory
 //! (see `prompts`).
 
 pub(crate) mod command;
 pub(crate) mod espeak;
+pub(crate) mod piper;
 pub(crate) mod upstream;
 
 use std::process::Stdio;

@@ -38,6 +38,18 @@ pub enum VoiceError {
         /// What happened and the fix.
         reason: String,
     },
+    /// Every slot of a local engine is busy and its queue is full; retry shortly.
+    #[error(
+        "voice engine {engine} is busy: {slots} requests are being synthesized and {queue} are waiting; retry shortly or raise voice.pool_size / voice.queue_size"
+    )]
+    Busy {
+        /// Engine name.
+        engine: &'static str,
+        /// Requests synthesized at once.
+        slots: usize,
+        /// Requests that may wait.
+        queue: usize,
+    },
     /// The engine started but failed or produced unusable output.
     #[error("voice engine {engine} failed: {reason}")]
     EngineFailed {
@@ -74,7 +86,7 @@ impl VoiceError {
             | VoiceError::EmptyText
             | VoiceError::TextTooLong { .. }
             | VoiceError::SampleRate(_) => StatusCode::BAD_REQUEST,
-            VoiceError::EngineUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            VoiceError::EngineUnavailable { .. } | VoiceError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             VoiceError::EngineFailed { .. } => StatusCode::BAD_GATEWAY,
             // 499 is nginx's "client closed request"; nobody reads it, but logs stay honest.
             VoiceError::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -88,7 +100,8 @@ impl VoiceError {
 impl IntoResponse for VoiceError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // A full pool is expected under a burst and counted in /metrics; a warning each would flood the log.
+        if status.is_server_error() && !matches!(self, VoiceError::Busy { .. }) {
             tracing::warn!(error = %self, "voice request failed before audio");
         } else {
             tracing::debug!(error = %self, "voice request rejected");

@@ -25,7 +25,10 @@ async fn voice(State(service): State<VoiceService>, body: Bytes) -> Response {
     match vapi_types::parse_body(&body) {
         Err(e) => VoiceError::InvalidBody(e.to_string()).into_response(),
         Ok(message) => match message.body {
-            MessageBody::VoiceRequest(request) => service.respond(request).await,
+            MessageBody::VoiceRequest(mut request) => {
+                request.voice_id = crate::select_voice(&message.common, &request);
+                service.respond(request).await
+            }
             MessageBody::Unknown { type_name, .. } => VoiceError::WrongMessage(type_name).into_response(),
             other => VoiceError::WrongMessage(other.kind().as_str().to_owned()).into_response(),
         },

@@ -242,10 +242,7 @@ async fn prompts_of_any_format_play_at_any_rate() {
         write_tone(&path, *rate, *channels, *bits, *float);
         prompts.insert(text.to_string(), path);
     }
-    let config = VoiceConfig {
-        prompts,
-        ..VoiceConfig::default()
-    };
+    let config = VoiceConfig { prompts, ..cached() };
     let base = serve(config).await;
     for (text, native_rate, ..) in formats {
         for rate in [8_000u32, 22_050, 24_000, 48_000] {

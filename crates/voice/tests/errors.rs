@@ -45,7 +45,7 @@ fn voice_request(fields: Value) -> String {
 async fn bad_requests_are_400_with_a_reason() {
     let config = VoiceConfig {
         max_text_chars: 40,
-        ..VoiceConfig::default()
+        ..cached()
     };
     let base = serve(config).await;
     let cases: &[(Value, &str)] = &[

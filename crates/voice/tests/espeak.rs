@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use voice::{VoiceConfig, VoiceRequest, VoiceService};
+use voice::{VoiceRequest, VoiceService};
 
 const TEXT: &str = "I have 9 AM, 11:30, or 2:15 on Tuesday the 25th. Which works best?";
 
@@ -38,7 +38,7 @@ async fn every_rate_streams_headerless_pcm_of_the_native_duration() {
 async fn the_fixture_body_is_answered() {
     let fixture = std::fs::read("/work/shared/vapi/fixtures/voice-request.json");
     let Ok(fixture) = fixture else { return }; // the shared fixture is optional outside this machine
-    let base = serve(VoiceConfig::default()).await;
+    let base = serve(cached()).await;
     let response = reqwest::Client::new()
         .post(format!("{base}/voice"))
         .header("content-type", "application/json")
@@ -77,7 +77,7 @@ async fn concurrent_requests_each_get_their_own_audio() {
 
 #[tokio::test]
 async fn a_repeated_request_is_served_from_the_cache() {
-    let base = serve(VoiceConfig::default()).await;
+    let base = serve(cached()).await;
     let first = post(&base, &body("Cache me if you can.", 16_000)).await;
     assert_eq!(first.headers()["x-voice-cache"], "miss");
     let first = first.bytes().await.unwrap();
@@ -127,7 +127,7 @@ async fn warm_and_cold_espeak_processes_sound_the_same() {
 
 #[tokio::test]
 async fn render_and_write_wav_round_trip() {
-    let service = VoiceService::new(VoiceConfig::default()).unwrap();
+    let service = VoiceService::new(cached()).unwrap();
     let pcm = service.render(&request("Hello there.", 16_000)).await.unwrap();
     let path = temp_dir("say").join("hello.wav");
     voice::write_wav(&path, &pcm, 16_000).unwrap();

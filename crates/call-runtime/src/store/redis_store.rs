@@ -10,12 +10,16 @@
 //! | `<prefix>call:{<call>}:journal` | sorted set | each journaled event as JSON, scored by its seq |
 //! | `<prefix>call:{<call>}:ids` | hash | event id (hex) → seq: what makes appends idempotent |
 //! | `<prefix>call:{<call>}:snapshot` | hash | `through` (a seq) and `state` (the `CallState` JSON) |
+//! | `<prefix>call:{<call>}:gen` | hash | `id` (the record's generation) and `origin` (JSON: what it was re-seeded from) |
 //! | `<prefix>call:{<call>}:report` | string | the stored end-of-call report (JSON) |
 //! | `<prefix>call:{<call>}:conversation` | string | the conversation the call belongs to |
+//! | `<prefix>call:{<call>}:tools` | hash | tool call id → its recorded answer ([`super::tool_ledger`]) |
+//! | `<prefix>call:{<call>}:tool-claim:<tool call id>` | string | the owner of a running tool call (expires) |
 //! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
 //!
 //! Appends and snapshots are Lua scripts, so the check-then-write steps (is this event id known? is this
-//! snapshot newer?) are atomic across instances. Every write refreshes the TTL of what it touches.
+//! snapshot newer? is this still the generation the actor folded?) are atomic across instances. Every write
+//! refreshes the TTL of what it touches, from `[retention]`.
 //!
 //! This module does not decide what to do when Redis is down: every failure is a [`StoreError`] and the
 //! runtime chooses (refuse the event, or answer from the actor's local state).
@@ -31,9 +35,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 use serde::Deserialize;
 
-use super::{Snapshot, StoreError, StoredReport};
+use super::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
+use crate::config::RetentionConfig;
 
-/// How to reach Redis and how long its data lives. Read once at the edge (`--redis-url`, `[redis]`).
+/// How to reach Redis. Read once at the edge (`--redis-url`, `[redis]`); how long its data lives is `[retention]`.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
@@ -42,12 +47,6 @@ pub struct RedisConfig {
     pub url: String,
     /// Prefix of every key, so several deployments can share one Redis.
     pub key_prefix: String,
-    /// How long a call's journal, snapshot and conversation link live after their last write.
-    pub call_ttl_seconds: u64,
-    /// How long a stored end-of-call report lives after it was (re)delivered.
-    pub report_ttl_seconds: u64,
-    /// How long a conversation's memory lives after its last write.
-    pub conversation_ttl_seconds: u64,
     /// How long one connection attempt may take.
     pub connect_timeout_ms: u64,
     /// How long one operation may take, reconnecting included; past it the operation fails.
@@ -66,9 +65,6 @@ impl Default for RedisConfig {
         RedisConfig {
             url: String::new(),
             key_prefix: "switchboard:".into(),
-            call_ttl_seconds: 24 * 3600,
-            report_ttl_seconds: 24 * 3600,
-            conversation_ttl_seconds: 30 * 24 * 3600,
             connect_timeout_ms: 1_000,
             response_timeout_ms: 1_000,
             pool_size: 4,
@@ -83,9 +79,6 @@ impl fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
             .field("key_prefix", &self.key_prefix)
-            .field("call_ttl_seconds", &self.call_ttl_seconds)
-            .field("report_ttl_seconds", &self.report_ttl_seconds)
-            .field("conversation_ttl_seconds", &self.conversation_ttl_seconds)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("pool_size", &self.pool_size)
@@ -123,9 +116,6 @@ impl RedisConfig {
             ));
         }
         let positive = [
-            ("call_ttl_seconds", self.call_ttl_seconds),
-            ("report_ttl_seconds", self.report_ttl_seconds),
-            ("conversation_ttl_seconds", self.conversation_ttl_seconds),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("response_timeout_ms", self.response_timeout_ms),
             ("pool_size", self.pool_size as u64),
@@ -159,25 +149,40 @@ fn redact(url: &str) -> String {
     format!("{scheme}{rest}")
 }
 
-/// Appends an event unless its id is already journaled. KEYS: seq, journal, ids, snapshot. ARGV: event id,
-/// event JSON, TTL seconds. Returns the event's seq: the new one, or the one the first delivery got.
+/// Appends an event unless its id is already journaled. KEYS: seq, journal, ids, snapshot, gen. ARGV: event id,
+/// event JSON, TTL seconds, the generation the caller expects ('' for any), the id for a new generation, the
+/// seq the caller's actor folded through. Returns `{seq, generation}`: the new seq, or the one the first
+/// delivery got. With an expected generation that is not the record's, or a record whose seq is gone or behind
+/// the caller (a stale replica), writes nothing and returns `{-1}`.
 const APPEND: &str = r"
+local gen = redis.call('HGET', KEYS[5], 'id')
+if ARGV[4] ~= '' and (gen ~= ARGV[4] or tonumber(redis.call('GET', KEYS[1]) or '-1') < tonumber(ARGV[6])) then
+  return {-1}
+end
+if not gen then
+  gen = ARGV[5]
+  redis.call('HSET', KEYS[5], 'id', gen, 'origin', '{}')
+end
 local known = redis.call('HGET', KEYS[3], ARGV[1])
 if known then
-  return tonumber(known)
+  return {tonumber(known), gen}
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], seq)
-for i = 1, 4 do
+for i = 1, 5 do
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
-return seq
+return {seq, gen}
 ";
 
 /// Saves a snapshot unless a newer one is stored, then drops the journal entries it covers. KEYS: snapshot,
-/// journal, seq, ids. ARGV: through, state JSON, TTL seconds. Returns 1 when saved, 0 when a newer one won.
+/// journal, seq, ids, gen. ARGV: through, state JSON, TTL seconds, expected generation. Returns 1 when saved,
+/// 0 when a newer one won, -1 when the record is not the expected generation.
 const SAVE_SNAPSHOT: &str = r"
+if redis.call('HGET', KEYS[5], 'id') ~= ARGV[4] then
+  return -1
+end
 local stored = tonumber(redis.call('HGET', KEYS[1], 'through') or '0')
 local through = tonumber(ARGV[1])
 if stored >= through then
@@ -185,19 +190,41 @@ if stored >= through then
 end
 redis.call('HSET', KEYS[1], 'through', ARGV[1], 'state', ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', through)
-for i = 1, 4 do
+for i = 1, 5 do
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
 return 1
 ";
 
+/// Replaces a call's record with a state, if the record is still what the caller read. KEYS: seq, journal, ids,
+/// snapshot, gen. ARGV: expected generation ('' for none), expected seq, new generation, its origin JSON,
+/// through, state JSON, TTL seconds. Returns 1 when written, 0 when the record changed meanwhile.
+const RESEED: &str = r"
+local gen = redis.call('HGET', KEYS[5], 'id') or ''
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if gen ~= ARGV[1] or seq ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[4], KEYS[5])
+redis.call('HSET', KEYS[5], 'id', ARGV[3], 'origin', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[4], 'through', ARGV[5], 'state', ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+for i = 1, 5 do
+  redis.call('EXPIRE', KEYS[i], ARGV[7])
+end
+return 1
+";
+
 /// Reads what a reader at `after` lacks, atomically (a snapshot saved between two reads could otherwise trim
-/// entries in between). KEYS: snapshot, journal. ARGV: after. Returns `{state or nil, through, seq1, json1,
-/// seq2, json2, ...}`, the state only when the snapshot is past `after`, the entries past both.
+/// entries in between). KEYS: snapshot, journal, seq, gen. ARGV: after. Returns `{state or nil, through,
+/// last seq, generation or nil, origin or nil, seq1, json1, seq2, json2, ...}`, the state only when the
+/// snapshot is past `after`, the entries past both.
 const LOAD_SINCE: &str = r"
 local through = tonumber(redis.call('HGET', KEYS[1], 'through') or '0')
 local from = tonumber(ARGV[1])
-local reply = {false, through}
+local gen = redis.call('HMGET', KEYS[4], 'id', 'origin')
+local reply = {false, through, tonumber(redis.call('GET', KEYS[3]) or '0'), gen[1], gen[2]}
 if through > from then
   reply[1] = redis.call('HGET', KEYS[1], 'state')
   from = through
@@ -210,14 +237,39 @@ end
 return reply
 ";
 
+/// Sets one conversation memory entry within the bounds. KEYS: memory hash. ARGV: key, value JSON, TTL
+/// seconds, max entries, max total bytes. Returns 1 when written, -1 past the entry count, -2 past the bytes.
+const SET_MEMORY: &str = r"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return -1
+end
+local total = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  total = total + #all[i] + #all[i + 1]
+end
+if old then
+  total = total - #ARGV[1] - #old
+end
+if total + #ARGV[1] + #ARGV[2] > tonumber(ARGV[5]) then
+  return -2
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
 /// The Redis store. Cloning is cheap: clones share the connections and the scripts.
 #[derive(Clone)]
-pub struct RedisStore {
+pub(crate) struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     config: RedisConfig,
+    retention: RetentionConfig,
+    stats: StoreStats,
     connections: Vec<ConnectionManager>,
     next: AtomicUsize,
     /// Whether the last operation reached Redis; flips are logged once each, not on every failure.
@@ -225,6 +277,8 @@ struct Inner {
     append: Script,
     save_snapshot: Script,
     load_since: Script,
+    reseed: Script,
+    set_memory: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -243,13 +297,14 @@ struct CallKeys {
     journal: String,
     ids: String,
     snapshot: String,
+    generation: String,
 }
 
 impl RedisStore {
     /// Validates `config` and sets up its connections. Connecting is lazy: an unreachable Redis is not an
     /// error here (the store reports it through [`RedisStore::ping`] and every operation until it returns), so
     /// a server started before its Redis becomes ready by itself.
-    pub async fn connect(config: &RedisConfig) -> Result<RedisStore, StoreError> {
+    pub(crate) async fn connect(config: &RedisConfig, retention: RetentionConfig) -> Result<RedisStore, StoreError> {
         config.validate().map_err(StoreError::Unavailable)?;
         let client = redis::Client::open(config.url.as_str())
             .map_err(|error| StoreError::Unavailable(format!("redis url: {}", error)))?;
@@ -268,12 +323,16 @@ impl RedisStore {
         let store = RedisStore {
             inner: Arc::new(Inner {
                 config: config.clone(),
+                retention,
+                stats: StoreStats::default(),
                 connections,
                 next: AtomicUsize::new(0),
                 reachable: AtomicBool::new(true),
                 append: Script::new(APPEND),
                 save_snapshot: Script::new(SAVE_SNAPSHOT),
                 load_since: Script::new(LOAD_SINCE),
+                reseed: Script::new(RESEED),
+                set_memory: Script::new(SET_MEMORY),
             }),
         };
         // A failed ping is logged by `run`; the store starts unready and recovers by itself.
@@ -283,23 +342,21 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &RedisConfig {
-        &self.inner.config
+    pub(crate) fn retention(&self) -> &RetentionConfig {
+        &self.inner.retention
     }
 
-    /// Whether the last operation reached Redis.
-    pub fn is_reachable(&self) -> bool {
-        self.inner.reachable.load(Ordering::Relaxed)
+    pub(crate) fn stats(&self) -> &StoreStats {
+        &self.inner.stats
     }
 
     /// The full name of one of a call's keys, such as `switchboard:call:{c-1}:journal`.
-    pub fn call_key(&self, call_id: &str, part: &str) -> String {
+    pub(crate) fn call_key(&self, call_id: &str, part: &str) -> String {
         format!("{}call:{{{call_id}}}:{part}", self.inner.config.key_prefix)
     }
 
     /// The full name of a conversation's memory hash.
-    pub fn conversation_key(&self, conversation_id: &str) -> String {
+    pub(crate) fn conversation_key(&self, conversation_id: &str) -> String {
         format!(
             "{}conversation:{{{conversation_id}}}:memory",
             self.inner.config.key_prefix
@@ -312,16 +369,17 @@ impl RedisStore {
             journal: self.call_key(call_id, "journal"),
             ids: self.call_key(call_id, "ids"),
             snapshot: self.call_key(call_id, "snapshot"),
+            generation: self.call_key(call_id, "gen"),
         }
     }
 
-    fn connection(&self) -> ConnectionManager {
+    pub(super) fn connection(&self) -> ConnectionManager {
         let at = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
         self.inner.connections[at].clone()
     }
 
     /// Runs one operation under the configured timeout and records whether Redis answered.
-    async fn run<T>(&self, operation: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
+    pub(super) async fn run<T>(&self, operation: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
         let limit = Duration::from_millis(self.inner.config.response_timeout_ms);
         let outcome = match tokio::time::timeout(limit, operation).await {
             Ok(Ok(value)) => Ok(value),
@@ -338,7 +396,7 @@ impl RedisStore {
         };
         match &outcome {
             Ok(_) => self.mark(true, ""),
-            Err(StoreError::Unavailable(reason)) | Err(StoreError::Corrupt(reason)) => self.mark(false, reason),
+            Err(error) => self.mark(false, &error.to_string()),
         }
         outcome
     }
@@ -356,33 +414,54 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn append(&self, event: &CallEvent) -> Result<u64, StoreError> {
+    pub(crate) async fn append(&self, event: &CallEvent, expect: Option<Expect>) -> Result<Appended, StoreError> {
         let json = serde_json::to_string(event).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let keys = self.call_keys(&event.call_id);
         let mut connection = self.connection();
-        let script = &self.inner.append;
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.inner.append.prepare_invoke();
         invocation
             .key(&keys.seq)
             .key(&keys.journal)
             .key(&keys.ids)
             .key(&keys.snapshot)
+            .key(&keys.generation)
             .arg(event.id.to_string())
             .arg(json)
-            .arg(self.inner.config.call_ttl_seconds);
-        self.run(invocation.invoke_async::<u64>(&mut connection)).await
+            .arg(self.inner.retention.call_ttl_seconds)
+            .arg(expect.map(|expect| expect.generation.to_string()).unwrap_or_default())
+            .arg(super::fresh_id().to_string())
+            .arg(expect.map_or(0, |expect| expect.through));
+        let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
+        match reply.as_slice() {
+            [Value::Int(-1)] => Ok(Appended::Diverged),
+            [Value::Int(seq), generation] => Ok(Appended::Journaled {
+                seq: u64::try_from(*seq).map_err(|_| StoreError::Corrupt("negative seq".into()))?,
+                generation: generation_id(generation)?
+                    .ok_or_else(|| StoreError::Corrupt("append reply without a generation".into()))?,
+            }),
+            _ => Err(StoreError::Corrupt("redis append reply".into())),
+        }
     }
 
     pub(crate) async fn load_since(&self, call_id: &str, after: u64) -> Result<Loaded, StoreError> {
         let keys = self.call_keys(call_id);
         let mut connection = self.connection();
         let mut invocation = self.inner.load_since.prepare_invoke();
-        invocation.key(&keys.snapshot).key(&keys.journal).arg(after);
+        invocation
+            .key(&keys.snapshot)
+            .key(&keys.journal)
+            .key(&keys.seq)
+            .key(&keys.generation)
+            .arg(after);
         let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
         decode_load(reply)
     }
 
-    pub(crate) async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<bool, StoreError> {
+    pub(crate) async fn save_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        generation: Option<u64>,
+    ) -> Result<Saved, StoreError> {
         let call_id = snapshot.state.call_id();
         let keys = self.call_keys(call_id);
         let state = serde_json::to_string(&snapshot.state).map_err(|error| StoreError::Corrupt(error.to_string()))?;
@@ -393,11 +472,46 @@ impl RedisStore {
             .key(&keys.journal)
             .key(&keys.seq)
             .key(&keys.ids)
+            .key(&keys.generation)
             .arg(snapshot.through)
             .arg(state)
-            .arg(self.inner.config.call_ttl_seconds);
+            .arg(self.inner.retention.call_ttl_seconds)
+            .arg(generation.map(|id| id.to_string()).unwrap_or_default());
         let saved: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        Ok(saved == 1)
+        Ok(match saved {
+            1 => Saved::Written,
+            0 => Saved::Older,
+            _ => Saved::Diverged,
+        })
+    }
+
+    pub(crate) async fn reseed(&self, reseed: &Reseed) -> Result<bool, StoreError> {
+        let call_id = reseed.snapshot.state.call_id();
+        let keys = self.call_keys(call_id);
+        let state =
+            serde_json::to_string(&reseed.snapshot.state).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let origin = serde_json::to_string(&Origin {
+            lineage: reseed.generation.lineage.clone(),
+            base: reseed.generation.base,
+        })
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let mut connection = self.connection();
+        let mut invocation = self.inner.reseed.prepare_invoke();
+        invocation
+            .key(&keys.seq)
+            .key(&keys.journal)
+            .key(&keys.ids)
+            .key(&keys.snapshot)
+            .key(&keys.generation)
+            .arg(reseed.expect_generation.map(|id| id.to_string()).unwrap_or_default())
+            .arg(reseed.expect_seq)
+            .arg(reseed.generation.id.to_string())
+            .arg(origin)
+            .arg(reseed.snapshot.through)
+            .arg(state)
+            .arg(self.inner.retention.call_ttl_seconds);
+        let written: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(written == 1)
     }
 
     pub(crate) async fn save_report(&self, report: &StoredReport) -> Result<(), StoreError> {
@@ -409,7 +523,7 @@ impl RedisStore {
             .arg(key)
             .arg(json)
             .arg("EX")
-            .arg(self.inner.config.report_ttl_seconds);
+            .arg(self.inner.retention.report_ttl_seconds);
         self.run(command.query_async::<()>(&mut connection)).await
     }
 
@@ -444,31 +558,40 @@ impl RedisStore {
             .collect()
     }
 
+    /// `json` is the value's JSON text (already checked against the per-entry bound), `None` to delete.
     pub(crate) async fn set_conversation_memory(
         &self,
         conversation_id: &str,
         key: &str,
-        value: Option<&serde_json::Value>,
+        json: Option<String>,
     ) -> Result<(), StoreError> {
         let hash = self.conversation_key(conversation_id);
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
-        match value {
-            Some(value) => {
-                let json = serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                pipeline.cmd("HSET").arg(&hash).arg(key).arg(json).ignore();
-            }
-            None => {
-                pipeline.cmd("HDEL").arg(&hash).arg(key).ignore();
-            }
-        }
-        pipeline
-            .cmd("EXPIRE")
-            .arg(&hash)
-            .arg(self.inner.config.conversation_ttl_seconds)
-            .ignore();
+        let retention = &self.inner.retention;
         let mut connection = self.connection();
-        self.run(pipeline.query_async::<()>(&mut connection)).await
+        let Some(json) = json else {
+            let mut pipeline = redis::pipe();
+            pipeline.atomic();
+            pipeline.cmd("HDEL").arg(&hash).arg(key).ignore();
+            pipeline
+                .cmd("EXPIRE")
+                .arg(&hash)
+                .arg(retention.conversation_ttl_seconds)
+                .ignore();
+            return self.run(pipeline.query_async::<()>(&mut connection)).await;
+        };
+        let mut invocation = self.inner.set_memory.prepare_invoke();
+        invocation
+            .key(&hash)
+            .arg(key)
+            .arg(json)
+            .arg(retention.conversation_ttl_seconds)
+            .arg(retention.conversation_max_entries)
+            .arg(retention.conversation_max_bytes);
+        match self.run(invocation.invoke_async::<i64>(&mut connection)).await? {
+            1 => Ok(()),
+            -1 => Err(retention.too_many_entries()),
+            _ => Err(retention.too_many_bytes()),
+        }
     }
 
     pub(crate) async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), StoreError> {
@@ -478,7 +601,7 @@ impl RedisStore {
             .arg(self.call_key(call_id, "conversation"))
             .arg(conversation_id)
             .arg("EX")
-            .arg(self.inner.config.call_ttl_seconds);
+            .arg(self.inner.retention.call_ttl_seconds);
         self.run(command.query_async::<()>(&mut connection)).await
     }
 
@@ -490,7 +613,7 @@ impl RedisStore {
     }
 
     /// Sends `PING`: `Ok` when Redis answers within the response timeout.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let command = redis::cmd("PING");
         self.run(command.query_async::<String>(&mut connection))
@@ -513,16 +636,43 @@ fn describe(error: &RedisError) -> String {
     format!("redis: {error}")
 }
 
-/// A snapshot (when needed) and the journal entries after it.
-type Loaded = (Option<Snapshot>, Vec<(u64, Arc<CallEvent>)>);
+/// Where a generation came from, as its `origin` field stores it.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+#[serde(default)]
+struct Origin {
+    lineage: std::collections::BTreeMap<u64, u64>,
+    base: u64,
+}
+
+/// A generation id as the scripts return it: a decimal string, or nil.
+fn generation_id(value: &Value) -> Result<Option<u64>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt("generation id".into())),
+        _ => Err(StoreError::Corrupt("generation id".into())),
+    }
+}
 
 fn decode_load(reply: Vec<Value>) -> Result<Loaded, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("redis load reply: {what}"));
+    let int = |value: Option<Value>, what: &str| match value {
+        Some(Value::Int(n)) => u64::try_from(n).map_err(|_| corrupt(what)),
+        _ => Err(corrupt(what)),
+    };
     let mut items = reply.into_iter();
     let state = items.next().ok_or_else(|| corrupt("empty"))?;
-    let through = match items.next() {
-        Some(Value::Int(through)) => u64::try_from(through).map_err(|_| corrupt("negative through"))?,
-        _ => return Err(corrupt("no through")),
+    let through = int(items.next(), "through")?;
+    let last_seq = int(items.next(), "last seq")?;
+    let id = generation_id(&items.next().ok_or_else(|| corrupt("generation"))?)?;
+    let origin: Origin = match items.next() {
+        Some(Value::BulkString(json)) => {
+            serde_json::from_slice(&json).map_err(|error| corrupt(&format!("origin: {error}")))?
+        }
+        _ => Origin::default(),
     };
     let snapshot = match state {
         Value::Nil => None,
@@ -543,7 +693,16 @@ fn decode_load(reply: Vec<Value>) -> Result<Loaded, StoreError> {
             Arc::new(event),
         ));
     }
-    Ok((snapshot, journal))
+    Ok(Loaded {
+        generation: id.map(|id| Generation {
+            id,
+            lineage: origin.lineage,
+            base: origin.base,
+        }),
+        last_seq,
+        snapshot,
+        journal,
+    })
 }
 
 #[cfg(test)]

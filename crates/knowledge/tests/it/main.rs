@@ -2,6 +2,7 @@
 
 mod answer;
 mod corpus;
+mod examples;
 mod properties;
 mod ranking;
 mod reload;

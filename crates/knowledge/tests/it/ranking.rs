@@ -105,3 +105,52 @@ fn uuids_are_stable_across_loads() {
         assert_eq!(crate::uuids(&first, query), crate::uuids(&second, query), "{query:?}");
     }
 }
+
+/// A dentist FAQ whose pages use the practice's words, not the caller's.
+const DENTIST: &[(&str, &str)] = &[
+    (
+        "insurance.md",
+        "# Insurance\n\nWe are in network with Delta Dental and Cigna, and we accept Medicaid for children and adults.",
+    ),
+    (
+        "financing.md",
+        "# Financing\n\nTreatment over 500 dollars can be spread over six monthly payments with no interest.",
+    ),
+    (
+        "billing.md",
+        "# Billing office\n\nStatements are emailed monthly. The billing office answers balance questions.",
+    ),
+    (
+        "whitening.md",
+        "# Whitening\n\nIn-office whitening takes 90 minutes and costs 450 dollars. Trays for home use cost 295 dollars.",
+    ),
+    (
+        "cleanings.md",
+        "# Cleanings\n\nWe recommend a cleaning and checkup every six months. A cleaning takes about an hour.",
+    ),
+    (
+        "sedation.md",
+        "# Sedation\n\nAnxious patients can relax with nitrous oxide during treatment.",
+    ),
+];
+
+#[test]
+fn callers_words_find_pages_written_in_other_words() {
+    let (_dir, base) = knowledge_base(DENTIST);
+    let min = KnowledgeConfig::default().min_similarity;
+    for (question, expected) in [
+        ("do you take medi-cal", "insurance.md#"),
+        ("can I pay in instalments", "financing.md#"),
+        ("can I pay it in installments", "financing.md#"),
+        ("who do I talk to about a bill", "billing.md#"),
+        ("I'm scared", "sedation.md#"),
+        ("how much are the take-home trays", "whitening.md#"),
+    ] {
+        let results = base.search(question, 3);
+        let first = results.first().unwrap_or_else(|| panic!("no result for {question:?}"));
+        assert!(
+            first.uuid.as_deref().unwrap().starts_with(expected) && first.similarity >= min,
+            "{question:?}: {results:?}"
+        );
+    }
+}

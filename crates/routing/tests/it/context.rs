@@ -91,7 +91,9 @@ fn transfer_rules_look_at_language_recent_turns_and_caller() {
         Some(&call(None, &["my billing question", "one", "two"])),
         none.clone(),
     );
-    check(None, Some(&call(None, &["refunds please"])), none.clone());
+    // Whole words by stem: "refunds" is a form of "Refund", "billboard" is not a form of "billing".
+    check(None, Some(&call(None, &["refunds please"])), billing.clone());
+    check(None, Some(&call(None, &["I saw your billboard"])), none.clone());
     check(
         None,
         Some(&call(None, &["speak to a machine, not a human"])),
@@ -109,6 +111,34 @@ fn transfer_rules_look_at_language_recent_turns_and_caller() {
     );
     // No context: no language, no turns.
     check(None, None, none);
+}
+
+#[test]
+fn keywords_match_the_callers_words_by_stem() {
+    let routes = routes(
+        "[[routing.transfer]]\nmatch = { keywords = [\"billing\"] }\n\
+         destination = { type = \"number\", number = \"+14155550101\" }\n\
+         [[routing.transfer]]\nmatch = { keywords = [\"cancel my subscription\"] }\n\
+         destination = { type = \"number\", number = \"+14155550102\" }\n",
+    );
+    let transfer = |turns: &[&str]| {
+        let answer = routes.transfer(&request("transfer-destination-request", None), Some(&call(None, turns)));
+        wire(&answer)
+    };
+    let billing = json!({ "destination": { "type": "number", "number": "+14155550101" } });
+    let cancel = json!({ "destination": { "type": "number", "number": "+14155550102" } });
+    let none = json!({ "error": routing::DEFAULT_TRANSFER_ERROR });
+    assert_eq!(transfer(&["I have a question about a bill"]), billing);
+    assert_eq!(transfer(&["my BILLS are wrong"]), billing);
+    assert_eq!(transfer(&["I was billed twice"]), billing);
+    assert_eq!(transfer(&["I cancelled my subscriptions last week"]), cancel);
+    assert_eq!(transfer(&["Cancelling my subscription, please."]), cancel);
+    // A phrase still needs its words in order and next to each other.
+    assert_eq!(transfer(&["my subscription, can I cancel it"]), none);
+    assert_eq!(transfer(&["cancel the order, not my subscription"]), none);
+    // Near spellings that are other words do not match.
+    assert_eq!(transfer(&["the billboard on the highway"]), none);
+    assert_eq!(transfer(&["a ball game"]), none);
 }
 
 #[test]

@@ -76,12 +76,45 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A config with the cache off, so every request reaches the engine.
+/// A config with the cache off, so every request reaches the engine, speaking with espeak-ng.
 pub fn uncached() -> VoiceConfig {
     VoiceConfig {
+        engine: voice::EngineKind::Espeak,
         cache_bytes: 0,
         ..VoiceConfig::default()
     }
+}
+
+/// The installed joe voice (`scripts/install-voice`), as absolute paths: (python, model).
+pub fn joe() -> (PathBuf, PathBuf) {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.voice"));
+    let python = root.join("venv/bin/python");
+    let model = root.join("models/en_US-joe-medium.onnx");
+    assert!(
+        python.is_file() && model.is_file(),
+        "the Piper voice is not installed at {}: run scripts/install-voice",
+        root.display()
+    );
+    (python, model)
+}
+
+/// Piper with the joe voice, `slots` workers, the cache off.
+pub fn piper(slots: usize) -> VoiceConfig {
+    let (python, model) = joe();
+    let mut config = VoiceConfig {
+        engine: voice::EngineKind::Piper,
+        cache_bytes: 0,
+        pool_size: Some(slots),
+        ..VoiceConfig::default()
+    };
+    config.piper.python = python;
+    config.piper.model = model;
+    config
+}
+
+/// Serves `service` (a clone is kept by the caller to read its pools); returns the base URL.
+pub async fn serve_service(service: &VoiceService) -> String {
+    serve_router(voice::router(service.clone())).await
 }
 
 /// Least-squares amplitude of a `freq` sinusoid in `signal` (i16 units).
@@ -93,4 +126,12 @@ pub fn tone_amplitude(signal: &[i16], rate: u32, freq: f64) -> f64 {
         c += f64::from(y) * (w * n as f64).cos();
     }
     2.0 * s.hypot(c) / signal.len() as f64
+}
+
+/// The default config (cache on), speaking with espeak-ng.
+pub fn cached() -> VoiceConfig {
+    VoiceConfig {
+        engine: voice::EngineKind::Espeak,
+        ..VoiceConfig::default()
+    }
 }

@@ -1,0 +1,161 @@
+//! What the edge configures: how calls are treated (`[calls]`) and how long stored data lives (`[retention]`).
+
+use std::time::Duration;
+
+use call_state::Limits;
+use serde::Deserialize;
+
+/// How the runtime treats calls. Read once at the edge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Caps on each call's state.
+    pub limits: Limits,
+    /// A call with no event for this long retires (its snapshot is kept).
+    pub idle_timeout_seconds: f64,
+    /// Save a snapshot after this many events (the journal covers the rest).
+    pub snapshot_every: u32,
+    /// Live calls at most; events of further new calls are refused until some retire.
+    pub max_live_calls: usize,
+    /// How long a query waits for a call's actor.
+    pub ask_timeout_ms: u64,
+    /// Bytes of JSON one event may take in the journal. A larger event has its texts cut to
+    /// `limits.max_turn_bytes` first; one still larger is refused. With `snapshot_every`, this bounds what a
+    /// call holds in its journal between snapshots.
+    pub max_event_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            limits: Limits::default(),
+            idle_timeout_seconds: 600.0,
+            snapshot_every: 32,
+            max_live_calls: 200_000,
+            ask_timeout_ms: 2_000,
+            max_event_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The idle timeout as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.idle_timeout_seconds).unwrap_or(Duration::from_secs(600))
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.idle_timeout_seconds.is_finite() && self.idle_timeout_seconds >= 0.01) {
+            return Err(format!(
+                "calls.idle_timeout_seconds must be at least 0.01, got {}",
+                self.idle_timeout_seconds
+            ));
+        }
+        if self.max_live_calls == 0 {
+            return Err("calls.max_live_calls must be at least 1".into());
+        }
+        if self.max_event_bytes < 4096 {
+            return Err(format!(
+                "calls.max_event_bytes must be at least 4096, got {}",
+                self.max_event_bytes
+            ));
+        }
+        if self.limits.max_turns == 0 || self.limits.max_seen_events == 0 {
+            return Err("calls.limits.max_turns and max_seen_events must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How long stored data lives and how much of it a store holds, the same for the memory store and Redis.
+/// Every time-to-live counts from the item's last write.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// How long a call's snapshot, journal and conversation link live after their last write.
+    pub call_ttl_seconds: u64,
+    /// How long a stored end-of-call report lives after it was (re)delivered.
+    pub report_ttl_seconds: u64,
+    /// How long a conversation's memory lives after its last write.
+    pub conversation_ttl_seconds: u64,
+    /// Calls the memory store holds at most (and as many reports, links and conversations); past it the least
+    /// recently written go first. Redis bounds itself with `maxmemory`.
+    pub max_stored_calls: usize,
+    /// Keys in one conversation's memory; a write of a new key past it is refused.
+    pub conversation_max_entries: usize,
+    /// Bytes of one conversation memory entry (key plus the value's JSON text); a larger write is refused.
+    pub conversation_max_value_bytes: usize,
+    /// Bytes of one conversation's memory in all (keys plus JSON values); a write past it is refused.
+    pub conversation_max_bytes: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            call_ttl_seconds: 24 * 3600,
+            report_ttl_seconds: 24 * 3600,
+            conversation_ttl_seconds: 30 * 24 * 3600,
+            max_stored_calls: 200_000,
+            conversation_max_entries: 256,
+            conversation_max_value_bytes: 64 * 1024,
+            conversation_max_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// A call's time-to-live.
+    pub fn call_ttl(&self) -> Duration {
+        Duration::from_secs(self.call_ttl_seconds)
+    }
+
+    /// A report's time-to-live.
+    pub fn report_ttl(&self) -> Duration {
+        Duration::from_secs(self.report_ttl_seconds)
+    }
+
+    /// A conversation's time-to-live.
+    pub fn conversation_ttl(&self) -> Duration {
+        Duration::from_secs(self.conversation_ttl_seconds)
+    }
+
+    /// How often the memory store sweeps out what expired: a tenth of the shortest TTL, at most a minute.
+    pub fn sweep_interval(&self) -> Duration {
+        let shortest = self
+            .call_ttl_seconds
+            .min(self.report_ttl_seconds)
+            .min(self.conversation_ttl_seconds);
+        (Duration::from_secs(shortest) / 10).clamp(Duration::from_millis(100), Duration::from_secs(60))
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("call_ttl_seconds", self.call_ttl_seconds),
+            ("report_ttl_seconds", self.report_ttl_seconds),
+            ("conversation_ttl_seconds", self.conversation_ttl_seconds),
+            ("max_stored_calls", self.max_stored_calls as u64),
+            ("conversation_max_entries", self.conversation_max_entries as u64),
+            ("conversation_max_value_bytes", self.conversation_max_value_bytes as u64),
+            ("conversation_max_bytes", self.conversation_max_bytes as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("retention.{name} must be at least 1"));
+            }
+        }
+        // Redis takes TTLs as 64-bit seconds but a year is plenty; larger values are surely typos.
+        for (name, value) in &positive[..3] {
+            if *value > 366 * 24 * 3600 {
+                return Err(format!(
+                    "retention.{name} must be at most a year (31622400), got {value}"
+                ));
+            }
+        }
+        if self.conversation_max_value_bytes > self.conversation_max_bytes {
+            return Err("retention.conversation_max_value_bytes must not exceed conversation_max_bytes".into());
+        }
+        Ok(())
+    }
+}
