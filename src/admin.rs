@@ -1,23 +1,78 @@
-//! The admin API: `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/report`, and `GET /metrics`.
+//! The admin API: `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/report`, `GET /metrics` and
+//! `POST /knowledge/reload`.
 //!
-//! Conversation contents are personal data, so these routes need the admin bearer token; without a
-//! configured token they answer loopback clients only.
-
-use std::net::SocketAddr;
+//! Conversation contents are personal data, so every admin route needs the admin token, whoever the peer is:
+//! a reverse proxy or tunnel on the same host makes every outside client look like loopback. Without a
+//! configured token a random one is generated at start and printed once with a URL that opens the API (as
+//! notebook servers do). The token is accepted as `Authorization: Bearer <token>` (any letter case), as a
+//! `token` query parameter (which also sets a cookie, so a browser can follow links), or as that cookie.
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use call_state::{CallState, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::Switchboard;
+use crate::auth::{constant_time_eq, strip_bearer};
 use crate::http::ApiError;
+
+/// The cookie that carries the admin token in a browser.
+pub const COOKIE: &str = "switchboard_admin";
+
+/// The admin API's token: the configured one, or one generated at start. `Debug` never shows it.
+#[derive(Clone)]
+pub struct AdminToken {
+    value: String,
+    generated: bool,
+}
+
+impl AdminToken {
+    /// The configured token, or a fresh random one (256 bits, hex) when none is configured.
+    pub fn new(configured: Option<&str>) -> AdminToken {
+        match configured {
+            Some(token) => AdminToken {
+                value: token.to_string(),
+                generated: false,
+            },
+            None => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+                AdminToken {
+                    value: hex::encode(bytes),
+                    generated: true,
+                }
+            }
+        }
+    }
+
+    /// The token.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether it was generated at start (and so must be shown to the operator).
+    pub fn generated(&self) -> bool {
+        self.generated
+    }
+
+    /// Whether `presented` is the token, compared in constant time.
+    fn matches(&self, presented: &str) -> bool {
+        constant_time_eq(presented.as_bytes(), self.value.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminToken")
+            .field("generated", &self.generated)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The admin routes, behind the admin check.
 pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
@@ -30,41 +85,84 @@ pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
         .route_layer(middleware::from_fn_with_state(switchboard, authorize))
 }
 
-async fn authorize(
-    State(switchboard): State<Switchboard>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    // Without connection info (a router called in-process) the peer is unknown, so not trusted as loopback.
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-    match check(switchboard.config().admin.token.as_deref(), &headers, peer) {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
+/// How a request presented the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    Header,
+    Query,
+    Cookie,
+}
+
+async fn authorize(State(switchboard): State<Switchboard>, request: Request, next: Next) -> Response {
+    let token = switchboard.admin_token();
+    match check(token, request.headers(), request.uri()) {
+        Ok(Presented::Query) => {
+            let mut response = next.run(request).await;
+            // A browser opened the printed URL: remember the token for the pages it links to.
+            if let Ok(cookie) = HeaderValue::from_str(&format!(
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+                token.value()
+            )) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Ok(_) => next.run(request).await,
+        Err(error) => {
+            let mut response = error.into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
     }
 }
 
-fn check(token: Option<&str>, headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<(), ApiError> {
-    let Some(token) = token else {
-        return if peer.is_some_and(|peer| peer.ip().is_loopback()) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the admin API is loopback-only until an admin token is set",
-            ))
+fn check(token: &AdminToken, headers: &HeaderMap, uri: &Uri) -> Result<Presented, ApiError> {
+    let refused = |message: &str| Err(ApiError::new(StatusCode::UNAUTHORIZED, message));
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let presented = value.to_str().ok().and_then(strip_bearer);
+        return match presented {
+            Some(presented) if token.matches(presented) => Ok(Presented::Header),
+            Some(_) => refused("invalid admin token"),
+            None => refused("the admin `Authorization` header must be `Bearer <token>`"),
         };
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing admin bearer token"))?;
-    if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin bearer token"))
     }
+    if let Some(presented) = query_token(uri) {
+        return if token.matches(&presented) {
+            Ok(Presented::Query)
+        } else {
+            refused("invalid admin token")
+        };
+    }
+    if let Some(presented) = cookie_token(headers) {
+        return if token.matches(presented) {
+            Ok(Presented::Cookie)
+        } else {
+            refused("invalid admin token")
+        };
+    }
+    refused("missing admin token: send `Authorization: Bearer <token>` or open the URL printed at start")
+}
+
+fn query_token(uri: &Uri) -> Option<String> {
+    #[derive(Deserialize)]
+    struct TokenQuery {
+        token: Option<String>,
+    }
+    Query::<TokenQuery>::try_from_uri(uri).ok()?.0.token
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE).then_some(value)
+        })
 }
 
 #[derive(Deserialize)]
@@ -82,7 +180,7 @@ async fn call(State(switchboard): State<Switchboard>, Path(id): Path<String>) ->
     match switchboard.runtime().state(&id).await {
         Ok(Some(state)) => axum::Json(context_json(&state)).into_response(),
         Ok(None) => ApiError::new(StatusCode::NOT_FOUND, format!("no call `{id}`")).into_response(),
-        Err(error) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        Err(error) => ApiError::unavailable(&error.to_string()).into_response(),
     }
 }
 
@@ -103,7 +201,7 @@ async fn report(State(switchboard): State<Switchboard>, Path(id): Path<String>) 
             .into_response()
         }
         Ok(None) => ApiError::new(StatusCode::NOT_FOUND, format!("no report for call `{id}`")).into_response(),
-        Err(error) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        Err(error) => ApiError::unavailable(&error.to_string()).into_response(),
     }
 }
 
@@ -120,7 +218,7 @@ async fn reload_knowledge(State(switchboard): State<Switchboard>) -> Response {
         .into_response(),
         // The previous index stays in service.
         Ok(Err(error)) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
-        Err(error) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        Err(error) => ApiError::unavailable(&format!("knowledge reload task: {error}")).into_response(),
     }
 }
 

@@ -53,6 +53,7 @@ struct Inner {
     alerter: Option<crate::alert::Alerter>,
     routes: routing::Routes,
     knowledge: knowledge::KnowledgeBase,
+    admin_token: crate::admin::AdminToken,
 }
 
 /// Why the server could not start.
@@ -103,6 +104,7 @@ impl Switchboard {
         let mut metrics = Metrics::new(runtime.clone());
         metrics.register_voice(voice.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);
+        let admin_token = crate::admin::AdminToken::new(config.admin.token.as_deref());
         Ok(Switchboard {
             inner: Arc::new(Inner {
                 config,
@@ -114,6 +116,7 @@ impl Switchboard {
                 alerter,
                 routes,
                 knowledge,
+                admin_token,
             }),
         })
     }
@@ -141,6 +144,11 @@ impl Switchboard {
     /// The call runtime.
     pub fn runtime(&self) -> &CallRuntime {
         &self.inner.runtime
+    }
+
+    /// The admin API's token: the configured one, or the one generated at start.
+    pub fn admin_token(&self) -> &crate::admin::AdminToken {
+        &self.inner.admin_token
     }
 
     /// The metrics.

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, ServeArgs};
+use crate::auth::AuthConfig;
+use crate::config::{AuthArgs, Config, LogFormat, ServeArgs};
 use crate::tools::ToolRegistry;
 use crate::{Switchboard, http};
 
@@ -45,12 +46,15 @@ pub enum Command {
 /// Options of `switchboard voice`.
 #[derive(Debug, clap::Args)]
 pub struct VoiceArgs {
-    /// TOML configuration file (its `[voice]` table and `auth` apply).
+    /// TOML configuration file (its `[voice]`, `[auth]` and `[http]` tables and `max_body_bytes` apply).
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "SWITCHBOARD_VOICE_LISTEN", default_value = "127.0.0.1:3001")]
     pub listen: SocketAddr,
+    /// How requests authenticate (over the file's `[auth]`).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// Options of `switchboard say`.
@@ -89,12 +93,15 @@ pub enum EndpointingCommand {
     },
     /// Run the endpointing server alone (`POST /endpointing`).
     Serve {
-        /// TOML configuration file (its `[endpointing]` table applies).
+        /// TOML configuration file (its `[endpointing]`, `[auth]` and `[http]` tables and `max_body_bytes` apply).
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, env = "SWITCHBOARD_ENDPOINTING_LISTEN", default_value = "127.0.0.1:3002")]
         listen: SocketAddr,
+        /// How requests authenticate (over the file's `[auth]`).
+        #[command(flatten)]
+        auth: AuthArgs,
     },
 }
 
@@ -117,8 +124,8 @@ pub fn run_with(tools: ToolRegistry) -> ExitCode {
             command: EndpointingCommand::Eval { file, config, language },
         }) => evaluate_endpointing(&file, config, language),
         Some(Command::Endpointing {
-            command: EndpointingCommand::Serve { config, listen },
-        }) => serve_endpointing(config, listen),
+            command: EndpointingCommand::Serve { config, listen, auth },
+        }) => serve_endpointing(config, listen, auth),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,54 +156,85 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
     init_logging(config.log_format);
     runtime()?.block_on(async move {
-        if config.auth == crate::auth::AuthConfig::None {
-            tracing::warn!(
-                "AUTHENTICATION IS OFF: anyone who can reach this server can post webhooks. Set --vapi-secret, \
-                 --bearer-token or --hmac-secret (or [auth] in the config file) before exposing it."
-            );
-        }
+        warn_if_open(&config.auth);
         // Everything is built (rules compiled, engines checked) before the port is bound.
         let listen = config.listen;
         let auth = config.auth.describe();
+        let limits = config.http.clone();
         let switchboard = Switchboard::start_with(config, tools).await?;
         // Piper's workers load their models while the port is bound.
         switchboard.voice().warm_up();
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!(address = %listener.local_addr()?, auth, "switchboard listening");
-        http::serve(listener, http::app(switchboard.clone()), shutdown_signal()).await?;
-        // In-flight requests are done; persist every call.
+        let address = listener.local_addr()?;
+        tracing::info!(%address, auth, "switchboard listening");
+        let token = switchboard.admin_token();
+        if token.generated() {
+            tracing::warn!(
+                "no admin token configured: one was generated for this run and printed on stderr; set \
+                 [admin] token or --admin-token to choose your own"
+            );
+            // Printed once, outside the log, so log shipping does not carry it. Tests parse this line.
+            eprintln!(
+                "switchboard admin: http://{}/calls?token={}",
+                openable(address),
+                token.value()
+            );
+        }
+        http::serve_with(listener, http::app(switchboard.clone()), &limits, shutdown_signal()).await?;
+        // In-flight requests are done (or cut at the grace period); persist every call.
         switchboard.shutdown().await;
         tracing::info!("switchboard stopped");
         Ok(())
     })
 }
 
-/// The configuration of a file, or the embedded defaults, validated.
-fn file_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+/// The address a browser on this host can open: a wildcard listener is reached through loopback.
+fn openable(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], address.port())),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, address.port()))
+        }
+        _ => address,
+    }
+}
+
+/// The loud warning every serving command gives when requests need no credential.
+fn warn_if_open(auth: &AuthConfig) {
+    if *auth == AuthConfig::None {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF: anyone who can reach this server can post requests. Set --vapi-secret, \
+             --bearer-token or --hmac-secret (or [auth] in the config file) before exposing it."
+        );
+    }
+}
+
+/// The configuration of a file, or the embedded defaults, with authentication flags on top, validated.
+fn file_config(path: Option<PathBuf>, auth: AuthArgs) -> anyhow::Result<Config> {
     Ok(Config::load(&ServeArgs {
         config: path,
+        auth,
         ..ServeArgs::default()
     })?)
 }
 
 fn serve_voice(args: VoiceArgs) -> anyhow::Result<()> {
-    let config = file_config(args.config)?;
+    let config = file_config(args.config, args.auth)?;
     init_logging(config.log_format);
     let service = voice::VoiceService::new(config.voice.clone())?;
     runtime()?.block_on(async move {
+        warn_if_open(&config.auth);
         service.warm_up();
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        tracing::info!(address = %listener.local_addr()?, "voice server listening");
-        let app = voice::router(service).layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "voice server listening");
+        let app = http::standalone(voice::router(service), &config);
+        http::serve_with(listener, app, &config.http, shutdown_signal()).await?;
         Ok(())
     })
 }
 
 fn say(args: SayArgs) -> anyhow::Result<()> {
-    let config = file_config(args.config)?;
+    let config = file_config(args.config, AuthArgs::default())?;
     init_logging(config.log_format);
     let service = voice::VoiceService::new(config.voice)?;
     let request = voice::VoiceRequest {
@@ -212,7 +250,7 @@ fn say(args: SayArgs) -> anyhow::Result<()> {
 }
 
 fn evaluate_endpointing(file: &Path, config: Option<PathBuf>, language: Option<String>) -> anyhow::Result<()> {
-    let config = file_config(config)?;
+    let config = file_config(config, AuthArgs::default())?;
     let mut utterances = endpointing::eval::load(file)?;
     if language.is_some() {
         for utterance in &mut utterances {
@@ -223,14 +261,16 @@ fn evaluate_endpointing(file: &Path, config: Option<PathBuf>, language: Option<S
     Ok(())
 }
 
-fn serve_endpointing(config: Option<PathBuf>, listen: SocketAddr) -> anyhow::Result<()> {
-    let config = file_config(config)?;
+fn serve_endpointing(config: Option<PathBuf>, listen: SocketAddr, auth: AuthArgs) -> anyhow::Result<()> {
+    let config = file_config(config, auth)?;
     init_logging(config.log_format);
-    let endpointer = endpointing::Endpointer::new(config.endpointing)?;
+    let endpointer = endpointing::Endpointer::new(config.endpointing.clone())?;
     runtime()?.block_on(async move {
+        warn_if_open(&config.auth);
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!(address = %listener.local_addr()?, "endpointing server listening");
-        endpointing::serve(listener, endpointer, shutdown_signal()).await?;
+        tracing::info!(address = %listener.local_addr()?, auth = config.auth.describe(), "endpointing server listening");
+        let app = http::standalone(endpointing::router(endpointer), &config);
+        http::serve_with(listener, app, &config.http, shutdown_signal()).await?;
         Ok(())
     })
 }

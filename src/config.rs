@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::auth::{AuthConfig, HmacAlgorithm};
+use crate::auth::{AuthConfig, HmacAlgorithm, HmacConfig, SignatureEncoding};
 
 /// The whole server configuration, as the TOML file spells it. Every field has an embedded default.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +22,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How webhooks authenticate.
     pub auth: AuthConfig,
+    /// Connection and request limits of every server the binary runs.
+    pub http: crate::http::HttpConfig,
     /// The admin API.
     pub admin: AdminConfig,
     /// Answers for message types that need one.
@@ -56,6 +58,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_body_bytes: 16 * 1024 * 1024,
             auth: AuthConfig::None,
+            http: crate::http::HttpConfig::default(),
             admin: AdminConfig::default(),
             answers: AnswersConfig::default(),
             routing: routing::RoutingConfig::default(),
@@ -87,7 +90,8 @@ pub enum LogFormat {
 #[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// The bearer token admin requests must carry. Without one the admin API answers only loopback clients.
+    /// The token admin requests must carry. Without one a random token is generated at start and printed
+    /// once, with a URL that opens the admin API.
     pub token: Option<String>,
 }
 
@@ -146,6 +150,23 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes [default: 16777216].
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// How webhooks authenticate.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Redis URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS): share calls between instances.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Folder of Markdown and text documents for `knowledge-base-request`.
+    #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
+    pub knowledge_dir: Option<PathBuf>,
+    /// Token for the admin API; without one a random token is generated at start and printed once.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// Authentication flags and environment variables, shared by every command that serves.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuthArgs {
     /// Require `X-Vapi-Secret: <value>` on every webhook.
     #[arg(long, env = "SWITCHBOARD_VAPI_SECRET", hide_env_values = true, conflicts_with_all = ["bearer_token", "hmac_secret"])]
     pub vapi_secret: Option<String>,
@@ -160,21 +181,64 @@ pub struct ServeArgs {
     /// The header carrying the bearer token [default: authorization].
     #[arg(long, env = "SWITCHBOARD_BEARER_HEADER", requires = "bearer_token")]
     pub bearer_header: Option<String>,
-    /// Require an HMAC signature (x-signature over "{x-timestamp}.{body}") on every webhook.
+    /// Require an HMAC signature (by default x-signature = hex HMAC-SHA256 over "{x-timestamp}.{body}") on every
+    /// webhook. The other HMAC settings come from `[auth]` in the config file or the flags below.
     #[arg(long, env = "SWITCHBOARD_HMAC_SECRET", hide_env_values = true)]
     pub hmac_secret: Option<String>,
     /// HMAC hash function [default: sha256].
     #[arg(long, env = "SWITCHBOARD_HMAC_ALGORITHM", value_enum, requires = "hmac_secret")]
     pub hmac_algorithm: Option<HmacAlgorithm>,
-    /// Redis URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS): share calls between instances.
-    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
-    /// Folder of Markdown and text documents for `knowledge-base-request`.
-    #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
-    pub knowledge_dir: Option<PathBuf>,
-    /// Bearer token for the admin API; without one it answers only loopback clients.
-    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    /// How the HMAC signature is encoded [default: hex].
+    #[arg(long, env = "SWITCHBOARD_HMAC_ENCODING", value_enum, requires = "hmac_secret")]
+    pub hmac_encoding: Option<SignatureEncoding>,
+    /// What the HMAC signs, e.g. "{body}" [default: "{timestamp}.{body}"].
+    #[arg(long, env = "SWITCHBOARD_HMAC_PAYLOAD_FORMAT", requires = "hmac_secret")]
+    pub hmac_payload_format: Option<String>,
+    /// A prefix before the signature, e.g. "sha256=".
+    #[arg(long, env = "SWITCHBOARD_HMAC_SIGNATURE_PREFIX", requires = "hmac_secret")]
+    pub hmac_signature_prefix: Option<String>,
+    /// The header carrying the signature [default: x-signature].
+    #[arg(long, env = "SWITCHBOARD_HMAC_SIGNATURE_HEADER", requires = "hmac_secret")]
+    pub hmac_signature_header: Option<String>,
+}
+
+impl AuthArgs {
+    /// Puts the flags over `auth` (the file's value).
+    pub fn apply(&self, auth: &mut AuthConfig) {
+        if let Some(secret) = &self.vapi_secret {
+            *auth = AuthConfig::Secret { secret: secret.clone() };
+        }
+        if let Some(token) = &self.bearer_token {
+            *auth = AuthConfig::Bearer {
+                token: token.clone(),
+                header: self.bearer_header.clone().unwrap_or_else(|| "authorization".into()),
+            };
+        }
+        if let Some(secret) = &self.hmac_secret {
+            // The file's other HMAC settings stay; the flags replace the ones they name.
+            let mut hmac = match auth {
+                AuthConfig::Hmac(hmac) => hmac.clone(),
+                _ => HmacConfig::default(),
+            };
+            hmac.secret = secret.clone();
+            if let Some(algorithm) = self.hmac_algorithm {
+                hmac.algorithm = algorithm;
+            }
+            if let Some(encoding) = self.hmac_encoding {
+                hmac.signature_encoding = encoding;
+            }
+            if let Some(format) = &self.hmac_payload_format {
+                hmac.payload_format = Some(format.clone());
+            }
+            if let Some(prefix) = &self.hmac_signature_prefix {
+                hmac.signature_prefix = Some(prefix.clone());
+            }
+            if let Some(header) = &self.hmac_signature_header {
+                hmac.signature_header = header.clone();
+            }
+            *auth = AuthConfig::Hmac(hmac);
+        }
+    }
 }
 
 impl Config {
@@ -219,33 +283,7 @@ impl Config {
         if let Some(bytes) = args.max_body_bytes {
             self.max_body_bytes = bytes;
         }
-        if let Some(secret) = &args.vapi_secret {
-            self.auth = AuthConfig::Secret { secret: secret.clone() };
-        }
-        if let Some(token) = &args.bearer_token {
-            self.auth = AuthConfig::Bearer {
-                token: token.clone(),
-                header: args.bearer_header.clone().unwrap_or_else(|| "authorization".into()),
-            };
-        }
-        if let Some(secret) = &args.hmac_secret {
-            let (signature_header, timestamp_header, tolerance_seconds) = match &self.auth {
-                AuthConfig::Hmac {
-                    signature_header,
-                    timestamp_header,
-                    tolerance_seconds,
-                    ..
-                } => (signature_header.clone(), timestamp_header.clone(), *tolerance_seconds),
-                _ => ("x-signature".into(), "x-timestamp".into(), 300),
-            };
-            self.auth = AuthConfig::Hmac {
-                secret: secret.clone(),
-                algorithm: args.hmac_algorithm.unwrap_or_default(),
-                signature_header,
-                timestamp_header,
-                tolerance_seconds,
-            };
-        }
+        args.auth.apply(&mut self.auth);
         if let Some(url) = &args.redis_url {
             let redis = self.redis.get_or_insert_with(Default::default);
             redis.url = url.clone();
@@ -267,6 +305,7 @@ impl Config {
             )));
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.http.validate().map_err(ConfigError::Invalid)?;
         self.calls.validate().map_err(ConfigError::Invalid)?;
         self.retention.validate().map_err(ConfigError::Invalid)?;
         if self.redis.is_none() && self.retention.max_stored_calls < self.calls.max_live_calls {
@@ -340,15 +379,32 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert!(matches!(
-            config.auth,
-            AuthConfig::Hmac {
-                algorithm: HmacAlgorithm::Sha512,
-                tolerance_seconds: 300,
-                ..
-            }
+            &config.auth,
+            AuthConfig::Hmac(hmac) if hmac.algorithm == HmacAlgorithm::Sha512 && hmac.tolerance_seconds == 300
         ));
+        assert_eq!(config.http, crate::http::HttpConfig::default());
         let bearer = Config::from_toml("[auth]\nmode = \"bearer\"\ntoken = \"t\"\n").unwrap();
         assert!(matches!(bearer.auth, AuthConfig::Bearer { ref header, .. } if header == "authorization"));
+    }
+
+    #[test]
+    fn http_limits_from_the_file_are_validated() {
+        let config = Config::from_toml("[http]\nheader_timeout_seconds = 2\nmax_connections = 8\n").unwrap();
+        assert_eq!(
+            (
+                config.http.header_timeout_seconds,
+                config.http.max_connections,
+                config.http.body_timeout_seconds
+            ),
+            (2, 8, 30)
+        );
+        let zero = Config::from_toml("[http]\nbody_timeout_seconds = 0\n").unwrap();
+        assert_eq!(
+            zero.validate().unwrap_err().to_string(),
+            "invalid configuration: http: `body_timeout_seconds` must be between 1 and 86400, got 0"
+        );
+        let error = Config::from_toml("[http]\nheader_timeout = 2\n").unwrap_err();
+        assert!(error.contains("header_timeout"), "{error}");
     }
 
     #[test]
@@ -410,8 +466,11 @@ mod tests {
     fn flags_override_the_file() {
         let args = ServeArgs {
             listen: Some("127.0.0.1:0".parse().unwrap()),
-            bearer_token: Some("t".into()),
-            bearer_header: Some("x-key".into()),
+            auth: AuthArgs {
+                bearer_token: Some("t".into()),
+                bearer_header: Some("x-key".into()),
+                ..AuthArgs::default()
+            },
             ..ServeArgs::default()
         };
         let mut config = Config::default();
@@ -429,10 +488,17 @@ mod tests {
             redis_url: Some("redis://:pw@127.0.0.1:6390/2".into()),
             knowledge_dir: Some(PathBuf::from("/srv/kb")),
             admin_token: Some("adm".into()),
-            hmac_secret: Some("k".into()),
+            auth: AuthArgs {
+                hmac_secret: Some("k".into()),
+                hmac_encoding: Some(SignatureEncoding::Base64),
+                ..AuthArgs::default()
+            },
             ..ServeArgs::default()
         };
-        let mut config = Config::from_toml("[redis]\nurl = \"redis://old\"\nkey_prefix = \"x:\"\n").unwrap();
+        let mut config = Config::from_toml(
+            "[redis]\nurl = \"redis://old\"\nkey_prefix = \"x:\"\n[auth]\nmode = \"hmac\"\nsecret = \"old\"\nalgorithm = \"sha1\"\npayload_format = \"{body}\"\n",
+        )
+        .unwrap();
         config.apply(&args);
         let redis = config.redis.as_ref().unwrap();
         assert_eq!(
@@ -441,13 +507,19 @@ mod tests {
         );
         assert_eq!(config.knowledge.dir.as_deref(), Some(std::path::Path::new("/srv/kb")));
         assert_eq!(config.admin.token.as_deref(), Some("adm"));
-        assert!(matches!(
-            config.auth,
-            AuthConfig::Hmac {
-                algorithm: HmacAlgorithm::Sha256,
-                ..
-            }
-        ));
+        // The flags replace the secret and the encoding; the file's algorithm and payload format stay.
+        let AuthConfig::Hmac(hmac) = &config.auth else {
+            panic!("{:?}", config.auth)
+        };
+        assert_eq!(
+            (
+                hmac.secret.as_str(),
+                hmac.algorithm,
+                hmac.signature_encoding,
+                hmac.format()
+            ),
+            ("k", HmacAlgorithm::Sha1, SignatureEncoding::Base64, "{body}")
+        );
         config.validate().unwrap();
     }
 }

@@ -3,42 +3,133 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use switchboard::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{TestServer, message, oneshot, router};
+use crate::support::{TestServer, message};
+
+/// `GET path` on `base` with optional headers, as a plain client with no admin token of its own.
+async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let mut request = reqwest::Client::new().get(format!("{base}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, response.json().await.unwrap(), headers)
+}
 
 #[tokio::test]
 async fn with_a_token_the_admin_api_needs_it() {
     let config = Config::from_toml("[admin]\ntoken = \"adm1n\"\n").unwrap();
     let server = TestServer::start(config).await;
-    let get = |auth: Option<&'static str>| {
-        let mut request = server.client.get(server.url("/calls"));
-        if let Some(auth) = auth {
-            request = request.header("authorization", auth);
+    let base = format!("http://{}", server.addr);
+    assert_eq!(server.admin_token, "adm1n");
+    for (headers, expected) in [
+        (vec![], 401),
+        (vec![("authorization", "Bearer wrong")], 401),
+        (vec![("authorization", "Basic YWRtMW4=")], 401),
+        (vec![("authorization", "adm1n")], 401),
+        (vec![("cookie", "switchboard_admin=wrong")], 401),
+        (vec![("authorization", "Bearer adm1n")], 200),
+        (vec![("authorization", "bearer adm1n")], 200),
+        (vec![("authorization", "BEARER adm1n")], 200),
+        (vec![("cookie", "theme=dark; switchboard_admin=adm1n")], 200),
+    ] {
+        let (status, body, _) = get(&base, "/calls", &headers).await;
+        assert_eq!(status, expected, "{headers:?}: {body}");
+        if status == 401 {
+            assert!(body["error"].as_str().unwrap().contains("admin"), "{body}");
         }
-        request.send()
-    };
-    assert_eq!(get(None).await.unwrap().status(), 401);
-    assert_eq!(get(Some("Bearer wrong")).await.unwrap().status(), 401);
-    assert_eq!(get(Some("Bearer adm1n")).await.unwrap().status(), 200);
+    }
+    // The query parameter works and leaves a cookie for the browser's next requests.
+    let (status, _, headers) = get(&base, "/calls?token=adm1n&limit=5", &[]).await;
+    assert_eq!(status, 200);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("switchboard_admin=adm1n;") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert_eq!(get(&base, "/calls?token=nope", &[]).await.0, 401);
     server.stop().await;
 }
 
 #[tokio::test]
-async fn without_a_token_only_loopback_peers_are_served() {
-    // Over a loopback socket: allowed.
+async fn without_a_configured_token_loopback_is_refused_and_the_generated_token_works() {
     let server = TestServer::start(Config::default()).await;
-    assert_eq!(server.get_json("/calls").await.0, StatusCode::OK);
-    server.stop().await;
-    // A peer that is not known to be loopback (here: no connection info at all) is refused.
-    let request = axum::http::Request::get("/calls")
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (status, body) = oneshot(router(Config::default()).await, request).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        body,
-        json!({"error": "the admin API is loopback-only until an admin token is set"})
+    let base = format!("http://{}", server.addr);
+    // A plain loopback client gets nothing: loopback is not a credential.
+    for path in ["/calls", "/calls/any", "/calls/any/report", "/metrics"] {
+        let (status, body, headers) = get(&base, path, &[]).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(headers["www-authenticate"], "Bearer");
+    }
+    // The generated token: 256 random bits in hex, different on every start.
+    let token = server.admin_token.clone();
+    assert!(
+        token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
     );
+    let other = TestServer::start(Config::default()).await;
+    assert_ne!(other.admin_token, token);
+    other.stop().await;
+    let bearer = format!("bearer {token}");
+    assert_eq!(get(&base, "/calls", &[("authorization", &bearer)]).await.0, 200);
+    assert_eq!(get(&base, &format!("/calls?token={token}"), &[]).await.0, 200);
+    server.stop().await;
+}
+
+/// A same-host reverse proxy, as a tunnel agent or nginx would be: every outside client reaches the server
+/// from loopback.
+async fn local_proxy(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_request_forwarded_by_a_local_proxy_is_refused_without_the_token() {
+    let server = TestServer::start(Config::default()).await;
+    let said = message(
+        "c-card",
+        "transcript",
+        1,
+        json!({"role": "user", "transcriptType": "final", "transcript": "my card is 4111 1111 1111 1111"}),
+    );
+    assert_eq!(server.post_json("/webhook", &said).await.0, StatusCode::OK);
+    let proxy = local_proxy(server.addr).await;
+    // What the proxy sends on behalf of a client at 192.0.2.2.
+    let forwarded = |auth: Option<String>| {
+        let auth = auth
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "GET /calls/c-card HTTP/1.1\r\nHost: switchboard.example.com\r\nX-Forwarded-For: 192.0.2.2\r\n\
+             X-Real-IP: 192.0.2.2\r\nForwarded: for=192.0.2.2;proto=https\r\n{auth}Connection: close\r\n\r\n"
+        )
+    };
+    let exchange = |request: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let refused = exchange(forwarded(None)).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(!refused.contains("4111"), "{refused}");
+    let allowed = exchange(forwarded(Some(server.admin_token.clone()))).await;
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(allowed.contains("4111 1111 1111 1111"), "{allowed}");
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -64,8 +155,7 @@ async fn metrics_count_messages_calls_and_latency() {
         .await
         .unwrap();
     let text = server
-        .client
-        .get(server.url("/metrics"))
+        .admin(server.client.get(server.url("/metrics")))
         .send()
         .await
         .unwrap()
@@ -153,8 +243,7 @@ async fn a_full_voice_pool_answers_503_and_metrics_count_it() {
     let error: serde_json::Value = refused.json().await.unwrap();
     assert!(error["error"].as_str().unwrap().contains("busy"), "{error}");
     let text = server
-        .client
-        .get(server.url("/metrics"))
+        .admin(server.client.get(server.url("/metrics")))
         .send()
         .await
         .unwrap()

@@ -282,8 +282,7 @@ async fn call_events_over_the_size_limit_are_cut_or_413_naming_it() {
         "nothing of it was kept"
     );
     let metrics = server
-        .client
-        .get(server.url("/metrics"))
+        .admin(server.client.get(server.url("/metrics")))
         .send()
         .await
         .unwrap()

@@ -92,7 +92,11 @@ fn booking(call: &str) -> Value {
 }
 
 async fn metrics(server: &TestServer) -> String {
-    let response = server.client.get(server.url("/metrics")).send().await.unwrap();
+    let response = server
+        .admin(server.client.get(server.url("/metrics")))
+        .send()
+        .await
+        .unwrap();
     response.text().await.unwrap()
 }
 

@@ -65,6 +65,8 @@ pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
     /// A client for it.
     pub(crate) client: reqwest::Client,
+    /// The admin API's token (configured, or generated at start).
+    pub(crate) admin_token: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -80,9 +82,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = http::app(Switchboard::start_with(config, tools).await.unwrap());
+        let limits = config.http.clone();
+        let switchboard = Switchboard::start_with(config, tools).await.unwrap();
+        let admin_token = switchboard.admin_token().value().to_string();
+        let app = http::app(switchboard);
         let task = tokio::spawn(async move {
-            http::serve(listener, app, async {
+            http::serve_with(listener, app, &limits, async {
                 let _ = stopped.await;
             })
             .await
@@ -91,6 +96,7 @@ impl TestServer {
         TestServer {
             addr,
             client: reqwest::Client::new(),
+            admin_token,
             stop: Some(stop),
             task: Some(task),
         }
@@ -108,11 +114,16 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
-    /// GETs `path`, returning the status and the JSON answer.
+    /// GETs `path` with the admin token, returning the status and the JSON answer.
     pub(crate) async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let response = self.admin(self.client.get(self.url(path))).send().await.unwrap();
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         (status, response.json().await.unwrap())
+    }
+
+    /// `request` with the admin token.
+    pub(crate) fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.bearer_auth(&self.admin_token)
     }
 
     /// Stops the server gracefully and waits for it.

@@ -165,8 +165,7 @@ async fn knowledge_base_requests_are_answered_from_the_folder_and_reload() {
         "not indexed before the reload"
     );
     let reloaded = server
-        .client
-        .post(server.url("/knowledge/reload"))
+        .admin(server.client.post(server.url("/knowledge/reload")))
         .send()
         .await
         .unwrap();
