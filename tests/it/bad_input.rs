@@ -224,6 +224,25 @@ async fn call_ids_over_the_limit_are_400_naming_it() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // Tool call ids name recorded answers, so they are bounded alike.
+    let tool_call = |id: &str| {
+        json!({"message": {"type": "tool-calls", "call": {"id": "c-1"},
+            "toolCallList": [{"id": id, "type": "function", "function": {"name": "summarize_call", "arguments": {}}}]}})
+        .to_string()
+    };
+    check(
+        Config::default(),
+        tool_call(&"t".repeat(257)),
+        StatusCode::BAD_REQUEST,
+        "invalid field `message.toolCallList[0].id`: 257 bytes long, over the limit of 256 bytes",
+    )
+    .await;
+    let (status, _) = oneshot(
+        router(Config::default()).await,
+        post("/webhook", tool_call(&"t".repeat(256))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ struct Head<'a> {
 ///
 /// Syntax errors name line and column; missing and mistyped fields name their path (`message.type`,
 /// `message.toolCallList[0].id`). A `type` this crate does not know gives [`MessageBody::Unknown`]. Bodies
-/// nested deeper than [`MAX_DEPTH`] and call ids longer than [`MAX_CALL_ID_BYTES`] are errors too.
+/// nested deeper than [`MAX_DEPTH`] and call or tool call ids longer than [`MAX_CALL_ID_BYTES`] are errors too.
 pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
     if exceeds_depth(body, MAX_DEPTH) {
         return Err(ParseError::TooDeep { limit: MAX_DEPTH });
@@ -144,6 +144,23 @@ pub fn parse_body(body: &[u8]) -> Result<ServerMessage, ParseError> {
         artifact,
     };
     let body = parse_kind(kind, type_name, raw)?;
+    if let MessageBody::ToolCalls(request) = &body {
+        // Tool call ids name stored answers (the exactly-once ledger), so they are bounded like call ids.
+        if let Some((index, call)) = request
+            .tool_call_list
+            .iter()
+            .enumerate()
+            .find(|(_, call)| call.id.len() > MAX_CALL_ID_BYTES)
+        {
+            return Err(ParseError::InvalidField {
+                path: format!("message.toolCallList[{index}].id"),
+                reason: format!(
+                    "{} bytes long, over the limit of {MAX_CALL_ID_BYTES} bytes",
+                    call.id.len()
+                ),
+            });
+        }
+    }
     Ok(ServerMessage { common, body })
 }
 
@@ -369,6 +386,16 @@ mod tests {
         check_err(
             &body(&"c".repeat(MAX_CALL_ID_BYTES + 1)),
             "invalid field `message.call.id`: 257 bytes long, over the limit of 256 bytes",
+        );
+        let tool_call = |id: &str| {
+            format!(
+                r#"{{"message": {{"type": "tool-calls", "toolCallList": [{{"id": "ok", "function": {{"name": "f"}}}}, {{"id": "{id}", "function": {{"name": "f"}}}}]}}}}"#
+            )
+        };
+        assert!(parse_body(tool_call(&"t".repeat(MAX_CALL_ID_BYTES)).as_bytes()).is_ok());
+        check_err(
+            &tool_call(&"t".repeat(MAX_CALL_ID_BYTES + 1)),
+            "invalid field `message.toolCallList[1].id`: 257 bytes long, over the limit of 256 bytes",
         );
     }
 
