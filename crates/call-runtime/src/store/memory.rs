@@ -79,6 +79,17 @@ fn expired(item: &impl Written, ttl: Duration, now: Instant) -> bool {
     now.saturating_duration_since(item.written()) >= ttl
 }
 
+/// Removes the entries of `map` whose TTL has passed; returns how many went.
+fn drop_expired<V: Written>(map: &DashMap<String, V>, ttl: Duration, now: Instant) -> usize {
+    let mut dropped = 0;
+    map.retain(|_, item| {
+        let keep = !expired(item, ttl, now);
+        dropped += usize::from(!keep);
+        keep
+    });
+    dropped
+}
+
 /// Event ids remembered per call for idempotent appends: twice the call state's default `max_seen_events`.
 const MAX_IDS: usize = 8192;
 
@@ -172,26 +183,11 @@ impl MemoryStore {
         let inner = &self.inner;
         let now = Instant::now();
         let retention = &inner.retention;
-        let mut dropped = 0;
-        let mut sweep = |map_len_before: usize, map_len_after: usize| dropped += map_len_before - map_len_after;
-        let before = inner.calls.len();
-        inner
-            .calls
-            .retain(|_, record| !expired(record, retention.call_ttl(), now));
-        sweep(before, inner.calls.len());
-        let before = inner.links.len();
-        inner.links.retain(|_, link| !expired(link, retention.call_ttl(), now));
-        sweep(before, inner.links.len());
-        let before = inner.reports.len();
-        inner
-            .reports
-            .retain(|_, report| !expired(report, retention.report_ttl(), now));
-        sweep(before, inner.reports.len());
-        let before = inner.conversations.len();
-        inner
-            .conversations
-            .retain(|_, memory| !expired(memory, retention.conversation_ttl(), now));
-        sweep(before, inner.conversations.len());
+        // Counted inside `retain`: the maps change concurrently, so lengths before and after say nothing.
+        let dropped = drop_expired(&inner.calls, retention.call_ttl(), now)
+            + drop_expired(&inner.links, retention.call_ttl(), now)
+            + drop_expired(&inner.reports, retention.report_ttl(), now)
+            + drop_expired(&inner.conversations, retention.conversation_ttl(), now);
         inner.stats.expired.fetch_add(dropped as u64, Ordering::Relaxed);
         dropped
     }
