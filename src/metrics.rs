@@ -152,6 +152,11 @@ impl Collector for RuntimeCollector {
                 &stats.store_heals,
             ),
             (
+                "switchboard_stale_answers",
+                "Answers given from this instance's view of a call because the shared store could not be read",
+                &stats.stale_answers,
+            ),
+            (
                 "switchboard_store_expired",
                 "Items (calls, reports, links, conversations) the memory store dropped after their TTL",
                 &self.runtime.store_stats().expired,

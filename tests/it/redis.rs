@@ -170,6 +170,8 @@ async fn redis_down_refuses_events_answers_tools_and_recovers() {
         answer["results"][0]["result"].as_str().unwrap().contains("48213"),
         "{answer}"
     );
+    // Answered from this instance's view, and counted as such.
+    assert_ne!(metric(&server, "switchboard_stale_answers_total").await, "0");
 
     redis.restart();
     let mut ready = StatusCode::SERVICE_UNAVAILABLE;
