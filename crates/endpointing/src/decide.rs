@@ -404,6 +404,18 @@ pub(crate) enum Ending {
 }
 
 impl Ending {
+    /// The cue this ending gives, in every language.
+    pub(crate) const fn cue(self) -> Option<Cue> {
+        match self {
+            Self::Stop => Some(Cue::TerminalPunctuation),
+            Self::Question => Some(Cue::QuestionMark),
+            Self::Ellipsis => Some(Cue::TrailingEllipsis),
+            Self::Comma => Some(Cue::TrailingComma),
+            Self::Dash => Some(Cue::TrailingDash),
+            Self::None => None,
+        }
+    }
+
     /// The class name the model's features use (`train.py` spells them the same way).
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -482,13 +494,8 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
         return cues;
     }
     let ending = ending_of(&lower);
-    match ending {
-        Ending::Stop => cues.insert(Cue::TerminalPunctuation),
-        Ending::Question => cues.insert(Cue::QuestionMark),
-        Ending::Ellipsis => cues.insert(Cue::TrailingEllipsis),
-        Ending::Comma => cues.insert(Cue::TrailingComma),
-        Ending::Dash => cues.insert(Cue::TrailingDash),
-        Ending::None => {}
+    if let Some(cue) = ending.cue() {
+        cues.insert(cue);
     }
 
     let last = all[all.len() - 1];

@@ -19,13 +19,8 @@ pub(crate) fn detect(turn: &Turn<'_>) -> Cues {
         return cues;
     };
     let ending = ending_of(&lower);
-    match ending {
-        Ending::Stop => cues.insert(Cue::TerminalPunctuation),
-        Ending::Question => cues.insert(Cue::QuestionMark),
-        Ending::Ellipsis => cues.insert(Cue::TrailingEllipsis),
-        Ending::Comma => cues.insert(Cue::TrailingComma),
-        Ending::Dash => cues.insert(Cue::TrailingDash),
-        Ending::None => {}
+    if let Some(cue) = ending.cue() {
+        cues.insert(cue);
     }
     let n = all.len();
     let context = turn.assistant.map(normalized).unwrap_or_default();
