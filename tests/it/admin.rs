@@ -154,14 +154,7 @@ async fn metrics_count_messages_calls_and_latency() {
         .send()
         .await
         .unwrap();
-    let text = server
-        .admin(server.client.get(server.url("/metrics")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for line in [
         "switchboard_messages_total{type=\"transcript\"} 3",
         "switchboard_hangs_total 1",
@@ -242,14 +235,7 @@ async fn a_full_voice_pool_answers_503_and_metrics_count_it() {
     assert_eq!(refused.status(), 503);
     let error: serde_json::Value = refused.json().await.unwrap();
     assert!(error["error"].as_str().unwrap().contains("busy"), "{error}");
-    let text = server
-        .admin(server.client.get(server.url("/metrics")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for line in [
         "switchboard_voice_rejected_total{engine=\"espeak\"} 1",
         "switchboard_voice_served_total{engine=\"espeak\"} 1",

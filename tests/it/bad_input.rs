@@ -300,14 +300,7 @@ async fn call_events_over_the_size_limit_are_cut_or_413_naming_it() {
         1,
         "nothing of it was kept"
     );
-    let metrics = server
-        .admin(server.client.get(server.url("/metrics")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for line in [
         "switchboard_trimmed_total{kind=\"events_refused\"} 1".to_string(),
         format!(

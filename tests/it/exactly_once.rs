@@ -91,15 +91,6 @@ fn booking(call: &str) -> Value {
     tool_calls(call, 10, &[("tc-book-1", "book", json!({"slot": "tuesday 10:00"}))])
 }
 
-async fn metrics(server: &TestServer) -> String {
-    let response = server
-        .admin(server.client.get(server.url("/metrics")))
-        .send()
-        .await
-        .unwrap();
-    response.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_tool_call_delivered_twice_runs_once() {
     let backend = Backend::start(Duration::ZERO).await;
@@ -122,7 +113,7 @@ async fn a_tool_call_delivered_twice_runs_once() {
     // Recorded once in the call's context.
     let (_, context) = server.get_json("/calls/call-seq").await;
     assert_eq!(context["toolCalls"].as_array().unwrap().len(), 1, "{context}");
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains("switchboard_tool_dedup_total{state=\"completed\"} 1"),
         "{text}"
@@ -146,7 +137,7 @@ async fn a_retry_during_the_run_waits_for_it() {
     assert_eq!(a1["results"][0]["result"], "#1", "{a1}");
     assert_eq!(a2, a1);
     assert_eq!(backend.runs(), 1);
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains("switchboard_tool_dedup_total{state=\"in_flight\"} 1"),
         "{text}"
@@ -175,12 +166,12 @@ async fn instances_sharing_redis_run_a_tool_call_once() {
     assert_eq!(a3, a1);
     assert_eq!(backend.runs(), 1);
     assert!(
-        metrics(&b)
+        b.metrics()
             .await
             .contains("switchboard_tool_dedup_total{state=\"in_flight\"} 1")
     );
     assert!(
-        metrics(&c)
+        c.metrics()
             .await
             .contains("switchboard_tool_dedup_total{state=\"completed\"} 1")
     );

@@ -237,14 +237,7 @@ async fn conversation_texts(server: &TestServer, call: &str) -> Vec<String> {
 }
 
 async fn metric(server: &TestServer, name: &str) -> String {
-    let text = server
-        .admin(server.client.get(server.url("/metrics")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")).map(str::to_string))
         .unwrap_or_else(|| panic!("no {name} in:\n{text}"))

@@ -122,6 +122,17 @@ impl TestServer {
     }
 
     /// `request` with the admin token.
+    /// `GET /metrics` with the admin token: the Prometheus text.
+    pub(crate) async fn metrics(&self) -> String {
+        self.admin(self.client.get(self.url("/metrics")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub(crate) fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.bearer_auth(&self.admin_token)
     }
