@@ -178,7 +178,14 @@ impl Switchboard {
             }
             MessageBody::CallEndpointingRequest(request) => {
                 let language = endpointing::request_language(&message.common);
-                return Reply::json(self.inner.endpointer.answer_in(request, language));
+                let answer = self.inner.endpointer.answer_in(request, language);
+                // The conversation it shows is recorded after answering: the answer must be fast.
+                let (app, message) = (self.clone(), message.clone());
+                tokio::spawn(async move {
+                    let seen = app.record_seen_conversation(&message).await;
+                    app.notice_missing_subscriptions(&message, seen).await;
+                });
+                return Reply::json(answer);
             }
             _ => {}
         }
@@ -188,7 +195,14 @@ impl Switchboard {
             (MessageBody::FunctionCall(_), Some(event)) => first_tool_call_id(event),
             _ => None,
         };
-        if let Err(error) = self.record(&message, &raw, conversation_id.as_deref(), event).await {
+        let recorded = self.record(&message, &raw, conversation_id.as_deref(), event).await;
+        // The conversation the message shows fills the call's context before the answers below read it (not
+        // tried when the store just failed: that would only double the wait).
+        let seen = match recorded {
+            Ok(()) => self.record_seen_conversation(&message).await,
+            Err(_) => None,
+        };
+        if let Err(error) = recorded {
             if let RuntimeError::EventTooLarge(_) = error {
                 return Reply::TooLarge(error.to_string());
             }
@@ -200,6 +214,7 @@ impl Switchboard {
                 return Reply::Unavailable(error.to_string());
             }
         }
+        self.notice_missing_subscriptions(&message, seen).await;
         let config = &self.inner.config;
         match &message.body {
             MessageBody::ToolCalls(request) => {

@@ -33,6 +33,7 @@ pub struct Metrics {
     latency: Family<TypeLabel, Histogram>,
     responses: Family<StatusLabel, Counter>,
     hangs: Counter,
+    missing_subscriptions: Counter,
 }
 
 impl Metrics {
@@ -66,6 +67,13 @@ impl Metrics {
             "`hang` messages: the assistant stalled on a call",
             hangs.clone(),
         );
+        let missing_subscriptions = Counter::default();
+        registry.register(
+            "switchboard_missing_subscriptions",
+            "Calls whose conversation arrived only inside other messages (no transcript, no conversation-update): \
+             their assistant is likely not subscribed to those messages",
+            missing_subscriptions.clone(),
+        );
         registry.register_collector(Box::new(RuntimeCollector { runtime }));
         Metrics {
             registry,
@@ -73,6 +81,7 @@ impl Metrics {
             latency,
             responses,
             hangs,
+            missing_subscriptions,
         }
     }
 
@@ -97,6 +106,11 @@ impl Metrics {
     /// Counts one `hang`.
     pub fn hang(&self) {
         self.hangs.inc();
+    }
+
+    /// Counts one call whose subscriptions look missing.
+    pub fn missing_subscriptions(&self) {
+        self.missing_subscriptions.inc();
     }
 
     /// The text exposition.

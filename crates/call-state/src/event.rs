@@ -189,6 +189,14 @@ pub enum EventKind {
         /// The tool results the log shows, in order.
         tool_results: Vec<ToolOutcome>,
     },
+    /// The conversation as a message that is not a `conversation-update` carried it (the artifact of a
+    /// `tool-calls`, `status-update` or `end-of-call-report`, the lists of a `knowledge-base-request` or
+    /// `call.endpointing.request`): fills the call's context past what its transcripts and updates gave (see
+    /// [`crate::CallState`]).
+    ConversationSeen {
+        /// The spoken, system and tool-result turns, in order.
+        turns: Vec<Turn>,
+    },
     /// Someone started or stopped speaking (`speech-update`).
     Speech {
         /// User or assistant.
@@ -272,6 +280,7 @@ impl EventKind {
             EventKind::Status { .. } => "status",
             EventKind::Transcript { .. } => "transcript",
             EventKind::Conversation { .. } => "conversation",
+            EventKind::ConversationSeen { .. } => "conversation_seen",
             EventKind::Speech { .. } => "speech",
             EventKind::Interrupted { .. } => "interrupted",
             EventKind::Language { .. } => "language",
@@ -456,6 +465,7 @@ impl CallEvent {
                     );
                 }
             }
+            EventKind::ConversationSeen { turns } => texts.extend(turns.iter_mut().map(|turn| &mut turn.text)),
             EventKind::Interrupted { turn_id } => texts.extend(turn_id.as_mut()),
             EventKind::Language { language } => texts.push(language),
             EventKind::Transfer {
@@ -540,6 +550,14 @@ impl EventId {
                     h.opt_str(outcome.name.as_deref());
                     h.opt_str(outcome.result.as_deref());
                     h.opt_str(outcome.error.as_deref());
+                }
+            }
+            EventKind::ConversationSeen { turns } => {
+                h.u64(turns.len() as u64);
+                for turn in turns {
+                    h.str(turn.role.as_str());
+                    h.str(&turn.text);
+                    h.opt_i64(turn.at_ms);
                 }
             }
             EventKind::Speech { role, started, turn } => {

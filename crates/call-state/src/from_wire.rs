@@ -1,7 +1,7 @@
 //! The one place where Vapi wire messages become domain events.
 
 use serde_json::Value;
-use vapi_types::{Common, ConversationMessage, MessageBody, OpenAiMessage, ServerMessage, Timestamp};
+use vapi_types::{Common, ConversationTurn, MessageBody, ServerMessage, Timestamp, TurnRole};
 
 use crate::event::{CallEvent, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 
@@ -47,13 +47,12 @@ pub fn event_from_message(message: &ServerMessage) -> Option<CallEvent> {
             },
             turn: update.turn,
         },
-        MessageBody::ConversationUpdate(update) => {
-            if update.messages.is_empty() {
-                conversation_from_openai(&update.messages_openai_formatted)
-            } else {
-                conversation_from_vapi(&update.messages)
-            }
-        }
+        MessageBody::ConversationUpdate(_) => conversation_event(
+            &message
+                .conversation()
+                .map(|conversation| conversation.turns)
+                .unwrap_or_default(),
+        ),
         MessageBody::ToolCalls(request) => EventKind::ToolCalls {
             calls: request
                 .tool_call_list
@@ -124,6 +123,37 @@ pub fn event_from_message(message: &ServerMessage) -> Option<CallEvent> {
     Some(CallEvent::new(call_id, at_ms, kind).with_meta(meta))
 }
 
+/// Every domain event a wire message carries, in the order to fold them: the conversation it shows when it is
+/// not a `conversation-update` ([`EventKind::ConversationSeen`]: the artifact of any message, the lists of a
+/// `knowledge-base-request` or `call.endpointing.request`), then its own event ([`event_from_message`]).
+///
+/// Empty when the message has no call id. The seen conversation's id is computed from its content (and the
+/// message's timestamp), like every event's.
+pub fn events_from_message(message: &ServerMessage) -> Vec<CallEvent> {
+    let mut events = Vec::with_capacity(2);
+    if let Some(seen) = conversation_seen(message) {
+        events.push(seen);
+    }
+    events.extend(event_from_message(message));
+    events
+}
+
+/// The [`EventKind::ConversationSeen`] of a message that is not a `conversation-update` and carries at least one
+/// turn with text.
+pub fn conversation_seen(message: &ServerMessage) -> Option<CallEvent> {
+    if matches!(message.body, MessageBody::ConversationUpdate(_)) {
+        return None;
+    }
+    let call_id = message.call_id()?;
+    let conversation = message.conversation()?;
+    let turns = turns_of(&conversation.turns);
+    if turns.is_empty() {
+        return None;
+    }
+    let at_ms = message.common.timestamp.as_ref().and_then(Timestamp::as_millis);
+    Some(CallEvent::new(call_id, at_ms, EventKind::ConversationSeen { turns }))
+}
+
 /// A transcript or speech role: only the two speakers.
 fn speaker(role: &str) -> Option<Role> {
     Role::from_wire(role).filter(|role| role.is_speaker())
@@ -163,96 +193,49 @@ fn assistant_label(assistant: Option<&Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Epoch milliseconds from Vapi's float `time`.
-fn millis(time: Option<f64>) -> Option<i64> {
-    time.filter(|t| t.is_finite()).map(|t| t as i64)
+/// The call-state turns of a conversation: spoken, system and tool-result turns with text.
+fn turns_of(conversation: &[ConversationTurn]) -> Vec<Turn> {
+    conversation
+        .iter()
+        .filter_map(|turn| {
+            let role = match turn.role {
+                TurnRole::User => Role::User,
+                TurnRole::Assistant => Role::Assistant,
+                TurnRole::System => Role::System,
+                TurnRole::ToolResult => Role::Tool,
+                TurnRole::ToolCall => return None,
+            };
+            (!turn.text.is_empty()).then(|| Turn {
+                role,
+                text: turn.text.clone(),
+                at_ms: turn.at_ms,
+            })
+        })
+        .collect()
 }
 
-/// A conversation from Vapi's own log form (`messages[]`).
-fn conversation_from_vapi(messages: &[ConversationMessage]) -> EventKind {
-    let mut turns = Vec::with_capacity(messages.len());
+/// A `conversation-update`'s conversation: its turns and the tool calls and results it logs.
+fn conversation_event(conversation: &[ConversationTurn]) -> EventKind {
     let mut tool_calls = Vec::new();
     let mut tool_results = Vec::new();
-    for message in messages {
-        let at_ms = millis(message.time);
-        match message.role.as_str() {
-            "tool_calls" => tool_calls.extend(message.tool_calls.iter().map(|call| ToolInvocation {
+    for turn in conversation {
+        match turn.role {
+            TurnRole::ToolCall => tool_calls.extend(turn.tool_calls.iter().map(|call| ToolInvocation {
                 id: call.id.clone(),
                 name: call.function.name.clone(),
                 arguments: call.function.arguments.clone().into_value(),
             })),
-            "tool_call_result" => {
-                let result = message.result.clone().or_else(|| message.message.clone());
-                if let Some(text) = result.as_ref().filter(|text| !text.is_empty()) {
-                    turns.push(Turn {
-                        role: Role::Tool,
-                        text: text.clone(),
-                        at_ms,
-                    });
-                }
-                if let Some(id) = &message.tool_call_id {
-                    tool_results.push(ToolOutcome {
-                        tool_call_id: id.clone(),
-                        name: message.name.clone(),
-                        result,
-                        error: None,
-                    });
-                }
-            }
-            role => {
-                if let (Some(role), Some(text)) = (Role::from_wire(role), message.message.as_ref())
-                    && !text.is_empty()
-                {
-                    turns.push(Turn {
-                        role,
-                        text: text.clone(),
-                        at_ms,
-                    });
-                }
-            }
-        }
-    }
-    EventKind::Conversation {
-        turns,
-        tool_calls,
-        tool_results,
-    }
-}
-
-/// A conversation from the OpenAI chat form (`messagesOpenAIFormatted[]`), for updates without `messages`.
-fn conversation_from_openai(messages: &[OpenAiMessage]) -> EventKind {
-    let mut turns = Vec::with_capacity(messages.len());
-    let mut tool_calls = Vec::new();
-    let mut tool_results = Vec::new();
-    for message in messages {
-        tool_calls.extend(message.tool_calls.iter().map(|call| ToolInvocation {
-            id: call.id.clone(),
-            name: call.function.name.clone(),
-            arguments: call.function.arguments.clone().into_value(),
-        }));
-        let Some(role) = Role::from_wire(&message.role) else {
-            continue;
-        };
-        if role == Role::Tool
-            && let Some(id) = &message.tool_call_id
-        {
-            tool_results.push(ToolOutcome {
+            TurnRole::ToolResult => tool_results.extend(turn.tool_call_id.as_ref().map(|id| ToolOutcome {
                 tool_call_id: id.clone(),
-                name: None,
-                result: message.content.clone(),
+                name: turn.name.clone(),
+                result: (!turn.text.is_empty()).then(|| turn.text.clone()),
                 error: None,
-            });
-        }
-        if let Some(text) = message.content.as_ref().filter(|text| !text.is_empty()) {
-            turns.push(Turn {
-                role,
-                text: text.clone(),
-                at_ms: None,
-            });
+            })),
+            _ => {}
         }
     }
     EventKind::Conversation {
-        turns,
+        turns: turns_of(conversation),
         tool_calls,
         tool_results,
     }

@@ -9,6 +9,21 @@
 //! appended either. Partial transcripts only update the per-role live partial, which the final of that role
 //! clears.
 //!
+//! # Conversations seen in other messages
+//! Messages other than `conversation-update` often carry the conversation too (the artifact of `tool-calls`,
+//! `status-update`, `end-of-call-report`; the lists of `knowledge-base-request` and `call.endpointing.request`),
+//! and on a call whose assistant is not subscribed to transcripts or conversation updates they are the only
+//! context there is. The longest such conversation is kept apart (`seen`), and the turns shown are the call's
+//! own turns (from transcripts and updates) followed by the seen turns past the last one that matches the last
+//! own turn: same role, and the same normalized words or one's words found whole, in order, in the other's (Vapi's
+//! log may merge or split finals). Times are not compared: a transcript's is when it was sent, a log entry's when
+//! the utterance started. With no own turns,
+//! every seen turn is shown; when the last own turn is not among them, none is (that view is older). So a seen
+//! turn is shown only for the span the call's own turns do not reach, and never beside the final transcript
+//! that said it, whichever arrived first. Own turns missing in the middle (a lost webhook) stay missing. The
+//! first seen conversation with a spoken turn on a call that had no transcript or update yet is remembered
+//! ([`CallState::missing_subscriptions_noticed_by`]): the assistant is likely not subscribed to them.
+//!
 //! # Time only moves forward
 //! Webhooks arrive out of order, so an event older than what the state knows does not take it back: `ended`
 //! is terminal, a status replaces the shown one only when it is not older (by timestamp, then by its place in a
@@ -34,7 +49,7 @@ use serde_json::Value;
 
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
-use crate::text::{covers, json_len, query_words, raw_words, same_word, truncate_at};
+use crate::text::{covers, json_len, normalized, query_words, raw_words, same_word, truncate_at};
 
 /// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -162,6 +177,26 @@ pub struct CallState {
     #[serde(with = "shared")]
     seen: Arc<VecDeque<EventId>>,
     events_applied: u64,
+    /// The longest conversation seen in messages other than updates (capped like the turns).
+    #[serde(default, with = "shared", skip_serializing_if = "no_turns")]
+    seen_turns: Arc<Vec<Turn>>,
+    /// How many of the last `turns` come from `seen_turns`, past the own turns.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seen_tail: u32,
+    /// Whether a transcript or a conversation update arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    informed: bool,
+    /// The event that first showed the conversation while no transcript or update had arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    missing_subscriptions: Option<EventId>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+fn no_turns(turns: &Arc<Vec<Turn>>) -> bool {
+    turns.is_empty()
 }
 
 impl CallState {
@@ -196,6 +231,10 @@ impl CallState {
             trimmed: Trimmed::default(),
             seen: Arc::default(),
             events_applied: 0,
+            seen_turns: Arc::default(),
+            seen_tail: 0,
+            informed: false,
+            missing_subscriptions: None,
         }
     }
 
@@ -220,7 +259,24 @@ impl CallState {
             Some(meta) => self.meta.merge(meta),
             None => false,
         };
-        changed |= self.apply_kind(&event.kind, event.at_ms, limits);
+        changed |= match &event.kind {
+            EventKind::ConversationSeen { turns } => self.apply_seen(turns, event.id, limits),
+            EventKind::Transcript { is_final: true, .. } | EventKind::Conversation { .. } => {
+                // Own turns change: set the seen tail apart, fold, and show what of it the own turns lack.
+                let tail = self.strip_seen_tail();
+                let first = !self.informed;
+                self.informed = true;
+                let folded = self.apply_kind(&event.kind, event.at_ms, limits);
+                self.merge_seen_tail(limits);
+                folded || first || tail != self.turns[self.turns.len() - self.seen_tail as usize..]
+            }
+            kind => {
+                if matches!(kind, EventKind::Transcript { .. }) {
+                    self.informed = true;
+                }
+                self.apply_kind(kind, event.at_ms, limits)
+            }
+        };
         if changed { Applied::Changed } else { Applied::Ignored }
     }
 
@@ -240,6 +296,8 @@ impl CallState {
                 changed |= self.apply_logged_tools(tool_calls, tool_results, at_ms, limits);
                 changed
             }
+            // Folded in `apply`, which knows the event's id.
+            EventKind::ConversationSeen { .. } => false,
             EventKind::Speech { role, started, turn } => {
                 let mut changed = false;
                 if turn.is_some_and(|turn| turn < self.turn) {
@@ -597,6 +655,84 @@ impl CallState {
         changed
     }
 
+    // ---- conversations seen in other messages ----
+
+    /// Keeps `turns` as the seen conversation unless a longer one was seen, and shows its part past the own
+    /// turns. Notes the first one with a spoken turn on a call without transcripts or updates.
+    fn apply_seen(&mut self, turns: &[Turn], id: EventId, limits: &Limits) -> bool {
+        let mut changed = false;
+        if !self.informed && self.missing_subscriptions.is_none() && turns.iter().any(|turn| turn.role.is_speaker()) {
+            self.missing_subscriptions = Some(id);
+            changed = true;
+        }
+        if turns.len() < self.seen_turns.len() {
+            // An older view of the conversation, delivered late.
+            return changed;
+        }
+        let keep = turns.len().min(limits.max_turns);
+        let newest = &turns[turns.len() - keep..];
+        let capped: Vec<Turn> = newest
+            .iter()
+            .map(|turn| Turn {
+                role: turn.role,
+                text: truncate_at(&turn.text, limits.max_turn_bytes).to_owned(),
+                at_ms: turn.at_ms,
+            })
+            .collect();
+        if *self.seen_turns == capped {
+            return changed;
+        }
+        self.seen_turns = Arc::new(capped);
+        let before = self.strip_seen_tail();
+        self.merge_seen_tail(limits);
+        changed || before != self.turns[self.turns.len() - self.seen_tail as usize..]
+    }
+
+    /// Takes the seen tail off the turns, returning it.
+    fn strip_seen_tail(&mut self) -> Vec<Turn> {
+        let tail = (self.seen_tail as usize).min(self.turns.len());
+        self.seen_tail = 0;
+        if tail == 0 {
+            return Vec::new();
+        }
+        let own = self.turns.len() - tail;
+        Arc::make_mut(&mut self.turns).split_off(own)
+    }
+
+    /// Appends the seen turns past the one that matches the last own turn (all of them when there are no own
+    /// turns, none when the last own turn is not among them: the seen conversation is older), then applies the
+    /// caps.
+    fn merge_seen_tail(&mut self, limits: &Limits) {
+        let start = match self.turns.last() {
+            None => 0,
+            Some(last) => {
+                let key = normalized(&last.text);
+                let same = |seen: &Turn| {
+                    if seen.role != last.role {
+                        return false;
+                    }
+                    // Whole words, either way: Vapi's log may merge finals into one entry, or split them.
+                    let text = normalized(&seen.text);
+                    text == key || (key.len() > 1 && text.contains(&key)) || (text.len() > 1 && key.contains(&text))
+                };
+                match self.seen_turns.iter().rposition(same) {
+                    Some(at) => at + 1,
+                    None => return,
+                }
+            }
+        };
+        let tail = &self.seen_turns[start..];
+        if tail.is_empty() {
+            return;
+        }
+        let turns = Arc::make_mut(&mut self.turns);
+        reserve_lean(turns, tail.len());
+        turns.extend(tail.iter().cloned());
+        self.seen_tail = to_u32(tail.len());
+        self.enforce_turn_caps(limits);
+        self.seen_tail = self.seen_tail.min(to_u32(self.turns.len()));
+    }
+
     /// Drops the oldest turns until `max_turns` and `max_total_text_bytes` hold, counting them.
     fn enforce_turn_caps(&mut self, limits: &Limits) {
         let mut total: usize = self.turns.iter().map(|t| t.text.len()).sum();
@@ -838,6 +974,18 @@ impl CallState {
     /// Who is speaking now, per `speech-update`.
     pub fn speaking(&self) -> Option<Role> {
         self.speaking
+    }
+
+    /// The event that first showed this call's conversation (in a message other than an update) while the call
+    /// had received no transcript and no conversation update: its assistant is likely not subscribed to them.
+    /// `None` when that never happened.
+    pub fn missing_subscriptions_noticed_by(&self) -> Option<EventId> {
+        self.missing_subscriptions
+    }
+
+    /// Whether a transcript or a conversation update arrived for this call.
+    pub fn is_informed(&self) -> bool {
+        self.informed
     }
 
     /// The conversation: ordered, without duplicates, within the caps.

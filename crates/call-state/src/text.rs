@@ -71,7 +71,7 @@ pub(crate) fn query_words(query: &str) -> Vec<String> {
 
 /// `text` as ` word word word `: lowercase words separated and surrounded by single spaces, so that a
 /// substring test on two normalised texts matches whole words only.
-fn normalized(text: &str) -> String {
+pub(crate) fn normalized(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
     for word in words(text) {

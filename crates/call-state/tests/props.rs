@@ -64,6 +64,9 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 tool_calls,
                 tool_results,
             }),
+        2 => prop::collection::vec((any_role(), utterance()), 0..8).prop_map(|turns| EventKind::ConversationSeen {
+            turns: turns.into_iter().map(|(role, text)| Turn { role, text, at_ms: None }).collect(),
+        }),
         2 => (speaker(), any::<bool>(), proptest::option::of(0..10u64))
             .prop_map(|(role, started, turn)| EventKind::Speech { role, started, turn }),
         1 => Just(EventKind::Interrupted { turn_id: None }),

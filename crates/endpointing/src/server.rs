@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::net::TcpListener;
-use vapi_types::{Common, EndpointingRequest, EndpointingResponse, MessageBody, parse_body};
+use vapi_types::{Common, EndpointingRequest, EndpointingResponse, MessageBody, TurnRole, conversation, parse_body};
 
 use crate::config::clamp_timeout;
 use crate::{Decision, EndpointingConfig, EndpointingError, Language, Turn, decide_in};
@@ -89,46 +89,34 @@ pub fn request_language(common: &Common) -> Language {
 }
 
 /// The user's current turn (trailing user messages joined, as Vapi may split one turn into several) and the
-/// assistant's text before it. Reads `messagesOpenAIFormatted`, falling back to Vapi's `messages` log.
+/// assistant's text before it, from the request's conversation as `vapi_types::conversation` reads it.
 fn turn_texts(request: &EndpointingRequest) -> Option<(String, Option<String>)> {
-    let openai: Vec<(&str, Option<&str>)> = request
-        .messages_openai_formatted
-        .iter()
-        .map(|m| (m.role.as_str(), m.content.as_deref()))
-        .collect();
-    let found = last_user_turn(&openai, "assistant");
-    if found.is_some() {
-        return found;
-    }
-    let log: Vec<(&str, Option<&str>)> = request
-        .messages
-        .iter()
-        .map(|m| (m.role.as_str(), m.message.as_deref()))
-        .collect();
-    last_user_turn(&log, "bot")
+    let turns = conversation::read_lists(&request.messages, &request.messages_openai_formatted)?;
+    let spoken: Vec<(TurnRole, &str)> = turns.iter().map(|turn| (turn.role, turn.text.as_str())).collect();
+    last_user_turn(&spoken)
 }
 
-fn last_user_turn(messages: &[(&str, Option<&str>)], assistant_role: &str) -> Option<(String, Option<String>)> {
-    let has_text = |content: Option<&str>| content.is_some_and(|c| !c.trim().is_empty());
-    let last = messages
+fn last_user_turn(turns: &[(TurnRole, &str)]) -> Option<(String, Option<String>)> {
+    let has_text = |text: &str| !text.trim().is_empty();
+    let last = turns
         .iter()
-        .rposition(|(role, content)| *role == "user" && has_text(*content))?;
-    // The run of user messages ending at `last` (tool messages in between do not split a turn).
+        .rposition(|(role, text)| *role == TurnRole::User && has_text(text))?;
+    // The run of user messages ending at `last`.
     let mut first = last;
-    while first > 0 && messages[first - 1].0 == "user" {
+    while first > 0 && turns[first - 1].0 == TurnRole::User {
         first -= 1;
     }
-    let user = messages[first..=last]
+    let user = turns[first..=last]
         .iter()
-        .filter_map(|(_, content)| content.map(str::trim))
-        .filter(|c| !c.is_empty())
+        .map(|(_, text)| text.trim())
+        .filter(|text| !text.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let assistant = messages[..first]
+    let assistant = turns[..first]
         .iter()
         .rev()
-        .find(|(role, content)| *role == assistant_role && has_text(*content))
-        .and_then(|(_, content)| content.map(str::to_owned));
+        .find(|(role, text)| *role == TurnRole::Assistant && has_text(text))
+        .map(|(_, text)| (*text).to_owned());
     Some((user, assistant))
 }
 
@@ -185,21 +173,36 @@ mod tests {
     #[test]
     fn turn_joins_trailing_user_messages_and_finds_the_question() {
         let messages = [
-            ("system", Some("be nice")),
-            ("assistant", Some("What is your phone number?")),
-            ("assistant", None),
-            ("user", Some("it's 415")),
-            ("user", Some(" 555 ")),
+            (TurnRole::System, "be nice"),
+            (TurnRole::Assistant, "What is your phone number?"),
+            (TurnRole::Assistant, ""),
+            (TurnRole::User, "it's 415"),
+            (TurnRole::User, " 555 "),
         ];
-        let (user, assistant) = last_user_turn(&messages, "assistant").unwrap();
+        let (user, assistant) = last_user_turn(&messages).unwrap();
         assert_eq!(user, "it's 415 555");
         assert_eq!(assistant.as_deref(), Some("What is your phone number?"));
     }
 
     #[test]
     fn no_user_text_is_no_turn() {
-        let messages = [("assistant", Some("Hi!")), ("user", Some("   "))];
-        assert!(last_user_turn(&messages, "assistant").is_none());
-        assert!(last_user_turn(&[], "assistant").is_none());
+        let messages = [(TurnRole::Assistant, "Hi!"), (TurnRole::User, "   ")];
+        assert!(last_user_turn(&messages).is_none());
+        assert!(last_user_turn(&[]).is_none());
+    }
+
+    #[test]
+    fn both_forms_read_alike() {
+        let vapi: EndpointingRequest = serde_json::from_value(serde_json::json!({
+            "messages": [{"role": "bot", "message": "Your name?"}, {"role": "user", "message": "Ana"}]
+        }))
+        .unwrap();
+        let openai: EndpointingRequest = serde_json::from_value(serde_json::json!({
+            "messagesOpenAIFormatted": [{"role": "assistant", "content": "Your name?"}, {"role": "user", "content": "Ana"}]
+        }))
+        .unwrap();
+        let expected = Some(("Ana".to_owned(), Some("Your name?".to_owned())));
+        assert_eq!(turn_texts(&vapi), expected);
+        assert_eq!(turn_texts(&openai), expected);
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use call_state::{CallState, Role};
-use vapi_types::KnowledgeBaseRequest;
+use vapi_types::{KnowledgeBaseRequest, TurnRole, conversation};
 
 use crate::index::terms;
 
@@ -27,7 +27,8 @@ const ENOUGH_QUERY_WORDS: usize = 8;
 /// `max_chars`. Without a user turn in the request, the last user turn of `context` stands in. The result may be
 /// empty (nothing was said yet); searching an empty query finds nothing.
 pub fn build_query(request: &KnowledgeBaseRequest, context: Option<&CallState>, max_chars: usize) -> String {
-    let turns = request_turns(request);
+    let owned = request_turns(request);
+    let turns: Vec<(Role, &str)> = owned.iter().map(|(role, text)| (*role, text.as_str())).collect();
     let context_turns: Vec<(Role, &str)> = context
         .map(|state| {
             state
@@ -84,25 +85,20 @@ pub fn build_query(request: &KnowledgeBaseRequest, context: Option<&CallState>, 
     query.finish()
 }
 
-/// The request's spoken turns in order, from the OpenAI form (or Vapi's form when that is all there is).
-fn request_turns(request: &KnowledgeBaseRequest) -> Vec<(Role, &str)> {
-    let openai = request
-        .messages_openai_formatted
-        .iter()
-        .map(|message| (message.role.as_str(), message.content.as_deref()));
-    let vapi = request
-        .messages
-        .iter()
-        .map(|message| (message.role.as_str(), message.message.as_deref()));
-    let wire: Vec<(&str, Option<&str>)> = if request.messages_openai_formatted.is_empty() {
-        vapi.collect()
-    } else {
-        openai.collect()
-    };
-    wire.into_iter()
-        .filter_map(|(role, text)| {
-            let text = text?.trim();
-            (!text.is_empty()).then_some((Role::from_wire(role)?, text))
+/// The request's turns with text, in order, as `vapi_types::conversation` reads them (Vapi's form first).
+fn request_turns(request: &KnowledgeBaseRequest) -> Vec<(Role, String)> {
+    let turns = conversation::read_lists(&request.messages, &request.messages_openai_formatted).unwrap_or_default();
+    turns
+        .into_iter()
+        .filter_map(|turn| {
+            let role = match turn.role {
+                TurnRole::User => Role::User,
+                TurnRole::Assistant => Role::Assistant,
+                TurnRole::System => Role::System,
+                TurnRole::ToolResult => Role::Tool,
+                TurnRole::ToolCall => return None,
+            };
+            (!turn.text.is_empty()).then_some((role, turn.text))
         })
         .collect()
 }

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use vapi_types::response::{
-    AssistantDestination, AssistantRequestResponse, Destination, HandoffDestinationResponse, NumberDestination,
-    SipDestination, TransferDestinationResponse,
+    AssistantDestination, AssistantRequestResponse, Destination, HandoffAssistant, HandoffDestination,
+    HandoffDestinationResponse, HandoffSquad, NumberDestination, SipDestination, TransferDestinationResponse,
 };
 
 use crate::config::{
@@ -659,7 +659,11 @@ fn text(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|text| !text.is_empty())
 }
 
-fn handoff_destination(config: &HandoffDestinationConfig, at: &str, problems: &mut Problems) -> Option<Value> {
+fn handoff_destination(
+    config: &HandoffDestinationConfig,
+    at: &str,
+    problems: &mut Problems,
+) -> Option<HandoffDestination> {
     let before = problems.0.len();
     let (kind, fields): (&str, &[(&str, bool)]) = match config.kind {
         HandoffKind::Assistant => (
@@ -687,45 +691,62 @@ fn handoff_destination(config: &HandoffDestinationConfig, at: &str, problems: &m
             );
         }
     }
-    let mut destination = json!({ "type": kind });
-    let object = destination.as_object_mut()?;
-    match config.kind {
-        HandoffKind::Assistant => match (text(&config.assistant_id), text(&config.assistant_name)) {
-            (Some(id), None) => {
-                object.insert("assistantId".into(), id.into());
-            }
-            (None, Some(name)) => {
-                object.insert("assistantName".into(), name.into());
-            }
-            _ => problems.add(
-                at,
-                "an assistant handoff destination needs exactly one of destination.assistant_id, destination.assistant_name",
-            ),
-        },
-        HandoffKind::Squad => match text(&config.squad_id) {
-            Some(id) => {
-                object.insert("squadId".into(), id.into());
-                if let Some(name) = text(&config.entry_assistant_name) {
-                    object.insert("entryAssistantName".into(), name.into());
+    let (destination, typed): (HandoffDestination, &[&str]) = match config.kind {
+        HandoffKind::Assistant => {
+            let (assistant_id, assistant_name) = match (text(&config.assistant_id), text(&config.assistant_name)) {
+                (Some(id), None) => (Some(id.to_owned()), None),
+                (None, Some(name)) => (None, Some(name.to_owned())),
+                _ => {
+                    problems.add(
+                        at,
+                        "an assistant handoff destination needs exactly one of destination.assistant_id, destination.assistant_name",
+                    );
+                    (None, None)
                 }
+            };
+            (
+                HandoffDestination::Assistant(HandoffAssistant {
+                    assistant_id,
+                    assistant_name,
+                    assistant: None,
+                    assistant_overrides: config.assistant_overrides.clone(),
+                    extra: config.extra.clone().unwrap_or_default(),
+                }),
+                &[
+                    "type",
+                    "assistantId",
+                    "assistantName",
+                    "assistant",
+                    "assistantOverrides",
+                ],
+            )
+        }
+        HandoffKind::Squad => {
+            let squad_id = text(&config.squad_id).map(str::to_owned);
+            if squad_id.is_none() {
+                problems.add(
+                    at,
+                    "destination.squad_id is missing (a squad handoff destination needs one)",
+                );
             }
-            None => problems.add(at, "destination.squad_id is missing (a squad handoff destination needs one)"),
-        },
-    }
-    if let Some(overrides) = &config.assistant_overrides {
-        object.insert("assistantOverrides".into(), Value::Object(overrides.clone()));
-    }
-    if let Some(overrides) = &config.squad_overrides {
-        object.insert("squadOverrides".into(), Value::Object(overrides.clone()));
-    }
-    for (key, value) in config.extra.iter().flatten() {
-        if object.contains_key(key) {
+            (
+                HandoffDestination::Squad(HandoffSquad {
+                    squad_id,
+                    squad: None,
+                    entry_assistant_name: text(&config.entry_assistant_name).map(str::to_owned),
+                    squad_overrides: config.squad_overrides.clone(),
+                    extra: config.extra.clone().unwrap_or_default(),
+                }),
+                &["type", "squadId", "squad", "entryAssistantName", "squadOverrides"],
+            )
+        }
+    };
+    for key in config.extra.iter().flat_map(|extra| extra.keys()) {
+        if typed.contains(&key.as_str()) {
             problems.add(
                 at,
                 format!("destination.extra.{key} repeats a field of the destination itself; set it there"),
             );
-        } else {
-            object.insert(key.clone(), value.clone());
         }
     }
     (problems.0.len() == before).then_some(destination)

@@ -2,8 +2,8 @@
 
 use call_state::{CallState, Role};
 use serde_json::Value;
-use vapi_types::ServerMessage;
 use vapi_types::response::{AssistantRequestResponse, HandoffDestinationResponse, TransferDestinationResponse};
+use vapi_types::{ServerMessage, TurnRole};
 
 use crate::rules::{Conditions, Facts, words};
 
@@ -145,7 +145,7 @@ fn call_facts<'a>(message: &'a ServerMessage, context: Option<&'a CallState>) ->
     }
 }
 
-/// The caller's last `count` turns as words: from the call's state, else from the message's artifact.
+/// The caller's last `count` turns as words: from the call's state, else from the conversation the message carries.
 fn recent_user_turns(message: &ServerMessage, context: Option<&CallState>, count: usize) -> Vec<Vec<String>> {
     match context {
         Some(state) => state
@@ -157,14 +157,17 @@ fn recent_user_turns(message: &ServerMessage, context: Option<&CallState>, count
             .map(|turn| words(&turn.text))
             .collect(),
         None => message
-            .common
-            .artifact
-            .iter()
-            .flat_map(|artifact| artifact.messages.iter().rev())
-            .filter(|entry| entry.role == "user")
-            .filter_map(|entry| entry.message.as_deref())
-            .take(count)
-            .map(words)
-            .collect(),
+            .conversation()
+            .map(|conversation| {
+                conversation
+                    .turns
+                    .iter()
+                    .rev()
+                    .filter(|turn| turn.role == TurnRole::User)
+                    .take(count)
+                    .map(|turn| words(&turn.text))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

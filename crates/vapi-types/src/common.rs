@@ -223,13 +223,13 @@ pub struct AssistantVoice {
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     /// The conversation log in Vapi's own form.
-    #[serde(default, deserialize_with = "lenient::null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::skip_invalid")]
     pub messages: Vec<ConversationMessage>,
     /// The conversation in OpenAI chat form.
     #[serde(
         rename = "messagesOpenAIFormatted",
         default,
-        deserialize_with = "lenient::null_as_empty"
+        deserialize_with = "lenient::skip_invalid"
     )]
     pub messages_openai_formatted: Vec<OpenAiMessage>,
     /// The plain-text transcript (`AI: ...\nUser: ...\n`).

@@ -10,6 +10,7 @@
 //! `call-state`.
 
 mod common;
+pub mod conversation;
 mod lenient;
 mod message;
 mod openai;
@@ -19,6 +20,7 @@ pub mod response;
 pub use common::{
     Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, PhoneNumber, Timestamp,
 };
+pub use conversation::{Conversation, ConversationSource, ConversationTurn, TurnRole};
 pub use message::{
     ArtifactUpload, AssistantSpeechStarted, AssistantStarted, CallArtifactUpload, CampaignPredial, ChatEvent,
     ConversationUpdate, EndOfCallReport, EndpointingRequest, FunctionCallRequest, HandoffDestinationRequest,

@@ -326,11 +326,11 @@ pub struct KnowledgeBaseRequest {
     #[serde(
         rename = "messagesOpenAIFormatted",
         default,
-        deserialize_with = "lenient::null_as_empty"
+        deserialize_with = "lenient::skip_invalid"
     )]
     pub messages_openai_formatted: Vec<OpenAiMessage>,
     /// The same messages in Vapi form (when sent).
-    #[serde(default, deserialize_with = "lenient::null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::skip_invalid")]
     pub messages: Vec<ConversationMessage>,
 }
 
@@ -355,11 +355,11 @@ pub struct EndpointingRequest {
     #[serde(
         rename = "messagesOpenAIFormatted",
         default,
-        deserialize_with = "lenient::null_as_empty"
+        deserialize_with = "lenient::skip_invalid"
     )]
     pub messages_openai_formatted: Vec<OpenAiMessage>,
     /// The conversation so far, Vapi form (when sent).
-    #[serde(default, deserialize_with = "lenient::null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::skip_invalid")]
     pub messages: Vec<ConversationMessage>,
 }
 
@@ -411,7 +411,7 @@ pub struct EndOfCallReport {
     /// Top-level recording URL copy.
     pub recording_url: Option<String>,
     /// Top-level conversation copy (2024 payloads had only this).
-    #[serde(default, deserialize_with = "lenient::null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::skip_invalid")]
     pub messages: Vec<ConversationMessage>,
 }
 
@@ -431,13 +431,13 @@ impl EndOfCallReport {
 #[serde(rename_all = "camelCase")]
 pub struct ConversationUpdate {
     /// The conversation, Vapi form.
-    #[serde(default, deserialize_with = "lenient::null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::skip_invalid")]
     pub messages: Vec<ConversationMessage>,
     /// The conversation, OpenAI form.
     #[serde(
         rename = "messagesOpenAIFormatted",
         default,
-        deserialize_with = "lenient::null_as_empty"
+        deserialize_with = "lenient::skip_invalid"
     )]
     pub messages_openai_formatted: Vec<OpenAiMessage>,
 }

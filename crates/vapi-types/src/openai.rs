@@ -27,7 +27,7 @@ pub struct ConversationMessage {
     /// The tool calls of a `tool_calls` entry.
     #[serde(
         default,
-        deserialize_with = "lenient::null_as_empty",
+        deserialize_with = "lenient::skip_invalid",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tool_calls: Vec<ToolCall>,
@@ -52,7 +52,7 @@ pub struct OpenAiMessage {
     /// The tool calls of an assistant tool-call entry.
     #[serde(
         default,
-        deserialize_with = "lenient::null_as_empty",
+        deserialize_with = "lenient::skip_invalid",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tool_calls: Vec<ToolCall>,

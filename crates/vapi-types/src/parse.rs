@@ -340,9 +340,15 @@ mod tests {
     #[test]
     fn artifact_errors_name_their_path_and_dedicated_requests_skip_the_artifact() {
         check_err(
-            r#"{"message": {"type": "hang", "artifact": {"messages": [{"role": 5}]}}}"#,
-            "invalid field `message.artifact.messages[0].role`: invalid type: integer `5`, expected a string",
+            r#"{"message": {"type": "hang", "artifact": {"transcript": 5, "recordingUrl": 5}}}"#,
+            "invalid field `message.artifact.recordingUrl`: invalid type: integer `5`, expected a string",
         );
+        // An unreadable conversation entry is skipped, not fatal: the rest of the log still counts.
+        let hang = parse_body(
+            br#"{"message": {"type": "hang", "artifact": {"messages": [{"role": 5}, {"role": "user", "message": "hi"}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(hang.common.artifact.unwrap().messages.len(), 1);
         let voice = r#"{"message": {"type": "voice-request", "text": "hi", "sampleRate": 8000,
             "artifact": {"messages": [{"role": 5}]}}}"#;
         let message = parse_body(voice.as_bytes()).unwrap();

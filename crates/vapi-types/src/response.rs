@@ -186,15 +186,67 @@ pub struct TransferDestinationResponse {
 /// The answer to `handoff-destination-request`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HandoffDestinationResponse {
-    /// `{"type": "assistant", "assistantId" | "assistantName" | "assistant", ...}` or a squad destination.
+    /// An assistant or a squad to hand the call to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination: Option<Value>,
+    pub destination: Option<HandoffDestination>,
     /// A result added to the conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// Why the handoff should not happen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Where a dynamic handoff goes: an assistant or a squad.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum HandoffDestination {
+    /// One assistant, saved (by id), of the squad (by name) or inline.
+    Assistant(HandoffAssistant),
+    /// A saved squad (by id) or an inline one.
+    Squad(HandoffSquad),
+}
+
+/// An assistant handoff destination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffAssistant {
+    /// A saved assistant's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
+    /// An assistant of the current squad, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_name: Option<String>,
+    /// An inline assistant, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<Value>,
+    /// Overrides applied to the assistant, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_overrides: Option<Map<String, Value>>,
+    /// Other fields (`contextEngineeringPlan`, `variableExtractionPlan`, ...), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A squad handoff destination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffSquad {
+    /// A saved squad's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub squad_id: Option<String>,
+    /// An inline squad, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub squad: Option<Value>,
+    /// The squad member that takes the call first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_assistant_name: Option<String>,
+    /// Overrides applied to the squad, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub squad_overrides: Option<Map<String, Value>>,
+    /// Other fields, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The answer to `knowledge-base-request`: documents for the model, or a direct reply.

@@ -1,0 +1,197 @@
+//! The call's context from every message that shows the conversation, over HTTP: a call whose assistant is not
+//! subscribed to transcripts or conversation updates still answers from its conversation, nothing is shown
+//! twice, and the missing subscriptions are counted once per call.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::Config;
+
+use crate::support::{TestServer, message, tool_calls};
+
+/// Vapi's conversation log of `len` turns, the assistant first.
+fn log(len: usize) -> Value {
+    let messages: Vec<Value> = (0..len)
+        .map(|i| {
+            let (role, text) = if i % 2 == 0 {
+                ("bot", format!("Assistant line {i}, how can I help?"))
+            } else {
+                ("user", format!("Caller line {i} about my appointment."))
+            };
+            json!({"role": role, "message": text, "time": 1_000 * i as i64, "secondsFromStart": i})
+        })
+        .collect();
+    Value::Array(messages)
+}
+
+/// A `tool-calls` body calling `summarize_call` (id `id`) whose artifact carries `len` turns.
+fn summarize_with_artifact(call: &str, at: i64, id: &str, len: usize) -> Value {
+    let mut body = tool_calls(call, at, &[(id, "summarize_call", json!({}))]);
+    body["message"]["artifact"] = json!({"messages": log(len)});
+    body
+}
+
+async fn summary(server: &TestServer, body: &Value) -> Value {
+    let (status, answer) = server.post_json("/webhook", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    serde_json::from_str(answer["results"][0]["result"].as_str().expect("a result")).unwrap()
+}
+
+fn missing_subscriptions(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("switchboard_missing_subscriptions_total "))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_call_without_informational_events_answers_from_the_tool_calls_artifact() {
+    let server = TestServer::start(Config::default()).await;
+    let first = summary(&server, &summarize_with_artifact("call-quiet", 10, "s1", 5)).await;
+    assert_eq!(first["turns"], 5, "{first}");
+    assert_eq!(first["callerTurns"], 2, "{first}");
+    assert!(
+        first["recent"]
+            .as_str()
+            .unwrap()
+            .contains("Caller line 3 about my appointment."),
+        "{first}"
+    );
+    assert_eq!(missing_subscriptions(&server.metrics().await), 1);
+
+    // Three more such messages, the conversation growing: still one notice for the call.
+    for (n, len) in [(2, 5), (3, 7), (4, 9)] {
+        let later = summary(
+            &server,
+            &summarize_with_artifact("call-quiet", 10 + n, &format!("s{n}"), len),
+        )
+        .await;
+        assert_eq!(later["turns"], len, "{later}");
+    }
+    assert_eq!(missing_subscriptions(&server.metrics().await), 1);
+
+    // A second such call is a second notice.
+    summary(&server, &summarize_with_artifact("call-quiet-2", 10, "s1", 3)).await;
+    assert_eq!(missing_subscriptions(&server.metrics().await), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn transcripts_and_artifacts_together_show_each_turn_once() {
+    let server = TestServer::start(Config::default()).await;
+    let call = "call-subscribed";
+    let turns = log(6);
+    // The transcripts of the first four turns, then a tool call whose artifact shows six.
+    for (i, turn) in turns.as_array().unwrap().iter().take(4).enumerate() {
+        let role = if turn["role"] == "bot" { "assistant" } else { "user" };
+        let body = message(
+            call,
+            "transcript",
+            100 + i as i64,
+            json!({"role": role, "transcriptType": "final", "transcript": turn["message"]}),
+        );
+        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
+    }
+    let answer = summary(&server, &summarize_with_artifact(call, 200, "s1", 6)).await;
+    assert_eq!(answer["turns"], 6, "{answer}");
+    // The transcripts of turns five and six arrive after the artifact showed them.
+    for (i, turn) in turns.as_array().unwrap().iter().enumerate().skip(4) {
+        let role = if turn["role"] == "bot" { "assistant" } else { "user" };
+        let body = message(
+            call,
+            "transcript",
+            300 + i as i64,
+            json!({"role": role, "transcriptType": "final", "transcript": turn["message"]}),
+        );
+        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
+    }
+    let answer = summary(&server, &summarize_with_artifact(call, 400, "s2", 6)).await;
+    assert_eq!(answer["turns"], 6, "{answer}");
+    assert_eq!(
+        missing_subscriptions(&server.metrics().await),
+        0,
+        "transcripts came first"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn status_updates_endpointing_and_knowledge_requests_fill_the_context_too() {
+    let server = TestServer::start(Config::default()).await;
+    let status = message(
+        "call-status",
+        "status-update",
+        1,
+        json!({"status": "in-progress", "artifact": {"messages": log(3)}}),
+    );
+    assert_eq!(server.post_json("/webhook", &status).await.0, StatusCode::OK);
+    let answer = summary(
+        &server,
+        &tool_calls("call-status", 2, &[("s1", "summarize_call", json!({}))]),
+    )
+    .await;
+    assert_eq!(answer["turns"], 3, "{answer}");
+
+    let knowledge = message(
+        "call-kb",
+        "knowledge-base-request",
+        1,
+        json!({"messagesOpenAIFormatted": [
+            {"role": "assistant", "content": "Hi, this is the clinic."},
+            {"role": "user", "content": "What are your opening hours?"}
+        ]}),
+    );
+    assert_eq!(server.post_json("/webhook", &knowledge).await.0, StatusCode::OK);
+    let answer = summary(
+        &server,
+        &tool_calls("call-kb", 2, &[("s1", "summarize_call", json!({}))]),
+    )
+    .await;
+    assert_eq!(answer["turns"], 2, "{answer}");
+
+    // The endpointing request is answered first and its conversation recorded right after.
+    let endpointing = message(
+        "call-eot",
+        "call.endpointing.request",
+        1,
+        json!({"messages": [{"role": "bot", "message": "Your number?"}, {"role": "user", "message": "It is 415"}]}),
+    );
+    let (code, answer) = server.post_json("/webhook", &endpointing).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(answer["timeoutSeconds"].is_number(), "{answer}");
+    let mut turns = Value::Null;
+    for n in 0..100 {
+        let answer = summary(
+            &server,
+            &tool_calls("call-eot", 2 + n, &[(&format!("s{n}"), "summarize_call", json!({}))]),
+        )
+        .await;
+        turns = answer["turns"].clone();
+        if turns == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(turns, 2);
+    assert_eq!(missing_subscriptions(&server.metrics().await), 3, "three quiet calls");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unreadable_conversation_entries_are_skipped_and_the_tool_call_answered() {
+    let server = TestServer::start(Config::default()).await;
+    let mut body = tool_calls("call-odd", 1, &[("s1", "summarize_call", json!({}))]);
+    body["message"]["artifact"] = json!({
+        "messages": [
+            7, null, "text", {"role": 5}, {"role": "user", "message": "kept", "time": "soon"},
+            {"role": "tool_calls", "toolCalls": [{"id": 1}]},
+            {"role": "user", "message": "I need a cleaning."},
+            {"role": "bot", "message": "Sure, when?"}
+        ],
+        "messagesOpenAIFormatted": "not a list"
+    });
+    let answer = summary(&server, &body).await;
+    assert_eq!(answer["turns"], 2, "{answer}");
+    server.stop().await;
+}
