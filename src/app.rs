@@ -177,8 +177,10 @@ impl Switchboard {
                 return Reply::Response(self.inner.voice.respond(request).await);
             }
             MessageBody::CallEndpointingRequest(request) => {
-                let language = endpointing::request_language(&message.common);
-                return Reply::json(self.inner.endpointer.answer_in(request, language));
+                let state = self.context_state(&message).await;
+                let inner = &self.inner;
+                let answer = crate::eot::answer(&inner.endpointer, &inner.runtime, &message, request, state.as_deref());
+                return Reply::json(answer.await);
             }
             _ => {}
         }
