@@ -311,3 +311,67 @@ async fn the_history_survives_a_restart_with_a_shared_store() {
     assert_eq!(history(&server, call).await["cutOffs"], 3);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_the_webhook_still_answers_from_the_text() {
+    let mut redis = RedisServer::start();
+    let config = Config {
+        redis: Some(call_runtime::RedisConfig {
+            response_timeout_ms: 300,
+            ..call_runtime::RedisConfig::new(redis.url())
+        }),
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let fresh = decide(&server, "fresh", 8_000_000, PROBE).await;
+    let call = "store-down";
+    for i in 0..3 {
+        turn(&server, call, 8_000_000 + i * 10_000, 500).await;
+    }
+    redis.kill();
+    // The history cannot be read or written: the answer is the text's own (this instance's view of a call it
+    // holds live may still lengthen it), never an error.
+    let (status, answer) = server
+        .post_json("/webhook", &endpointing_request("never-seen", 8_040_000, PROBE))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["timeoutSeconds"].as_f64(), Some(fresh));
+    let (status, answer) = server
+        .post_json("/webhook", &endpointing_request(call, 8_040_000, PROBE))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["timeoutSeconds"].as_f64().unwrap() >= fresh, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_timestamps_and_texts_are_answered_and_kept_bounded() {
+    let server = TestServer::start(Config::default()).await;
+    let call = "hostile";
+    for at in [1e300, -1e300, 9.3e18, -9.3e18, 0.0] {
+        let mut request = endpointing_request(call, 0, &"so I was wondering if ".repeat(2_000));
+        request["message"]["timestamp"] = json!(at);
+        let (status, answer) = server.post_json("/webhook", &request).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let timeout = answer["timeoutSeconds"].as_f64().unwrap();
+        assert!((0.0..=15.0).contains(&timeout), "{timeout}");
+        for (role, status) in [("assistant", "started"), ("user", "started"), ("user", "stopped")] {
+            let mut body = speech(call, 0, role, status);
+            body["message"]["timestamp"] = json!(at);
+            send(&server, &body).await;
+        }
+    }
+    let shown = history(&server, call).await;
+    let decisions = shown["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 5, "{shown}");
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d["text"].as_str().unwrap().len() <= call_state::endpointing::MAX_DECISION_TEXT_BYTES),
+        "{shown}"
+    );
+    // Still decides afterwards.
+    let after = decide(&server, call, 10_000, PROBE).await;
+    assert!((0.0..=15.0).contains(&after));
+    server.stop().await;
+}

@@ -209,7 +209,7 @@ impl Endpointing {
                 .marks
                 .iter()
                 .skip(index + 1)
-                .take_while(|(t, _)| *t <= at + CUT_OFF_WINDOW_MS)
+                .take_while(|(t, _)| *t <= at.saturating_add(CUT_OFF_WINDOW_MS))
                 .any(|(_, m)| m.resumes());
             let turn = JudgedTurn {
                 decided_at_ms,
@@ -246,7 +246,7 @@ impl Endpointing {
                 Outcome::CutOff
             } else if self
                 .latest_ms
-                .is_some_and(|latest| latest > turn.assistant_started_at_ms + CUT_OFF_WINDOW_MS)
+                .is_some_and(|latest| latest > turn.assistant_started_at_ms.saturating_add(CUT_OFF_WINDOW_MS))
             {
                 Outcome::WentWell
             } else {
@@ -267,7 +267,7 @@ impl Endpointing {
             .iter()
             .zip(self.marks.iter().skip(1))
             .filter(|((_, a), (_, b))| *a == Mark::UserStopped && *b == Mark::UserStarted)
-            .map(|((stopped, _), (started, _))| started - stopped)
+            .map(|((stopped, _), (started, _))| started.saturating_sub(*stopped))
             .filter(|pause| (1..=MAX_PAUSE_MS).contains(pause))
             .collect()
     }
@@ -433,5 +433,24 @@ mod tests {
         assert!(kept.text.len() <= MAX_DECISION_TEXT_BYTES && kept.language.len() <= MAX_LANGUAGE_BYTES);
         // Old marks arriving late do not displace the recent ones.
         assert!(!record.marked(Mark::UserStarted, Some(-5)));
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let mut record = Endpointing::default();
+        for at in [i64::MIN, i64::MAX, 0, i64::MAX - 1, i64::MIN + 1] {
+            record.decided(&decision(0.2, true), Some(at));
+            record.marked(Mark::UserStopped, Some(at));
+            record.marked(Mark::UserStarted, Some(at));
+            record.marked(Mark::AssistantStarted, Some(at));
+            record.marked(Mark::UserStopped, Some(at));
+        }
+        record.marked(Mark::UserStarted, Some(i64::MAX));
+        let _ = (
+            record.outcomes().count(),
+            record.pauses_ms(),
+            record.dictation_in_progress(),
+        );
+        assert!(record.pauses_ms().iter().all(|p| (1..=MAX_PAUSE_MS).contains(p)));
     }
 }
