@@ -258,5 +258,6 @@ pub fn context_json(state: &CallState) -> Value {
         "report": state.report(),
         "trimmed": state.trimmed(),
         "eventsApplied": state.events_applied(),
+        "endpointing": crate::eot::history_json(state),
     })
 }

@@ -177,8 +177,10 @@ impl Switchboard {
                 return Reply::Response(self.inner.voice.respond(request).await);
             }
             MessageBody::CallEndpointingRequest(request) => {
-                let language = endpointing::request_language(&message.common);
-                let answer = self.inner.endpointer.answer_in(request, language);
+                let state = self.context_state(&message).await;
+                let inner = &self.inner;
+                let answer = crate::eot::answer(&inner.endpointer, &inner.runtime, &message, request, state.as_deref());
+                let answer = answer.await;
                 // The conversation it shows is recorded after answering: the answer must be fast.
                 let (app, message) = (self.clone(), message.clone());
                 tokio::spawn(async move {

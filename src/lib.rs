@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 mod context;
+pub mod eot;
 pub mod http;
 pub mod metrics;
 pub mod simulate;

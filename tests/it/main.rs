@@ -8,6 +8,7 @@ mod call;
 mod cli;
 mod context;
 mod edge;
+mod endpointing;
 mod exactly_once;
 mod order;
 mod redis;

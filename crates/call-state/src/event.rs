@@ -10,6 +10,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::endpointing::EndpointingDecision;
 use crate::text::{json_len, truncate_at};
 
 /// The deterministic id of an event: FNV-1a 64 over the call id, the timestamp, the kind and its content.
@@ -257,6 +258,11 @@ pub enum EventKind {
         /// The key.
         key: String,
     },
+    /// Switchboard answered a `call.endpointing.request` on the main webhook (emitted by the edge, not by Vapi).
+    Endpointing {
+        /// What was decided and why.
+        decision: EndpointingDecision,
+    },
     /// The report sent after the call (`end-of-call-report`).
     EndOfCallReport {
         /// Why the call ended.
@@ -290,6 +296,7 @@ impl EventKind {
             EventKind::ToolResult { .. } => "tool_result",
             EventKind::MemorySet { .. } => "memory_set",
             EventKind::MemoryDelete { .. } => "memory_delete",
+            EventKind::Endpointing { .. } => "endpointing",
             EventKind::EndOfCallReport { .. } => "end_of_call_report",
         }
     }
@@ -504,6 +511,11 @@ impl CallEvent {
             EventKind::EndOfCallReport {
                 ended_reason, summary, ..
             } => texts.extend([ended_reason, summary].into_iter().flatten()),
+            EventKind::Endpointing { decision } => {
+                texts.push(&mut decision.language);
+                texts.push(&mut decision.text);
+                texts.extend(decision.reasons.iter_mut());
+            }
         }
         (texts, values)
     }
@@ -600,6 +612,18 @@ impl EventId {
                 h.value(value);
             }
             EventKind::MemoryDelete { key } => h.str(key),
+            EventKind::Endpointing { decision } => {
+                h.opt_f64(Some(decision.timeout_seconds));
+                h.opt_f64(Some(decision.base_timeout_seconds));
+                h.opt_f64(Some(decision.complete_probability));
+                h.str(&decision.language);
+                h.u64(decision.reasons.len() as u64);
+                for reason in &decision.reasons {
+                    h.str(reason);
+                }
+                h.bool(decision.dictation);
+                h.str(&decision.text);
+            }
             EventKind::EndOfCallReport {
                 ended_reason,
                 summary,

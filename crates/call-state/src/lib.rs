@@ -14,12 +14,14 @@
 //! state per call and feeds it events in order, and stores snapshots wherever it likes. It also never reads
 //! Vapi's wire JSON itself; `vapi-types` does that.
 
+pub mod endpointing;
 mod event;
 mod from_wire;
 mod limits;
 mod state;
 mod text;
 
+pub use endpointing::{Endpointing, EndpointingDecision, JudgedTurn, Mark, Outcome};
 pub use event::{CallEvent, EventId, EventKind, Metadata, Role, TooLarge, ToolInvocation, ToolOutcome, Turn};
 pub use from_wire::{conversation_seen, event_from_message, events_from_message};
 pub use limits::{Limits, Trimmed};

@@ -47,6 +47,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::endpointing::{Endpointing, Mark};
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
 use crate::text::{covers, json_len, normalized, query_words, raw_words, same_word, truncate_at};
@@ -177,6 +178,9 @@ pub struct CallState {
     #[serde(with = "shared")]
     seen: Arc<VecDeque<EventId>>,
     events_applied: u64,
+    /// The end-of-turn history: endpointing decisions and the speech around them.
+    #[serde(default, skip_serializing_if = "Endpointing::is_empty")]
+    endpointing: Endpointing,
     /// The longest conversation seen in messages other than updates (capped like the turns).
     #[serde(default, with = "shared", skip_serializing_if = "no_turns")]
     seen_turns: Arc<Vec<Turn>>,
@@ -235,6 +239,7 @@ impl CallState {
             seen_tail: 0,
             informed: false,
             missing_subscriptions: None,
+            endpointing: Endpointing::default(),
         }
     }
 
@@ -299,10 +304,17 @@ impl CallState {
             // Folded in `apply`, which knows the event's id.
             EventKind::ConversationSeen { .. } => false,
             EventKind::Speech { role, started, turn } => {
-                let mut changed = false;
+                // The end-of-turn history places speech by its timestamp, whatever turn it belongs to.
+                let mark = match (role, started) {
+                    (Role::User, true) => Some(Mark::UserStarted),
+                    (Role::User, false) => Some(Mark::UserStopped),
+                    (Role::Assistant, true) => Some(Mark::AssistantStarted),
+                    _ => None,
+                };
+                let mut changed = mark.is_some_and(|mark| self.endpointing.marked(mark, at_ms));
                 if turn.is_some_and(|turn| turn < self.turn) {
                     // Speech of an earlier turn, delivered late: who speaks now is known from later turns.
-                    return false;
+                    return changed;
                 }
                 if let Some(turn) = turn
                     && *turn != self.turn
@@ -321,8 +333,10 @@ impl CallState {
             }
             EventKind::Interrupted { .. } => {
                 self.interruptions = self.interruptions.saturating_add(1);
+                self.endpointing.marked(Mark::UserInterrupted, at_ms);
                 true
             }
+            EventKind::Endpointing { decision } => self.endpointing.decided(decision, at_ms),
             EventKind::Language { language } => {
                 let language = Some(language.as_str());
                 if self.language.as_deref() == language {
@@ -1062,6 +1076,12 @@ impl CallState {
         self.events_applied
     }
 
+    /// The end-of-turn history: the endpointing decisions made for the call (with their reasons), and how the
+    /// turns the assistant took after them went.
+    pub fn endpointing(&self) -> &Endpointing {
+        &self.endpointing
+    }
+
     /// The turns mentioning the query's words, best first, at most `limit`.
     ///
     /// Case-insensitive word overlap: a turn scores one per distinct query word it contains (common words such
@@ -1148,6 +1168,7 @@ impl CallState {
             .as_ref()
             .map_or(0, |r| size_of::<EndReport>() + opt(&r.summary));
         heap += self.seen.capacity() * size_of::<EventId>();
+        heap += self.endpointing.heap();
         Footprint {
             inline: size_of::<Self>(),
             heap,

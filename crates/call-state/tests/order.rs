@@ -138,10 +138,11 @@ fn a_late_speech_update_of_an_earlier_turn_changes_nothing() {
     let mut state = fold(&[speech(1000, true, 1), speech(2000, false, 1), speech(3000, true, 2)]);
     assert_eq!(state.turn(), 2);
     assert_eq!(state.speaking(), Some(Role::User));
-    // The `stopped` of turn 1, delivered again late under a new timestamp, does not stop turn 2's speaker.
+    // The `stopped` of turn 1, delivered again late under a new timestamp, does not stop turn 2's speaker (it
+    // is only placed among the end-of-turn history's speech marks, by its timestamp).
     assert_eq!(
         state.apply(&speech(2500, false, 1), &Limits::default()),
-        Applied::Ignored
+        Applied::Changed
     );
     assert_eq!(state.turn(), 2);
     assert_eq!(state.speaking(), Some(Role::User));

@@ -10,7 +10,9 @@ import collections
 import json
 import os
 import re
+import sys
 
+NAME = sys.argv[1] if len(sys.argv) > 1 else "eot_holdout"
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -21,7 +23,7 @@ def bare(text):
 
 samples = []
 line_number = 0
-with open("eot_holdout.txt", encoding="utf-8") as source:
+with open(f"{NAME}.txt", encoding="utf-8") as source:
     for line in source:
         line = line.rstrip("\n")
         if not line or line.startswith("#"):
@@ -59,7 +61,7 @@ out = {
             "wait = the caller is still speaking or asked the assistant to wait or stop.",
     "samples": samples,
 }
-with open("eot_holdout.json", "w", encoding="utf-8") as sink:
+with open(f"{NAME}.json", "w", encoding="utf-8") as sink:
     json.dump(out, sink, indent=1, ensure_ascii=False)
     sink.write("\n")
 labels = collections.Counter(s["label"] for s in samples)

@@ -9,11 +9,15 @@
 //!   cues, and a language without any gets a cautious policy;
 //! - [`vapi_default_timeout`] is Vapi's own default heuristic, kept for comparison;
 //! - [`eval`] measures both on labelled utterances;
+//! - [`decide_adapted`] adjusts a decision by what a call's history says about its caller ([`Adaptation`]:
+//!   recent cut-offs, long pauses inside a turn, a readout in progress), still purely;
 //! - [`Endpointer`] answers a parsed [`vapi_types::EndpointingRequest`], and [`router`] serves it over HTTP.
 //!
 //! Deliberately absent: network calls, model files read at run time, per-call state. A decision depends only
-//! on the text of the current turn, the assistant's message before it, the language and the configuration.
+//! on the text of the current turn, the assistant's message before it, the language, the configuration and,
+//! when the caller passes one, an [`Adaptation`] it keeps with the call.
 
+mod adapt;
 mod config;
 mod decide;
 pub mod eval;
@@ -23,11 +27,15 @@ mod model;
 mod server;
 mod spanish;
 
+pub use adapt::{
+    Adaptation, Adapted, Adjustment, MAX_CUT_OFF_LEVEL, MIN_PAUSES, RELAX_PER_GOOD_TURN, SECONDS_PER_LEVEL,
+    TurnOutcome, adapt, decide_adapted,
+};
 pub use config::{EndpointingConfig, MAX_TIMEOUT_SECONDS, Preset, WaitFunction, clamp_timeout};
 pub use decide::{Blend, Cue, Cues, Decision, Turn, decide, decide_blended, decide_in, detect, vapi_default_timeout};
 pub use language::Language;
 pub use model::EotModel;
-pub use server::{Endpointer, request_language, router, serve};
+pub use server::{Endpointer, request_language, router, serve, transcriber_code};
 
 /// What can go wrong outside a decision (which itself never fails).
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 use vapi_types::{Common, EndpointingRequest, EndpointingResponse, MessageBody, TurnRole, conversation, parse_body};
 
 use crate::config::clamp_timeout;
-use crate::{Decision, EndpointingConfig, EndpointingError, Language, Turn, decide_in};
+use crate::{
+    Adaptation, Adapted, Decision, EndpointingConfig, EndpointingError, Language, Turn, decide_adapted, decide_in,
+};
 
 /// A cheap, cloneable handle on the endpointing decision and its validated configuration.
 ///
@@ -54,6 +56,27 @@ impl Endpointer {
         ))
     }
 
+    /// The decision for a request in `language` adjusted by a call's history (see [`decide_adapted`]), with
+    /// the user's turn it was made on; `None` when the request carries no user message.
+    pub fn decide_adapted(
+        &self,
+        request: &EndpointingRequest,
+        language: Language,
+        adaptation: &Adaptation,
+    ) -> Option<(Adapted, String)> {
+        let (user, assistant) = turn_texts(request)?;
+        let adapted = decide_adapted(
+            &Turn {
+                user: &user,
+                assistant: assistant.as_deref(),
+            },
+            language,
+            &self.config,
+            adaptation,
+        );
+        Some((adapted, user))
+    }
+
     /// The answer to a `call.endpointing.request` whose language is not known (read as English). See
     /// [`Endpointer::answer_in`].
     pub fn answer(&self, request: &EndpointingRequest) -> EndpointingResponse {
@@ -83,9 +106,25 @@ impl Endpointer {
 }
 
 /// The language a message's call is transcribed in: the assistant's transcriber language
-/// (`message.assistant.transcriber.language`), English when the message does not say.
+/// (`message.assistant.transcriber.language`, else the call's own assistant's,
+/// `message.call.assistant.transcriber.language`), English when the message does not say.
 pub fn request_language(common: &Common) -> Language {
-    Language::from_code(common.transcriber_language())
+    Language::from_code(transcriber_code(common))
+}
+
+/// The transcriber language code a message states, if any (see [`request_language`]).
+pub fn transcriber_code(common: &Common) -> Option<&str> {
+    common.transcriber_language().or_else(|| {
+        common
+            .call
+            .as_ref()?
+            .assistant
+            .as_ref()?
+            .transcriber
+            .as_ref()?
+            .language
+            .as_deref()
+    })
 }
 
 /// The user's current turn (trailing user messages joined, as Vapi may split one turn into several) and the

@@ -118,3 +118,24 @@ fn the_model_cuts_off_fewer_held_out_turns_than_the_cues_alone() {
         assert_eq!(c.switchboard.cutoff_rate(), 0.0, "{class}\n{report}");
     }
 }
+
+#[test]
+fn the_second_hold_out_set_is_large_varied_and_the_model_holds_up_on_it() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/eot_holdout2.json");
+    let utterances = eval::load(&path).unwrap();
+    assert!(utterances.len() >= 500, "{}", utterances.len());
+    let bare = utterances.iter().filter(|u| !u.is_punctuated()).count();
+    assert!(bare * 10 >= utterances.len() * 4, "{bare} of {}", utterances.len());
+    let classes: std::collections::BTreeSet<_> = utterances.iter().filter_map(|u| u.class.as_deref()).collect();
+    assert!(classes.len() >= 8, "{classes:?}");
+    assert!(utterances.iter().filter(|u| u.assistant().is_some()).count() * 2 >= utterances.len());
+
+    let report = report("eot_holdout2.json");
+    let t = &report.total;
+    assert!(
+        t.switchboard.cutoff_rate_at(1) * 2.0 < t.rules.cutoff_rate_at(1),
+        "{report}"
+    );
+    assert!(t.switchboard.mean_complete_timeout() < 0.45, "{report}");
+    assert_eq!(report.by_class["hold"].switchboard.cutoff_rate(), 0.0, "{report}");
+}

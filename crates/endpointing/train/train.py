@@ -184,7 +184,7 @@ def template_turns(path, rng):
     return pairs
 
 
-def examples(pairs, rng):
+def examples(pairs, rng, cuts_per_turn=CUTS_PER_TURN):
     out = []
     for context, turn in pairs:
         for variant in (turn, bare(turn)):
@@ -194,7 +194,7 @@ def examples(pairs, rng):
             out.append((context, variant, 1))
             cuts = list(range(1, len(w)))
             rng.shuffle(cuts)
-            for k in cuts[:CUTS_PER_TURN]:
+            for k in cuts[:cuts_per_turn]:
                 prefix = " ".join(w[:k]).rstrip(".!?")
                 if prefix:
                     out.append((context, prefix, 0))
@@ -256,7 +256,7 @@ def write_validation(pairs, language, rng):
     return len(samples)
 
 
-def train(language, c_value):
+def train(language, c_value, cuts_per_turn=CUTS_PER_TURN):
     rng = random.Random(SEED)
     pairs = corpus_turns(language)
     source = HERE / "phone_calls.txt"
@@ -267,7 +267,7 @@ def train(language, c_value):
     valid = [p for p in pairs if fnv1a(p[1]) % 10 == 0]
     pairs = [p for p in pairs if fnv1a(p[1]) % 10 != 0]
     valid_count = write_validation(valid, language, rng)
-    rows = examples(pairs, rng)
+    rows = examples(pairs, rng, cuts_per_turn)
     buckets = 1 << HASH_BITS
     x, distinct = matrix(rows, buckets)
     y = np.array([r[2] for r in rows])
@@ -303,9 +303,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--languages", default="en")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularization strength")
+    parser.add_argument("--cuts", type=int, default=CUTS_PER_TURN, help="unfinished cuts per complete turn")
     args = parser.parse_args()
     for language in args.languages.split(","):
-        train(language, args.c)
+        train(language, args.c, args.cuts)
     return 0
 
 
