@@ -471,5 +471,11 @@ mod tests {
         let remember = &definitions[3].parameters;
         assert_eq!(remember["properties"]["scope"]["enum"], json!(["call", "conversation"]));
         assert_eq!(remember["required"], json!(["key", "value"]));
+        let read_note = &definitions[1].parameters;
+        assert_eq!(
+            read_note["properties"]["scope"]["enum"],
+            json!(["call", "conversation"])
+        );
+        assert_eq!(read_note["required"], json!(["key"]));
     }
 }

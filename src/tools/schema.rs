@@ -58,6 +58,8 @@ pub fn parameters_of<A: JsonSchema>() -> Value {
     let schema = generator.into_root_schema_for::<A>();
     let mut value = schema.to_value();
     if let Value::Object(root) = &mut value {
+        // The tool's description says what it is for; the type's own doc comment is not for the model.
+        root.remove("description");
         root.remove("title");
         root.remove("$schema");
         root.remove("definitions");
@@ -113,10 +115,20 @@ fn within_vapi(schema: Value) -> Value {
             object.insert("enum".into(), Value::Array(values));
         }
     }
+    // Doc comments keep their line breaks; the model reads paragraphs.
+    if let Some(Value::String(description)) = object.get_mut("description") {
+        *description = description
+            .split("\n\n")
+            .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    }
     if let Some(constant) = object.remove("const") {
         object.insert("enum".into(), json!([constant]));
     }
     if let Some(Value::Array(values)) = object.get_mut("enum") {
+        // An optional enum lists `null` among its values: leaving the field out says the same.
+        values.retain(|value| !value.is_null());
         for value in values.iter_mut() {
             if !value.is_string() {
                 *value = Value::String(value.to_string());
@@ -209,6 +221,14 @@ mod tests {
     }
 
     #[derive(Deserialize, JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum Plain {
+        Yes,
+        No,
+    }
+
+    #[derive(Deserialize, JsonSchema)]
     #[allow(dead_code)]
     struct Args {
         /// The order number.
@@ -218,6 +238,7 @@ mod tests {
         /// Anything.
         value: Value,
         scope: Option<Scope>,
+        plain: Option<Plain>,
         tags: Vec<String>,
     }
 
@@ -233,6 +254,7 @@ mod tests {
                     "count": {"type": "integer", "description": "How many.", "minimum": 0},
                     "value": {"type": "string", "description": "Anything."},
                     "scope": {"type": "string", "enum": ["call", "conversation"]},
+                    "plain": {"type": "string", "enum": ["yes", "no"]},
                     "tags": {"type": "array", "items": {"type": "string"}},
                 },
                 "required": ["count", "value", "tags"],

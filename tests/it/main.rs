@@ -9,6 +9,7 @@ mod cli;
 mod edge;
 mod exactly_once;
 mod order;
+mod quickstart;
 mod recall;
 mod redis;
 mod reliability;
