@@ -182,6 +182,16 @@ async fn the_other_builtin_tools_answer_only_what_the_call_knows() {
     )
     .await;
     assert_eq!(noted, json!({"noted": "new_day", "scope": "call"}));
+    // Without a conversation (`/webhook`), a conversation note is the call's, and the answer says so.
+    let noted = call_tool(
+        &server,
+        call,
+        START + 91_500,
+        "remember",
+        json!({"key": "tier", "value": "gold", "scope": "conversation"}),
+    )
+    .await;
+    assert_eq!(noted, json!({"noted": "tier", "scope": "call"}));
     let note = call_tool(&server, call, START + 92_000, "read_note", json!({"key": "new_day"})).await;
     assert_eq!(note, json!({"key": "new_day", "found": true, "value": "Friday"}));
     let missing = call_tool(&server, call, START + 93_000, "read_note", json!({"key": "nope"})).await;
