@@ -608,3 +608,31 @@ fn vapi_assistant_refuses_what_vapi_could_not_use() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn an_http_tool_whose_parameters_vapi_would_refuse_stops_the_start() {
+    let tool = |parameters: &str| {
+        let text = format!("[[tools.http]]\nname = \"t\"\nurl = \"http://127.0.0.1:9/t\"\nparameters = {parameters}\n");
+        Config::from_toml(&text)
+            .map_err(|error| error.to_string())
+            .and_then(|config| config.validate().map_err(|error| error.to_string()))
+    };
+    tool(r#"{ type = "object", properties = { a = { type = "integer" } } }"#).unwrap();
+    for (parameters, expected) in [
+        (
+            r#"{ type = "string" }"#,
+            "tools.http[0]: `parameters.type` must be \"object\"",
+        ),
+        (
+            r#"{ type = "object", properties = { a = { description = "untyped" } } }"#,
+            "tools.http[0]: `parameters.properties.a.type` must be one of",
+        ),
+        (
+            r#""object""#,
+            "tools.http[0]: `parameters` must be a JSON Schema object",
+        ),
+    ] {
+        let error = tool(parameters).unwrap_err();
+        assert!(error.contains(expected), "{parameters}: {error}");
+    }
+}
