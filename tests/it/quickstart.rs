@@ -636,3 +636,53 @@ fn an_http_tool_whose_parameters_vapi_would_refuse_stops_the_start() {
         assert!(error.contains(expected), "{parameters}: {error}");
     }
 }
+
+#[tokio::test]
+async fn calls_through_the_assistants_conversation_url_share_memory() {
+    let config = Config::default();
+    let tools = switchboard::tools::configured(&config.tools).unwrap();
+    let options = AssistantOptions::new(&AssistantArgs {
+        url: "https://sb.example.com".into(),
+        config: None,
+        conversation: Some("customer-42".into()),
+        credential_id: None,
+        name: "Switchboard".into(),
+        model: "gpt-4o".into(),
+        auth: AuthArgs::default(),
+    })
+    .unwrap();
+    let assistant = switchboard::assistant::assistant(&config, &tools, &options);
+    assert_valid_for_vapi(&assistant);
+    // Vapi posts to the assistant's server URL; here, the same path on the test server.
+    let url = reqwest::Url::parse(assistant["server"]["url"].as_str().unwrap()).unwrap();
+    assert_eq!(url.path(), "/api/webhook/customer-42");
+    let server = TestServer::start(config).await;
+    let remember = tool_calls(
+        "call-monday",
+        1,
+        &[(
+            "m",
+            "remember",
+            json!({"key": "dentist", "value": "Dr. Ortiz", "scope": "conversation"}),
+        )],
+    );
+    let (status, answer) = server.post_json(url.path(), &remember).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        answer["results"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("\"conversation\""),
+        "{answer}"
+    );
+    let read = tool_calls("call-friday", 2, &[("r", "read_note", json!({"key": "dentist"}))]);
+    let (_, answer) = server.post_json(url.path(), &read).await;
+    let note: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(note, json!({"key": "dentist", "found": true, "value": "Dr. Ortiz"}));
+    // A call on the plain webhook is in no conversation: the note is not there.
+    let elsewhere = tool_calls("call-other", 3, &[("r2", "read_note", json!({"key": "dentist"}))]);
+    let (_, answer) = server.post_json("/webhook", &elsewhere).await;
+    let note: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(note["found"], false, "{note}");
+    server.stop().await;
+}
