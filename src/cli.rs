@@ -35,6 +35,9 @@ pub enum Command {
     Say(SayArgs),
     /// Replay call files against a Vapi Server URL (this server or another) and check every answer.
     Simulate(crate::simulate::SimulateArgs),
+    /// Print the Vapi assistant JSON that uses this server: server URLs, `serverMessages`, every tool with its
+    /// JSON Schema, the custom voice, endpointing and knowledge base.
+    VapiAssistant(crate::assistant::AssistantArgs),
     /// The smart endpointing server and its evaluation.
     Endpointing {
         /// What to do.
@@ -120,6 +123,7 @@ pub fn run_with(tools: ToolRegistry) -> ExitCode {
         Some(Command::Voice(args)) => serve_voice(args),
         Some(Command::Say(args)) => say(args),
         Some(Command::Simulate(args)) => crate::simulate::run(args),
+        Some(Command::VapiAssistant(args)) => crate::assistant::run(args, tools),
         Some(Command::Endpointing {
             command: EndpointingCommand::Eval { file, config, language },
         }) => evaluate_endpointing(&file, config, language),

@@ -259,10 +259,16 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        // `assistant_file`s are read from the file's own folder.
+        config.base_dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(config)
     }
 
     /// Parses TOML text.

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod alert;
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -13,6 +13,9 @@
 
 pub mod builtin;
 pub mod http;
+pub mod schema;
+
+pub use schema::{ToolDefinition, parameters_of};
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -253,6 +256,8 @@ struct Registered {
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     tools: HashMap<String, Registered>,
+    /// What the model is told about each tool that declared it ([`ToolRegistry::describe`]).
+    definitions: HashMap<String, (String, Value)>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -307,6 +312,56 @@ impl ToolRegistry {
         self
     }
 
+    /// Registers a typed tool with its definition: `description` tells the model what it does and when to call
+    /// it, and the JSON Schema of its arguments is derived from `A` ([`parameters_of`]), doc comments included.
+    /// `switchboard vapi-assistant` prints the definition for Vapi.
+    pub fn define<A, R, E, F, Fut>(
+        &mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        handler: F,
+    ) -> &mut Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        R: IntoToolResult,
+        E: std::fmt::Display,
+        F: Fn(A, ToolContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let name = name.into();
+        self.register(name.clone(), handler);
+        self.describe(&name, description, parameters_of::<A>())
+    }
+
+    /// Sets what the model is told about a tool: its description and the JSON Schema of its arguments.
+    pub fn describe(&mut self, name: &str, description: impl Into<String>, parameters: Value) -> &mut Self {
+        self.definitions
+            .insert(name.to_string(), (description.into(), parameters));
+        self
+    }
+
+    /// The definition of every registered tool, sorted by name. A tool registered without one is described by
+    /// its name, with arguments the model chooses.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.names()
+            .into_iter()
+            .map(|name| {
+                let (description, parameters) = self
+                    .definitions
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| (format!("The `{name}` tool."), schema::open_object()));
+                let is_async = self.tools.get(&name).is_some_and(|tool| tool.is_async);
+                ToolDefinition {
+                    name,
+                    description,
+                    parameters,
+                    is_async,
+                }
+            })
+            .collect()
+    }
+
     /// Marks a registered tool async: its call is acknowledged at once and it runs in the background, its
     /// result recorded in the call when it finishes.
     pub fn set_async(&mut self, name: &str, is_async: bool) -> &mut Self {
@@ -337,7 +392,11 @@ impl ToolRegistry {
 
     /// Adds every tool of `other`, replacing tools of the same name.
     pub fn extend(&mut self, other: ToolRegistry) {
+        for name in other.tools.keys() {
+            self.definitions.remove(name);
+        }
         self.tools.extend(other.tools);
+        self.definitions.extend(other.definitions);
     }
 
     /// Whether a tool of this name is registered.
@@ -593,6 +652,7 @@ pub fn configured(config: &ToolsConfig) -> Result<ToolRegistry, String> {
             tool.is_async,
             tool.timeout_ms.map(Duration::from_millis),
         );
+        registry.describe(&tool.name, tool.description(), tool.parameters());
     }
     Ok(registry)
 }

@@ -41,6 +41,13 @@ pub struct HttpToolConfig {
     /// Extra headers, e.g. `{ authorization = "Bearer ..." }`.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// What the tool does and when to call it, as the model is told (`switchboard vapi-assistant`).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The JSON Schema of the tool's arguments, an object schema (`{ type = "object", properties = {...},
+    /// required = [...] }`); unset, the model chooses the arguments.
+    #[serde(default)]
+    pub parameters: Option<Value>,
 }
 
 impl HttpToolConfig {
@@ -66,7 +73,22 @@ impl HttpToolConfig {
             reqwest::header::HeaderName::try_from(name.as_str())
                 .map_err(|_| format!("header name {name:?} is not valid"))?;
         }
+        if let Some(parameters) = &self.parameters {
+            super::schema::check_parameters(parameters)?;
+        }
         Ok(())
+    }
+
+    /// The description the model is given.
+    pub fn description(&self) -> String {
+        self.description
+            .clone()
+            .unwrap_or_else(|| format!("The `{}` tool.", self.name))
+    }
+
+    /// The JSON Schema of the arguments the model is given.
+    pub fn parameters(&self) -> Value {
+        self.parameters.clone().unwrap_or_else(super::schema::open_object)
     }
 }
 

@@ -11,6 +11,8 @@ mod edge;
 mod endpointing;
 mod exactly_once;
 mod order;
+mod quickstart;
+mod recall;
 mod redis;
 mod reliability;
 mod routing;

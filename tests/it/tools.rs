@@ -177,7 +177,10 @@ async fn memory_is_shared_by_the_calls_of_a_conversation() {
         ],
     );
     let (_, answer) = server.post_json(path, &remember).await;
-    assert_eq!(answer["results"][0]["result"], "noted `preferred_day`");
+    assert_eq!(
+        answer["results"][0]["result"],
+        r#"{"noted":"preferred_day","scope":"conversation"}"#
+    );
     // A later call of the same conversation reads the conversation note, not the first call's own note.
     let read = tool_calls(
         "call-two",
