@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod simulate;

@@ -21,4 +21,4 @@ mod text;
 pub use event::{CallEvent, EventId, EventKind, Metadata, Role, TooLarge, ToolInvocation, ToolOutcome, Turn};
 pub use from_wire::event_from_message;
 pub use limits::{Limits, Trimmed};
-pub use state::{Applied, CallState, EndReport, Footprint, SNAPSHOT_VERSION, ToolRecord, Transfer};
+pub use state::{Applied, CallState, EndReport, Footprint, PhoneControl, SNAPSHOT_VERSION, ToolRecord, Transfer};

@@ -10,6 +10,7 @@
 //! `call-state`.
 
 mod common;
+pub mod control;
 mod lenient;
 mod message;
 mod openai;
@@ -17,8 +18,9 @@ mod parse;
 pub mod response;
 
 pub use common::{
-    Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, PhoneNumber, Timestamp,
+    Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, Monitor, PhoneNumber, Timestamp,
 };
+pub use control::ControlMessage;
 pub use message::{
     ArtifactUpload, AssistantSpeechStarted, AssistantStarted, CallArtifactUpload, CampaignPredial, ChatEvent,
     ConversationUpdate, EndOfCallReport, EndpointingRequest, FunctionCallRequest, HandoffDestinationRequest,
