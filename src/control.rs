@@ -88,8 +88,8 @@ impl ControlConfig {
     /// Checks the hosts and ranges.
     pub fn validate(&self) -> Result<(), String> {
         for host in &self.hosts {
-            if host.is_empty() || host.contains(['/', ':', '*', '@', ' ']) && !matches!(host.as_str(), "::1" | "[::1]")
-            {
+            let address = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok();
+            if host.is_empty() || !address && host.contains(['/', ':', '*', '@', ' ', '[', ']']) {
                 return Err(format!(
                     "control.hosts: {host:?} is not a host name (write `vapi.ai`, not a URL or a pattern)"
                 ));
@@ -275,8 +275,9 @@ pub enum ResultTarget {
     Live(reqwest::Url),
     /// The call has no control URL (or the message no call id).
     NoControlUrl,
-    /// The call's control URL is refused.
-    Refused(Refused),
+    /// The call's control URL is refused, and why; with its host when it has one (the URL itself is never
+    /// logged: it may carry a token).
+    Refused(Refused, Option<String>),
 }
 
 /// What a `phone-call-control` bridge receives: Switchboard's own JSON, carrying Vapi's request and destination
@@ -324,7 +325,18 @@ pub const RESULT_OUTCOMES: [&str; 7] = [
 ];
 
 /// The outcomes of a `phone-call-control`, as `switchboard_phone_call_controls_total{outcome}` names them.
-pub const CONTROL_OUTCOMES: [&str; 5] = ["delivered", "failed", "no_bridge", "queue_full", "duplicate"];
+pub const CONTROL_OUTCOMES: [&str; 6] = [
+    "delivered",
+    "failed",
+    "no_bridge",
+    "too_large",
+    "queue_full",
+    "duplicate",
+];
+
+/// Most bytes of a [`BridgeRequest`]: one whose destination or transport makes it longer is not sent (a forward
+/// with a cut destination would go to the wrong place).
+pub const MAX_BRIDGE_BYTES: usize = 64 * 1024;
 
 impl ControlStats {
     fn count(counters: &[AtomicU64], names: &[&str], outcome: &str) {
@@ -442,8 +454,7 @@ impl Control {
         }
     }
 
-    /// Where the async results of `message`'s tool calls go. A refused control URL is logged here, once per
-    /// message.
+    /// Where the async results of `message`'s tool calls go.
     pub fn result_target(&self, message: &ServerMessage) -> ResultTarget {
         let control_url = message
             .common
@@ -451,18 +462,16 @@ impl Control {
             .as_ref()
             .and_then(|call| call.monitor.as_ref())
             .and_then(|monitor| monitor.control_url.as_deref());
-        let (Some(call_id), Some(control_url)) = (message.call_id(), control_url) else {
+        let (Some(_), Some(control_url)) = (message.call_id(), control_url) else {
             return ResultTarget::NoControlUrl;
         };
         match allowed_control_url(control_url, &self.inner.hosts) {
             Ok(url) => ResultTarget::Live(url),
             Err(refused) => {
-                // The URL itself is not logged: it may carry a token.
                 let host = reqwest::Url::parse(control_url)
                     .ok()
                     .and_then(|url| url.host_str().map(str::to_owned));
-                tracing::warn!(call_id, host, %refused, "control URL refused; async results stay in the call's records");
-                ResultTarget::Refused(refused)
+                ResultTarget::Refused(refused, host)
             }
         }
     }
@@ -496,7 +505,16 @@ impl Control {
                 );
                 return inner.stats.result("no_control_url");
             }
-            ResultTarget::Refused(_) => return inner.stats.result("refused_host"),
+            ResultTarget::Refused(refused, host) => {
+                tracing::warn!(
+                    call_id = &*call_id,
+                    tool_call_id = call.id,
+                    host,
+                    %refused,
+                    "control URL refused; the async result stays in the call's records"
+                );
+                return inner.stats.result("refused_host");
+            }
         };
         // A call that ended has no live conversation to add to.
         if let Ok(Some(state)) = inner.runtime.query(&call_id).await
@@ -562,6 +580,15 @@ impl Control {
                 .and_then(vapi_types::Timestamp::as_millis),
         };
         let mut delivery = Delivery::json(bridge.url.clone(), &body, "phone-call-control");
+        if delivery.body.len() > MAX_BRIDGE_BYTES {
+            tracing::warn!(
+                call_id,
+                request = control.request,
+                bytes = delivery.body.len(),
+                "phone-call-control not carried out: over {MAX_BRIDGE_BYTES} bytes"
+            );
+            return inner.stats.control("too_large");
+        }
         delivery.signing_secret = bridge.secret.clone();
         if let Ok(key) = HeaderValue::from_str(&format!("{call_id}:{event_id:016x}")) {
             delivery.headers.insert("idempotency-key", key);
@@ -665,7 +692,7 @@ impl Background for AsyncResults {
                 "`{}` started in the background; its result will be added to this conversation when it is ready.",
                 call.name
             ),
-            ResultTarget::NoControlUrl | ResultTarget::Refused(_) => format!(
+            ResultTarget::NoControlUrl | ResultTarget::Refused(..) => format!(
                 "`{}` started in the background; its result cannot reach this conversation, so do not wait for \
                  it. It will be recorded with the call.",
                 call.name

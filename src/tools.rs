@@ -308,7 +308,8 @@ impl ToolRegistry {
     }
 
     /// Marks a registered tool async: its call is acknowledged at once and it runs in the background, its
-    /// result recorded in the call when it finishes.
+    /// result recorded in the call when it finishes and added to the live call when the call has a control URL
+    /// (see [`crate::control`]).
     pub fn set_async(&mut self, name: &str, is_async: bool) -> &mut Self {
         if let Some(tool) = self.tools.get_mut(name) {
             tool.is_async = is_async;

@@ -573,3 +573,29 @@ async fn without_a_bridge_phone_call_control_is_recorded_and_counted() {
     assert!(peer.bridge.posts().is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_phone_call_control_is_recorded_but_not_forwarded() {
+    let peer = Peer::start().await;
+    let bridge = format!(
+        "[telephony]\nbridge_url = \"{}\"\nbackoff_ms = 10\n",
+        peer.url("/bridge")
+    );
+    let server = TestServer::start(peer.config(&bridge)).await;
+    let mut body = forward("c-huge", 30);
+    body["message"]["destination"]["sipHeaders"]["X-Padding"] = json!("x".repeat(100_000));
+    let (status, _) = server.post_json("/webhook", &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, context) = server.get_json("/calls/c-huge").await;
+    assert_eq!(context["phoneControls"][0]["request"], "forward");
+    assert_eq!(
+        counter(&server, "switchboard_phone_call_controls", "too_large", 1).await,
+        1
+    );
+    // The next, ordinary request still goes through.
+    server.post_json("/webhook", &hang_up("c-huge", 31)).await;
+    let posts = peer.bridge.wait_accepted(1).await;
+    assert_eq!(posts[0].body["request"], "hang-up");
+    assert_eq!(peer.bridge.posts().len(), 1);
+    server.stop().await;
+}
