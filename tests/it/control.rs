@@ -599,3 +599,51 @@ async fn an_oversized_phone_call_control_is_recorded_but_not_forwarded() {
     assert_eq!(peer.bridge.posts().len(), 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn instances_sharing_redis_add_an_async_result_once() {
+    let redis = RedisServer::start();
+    let peer = Peer::start().await;
+    let config = || {
+        let mut config = peer.config("");
+        config.redis = Some(call_runtime::RedisConfig::new(redis.url()));
+        config
+    };
+    let (a, b) = (TestServer::start(config()).await, TestServer::start(config()).await);
+    let body = lookup("c-shared-async", 1, "t1", "42", Some(&peer.url("/control")));
+    // Vapi's retry reaches the other instance, at the same time and after.
+    let ((_, first), (_, second)) = tokio::join!(a.post_json("/webhook", &body), b.post_json("/webhook", &body));
+    assert_eq!(first, second);
+    assert_eq!(first["results"][0]["result"], LIVE_ACK);
+    let posts = peer.control.wait_accepted(1).await;
+    let (_, third) = b.post_json("/webhook", &body).await;
+    assert_eq!(third, first);
+    // A later tool call of the call goes through the queue after any second delivery of the first.
+    a.post_json(
+        "/webhook",
+        &lookup("c-shared-async", 2, "t2", "43", Some(&peer.url("/control"))),
+    )
+    .await;
+    let posts_after = peer.control.wait_accepted(2).await;
+    let keys: Vec<&str> = posts_after
+        .iter()
+        .map(|post| post.headers["idempotency-key"].to_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys.iter().filter(|key| **key == "c-shared-async:t1").count(),
+        1,
+        "{keys:?}"
+    );
+    assert_eq!(
+        posts[0].body["message"]["content"],
+        "The background tool `lookup` (tool call t1) finished. Result: order 42 shipped"
+    );
+    assert_eq!(
+        peer.tool_runs.load(Ordering::SeqCst),
+        2,
+        "each tool call ran once over both instances"
+    );
+    assert_eq!(peer.control.posts().len(), 2);
+    a.stop().await;
+    b.stop().await;
+}
