@@ -253,6 +253,7 @@ pub fn context_json(state: &CallState) -> Value {
         "interruptions": state.interruptions(),
         "hangs": state.hangs(),
         "transfers": state.transfers(),
+        "phoneControls": state.phone_controls(),
         "toolCalls": state.tool_records(),
         "memory": state.memory(),
         "report": state.report(),

@@ -51,6 +51,7 @@ struct Inner {
     endpointer: endpointing::Endpointer,
     tools: ToolRegistry,
     alerter: Option<crate::alert::Alerter>,
+    control: crate::control::Control,
     routes: routing::Routes,
     knowledge: knowledge::KnowledgeBase,
     admin_token: crate::admin::AdminToken,
@@ -104,6 +105,9 @@ impl Switchboard {
         let mut metrics = Metrics::new(runtime.clone());
         metrics.register_voice(voice.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);
+        let control = crate::control::Control::start(&config.control, &config.telephony, runtime.clone())
+            .map_err(StartError::Tools)?;
+        metrics.register_collector(Box::new(control.collector()));
         let admin_token = crate::admin::AdminToken::new(config.admin.token.as_deref());
         Ok(Switchboard {
             inner: Arc::new(Inner {
@@ -114,6 +118,7 @@ impl Switchboard {
                 endpointer,
                 tools,
                 alerter,
+                control,
                 routes,
                 knowledge,
                 admin_token,
@@ -193,6 +198,7 @@ impl Switchboard {
         }
         // The message's call event, derived once: recorded below, and the legacy function call's id comes from it.
         let event = call_state::event_from_message(&message);
+        let event_id = event.as_ref().map(|event| event.id.0);
         let legacy_call_id = match (&message.body, &event) {
             (MessageBody::FunctionCall(_), Some(event)) => first_tool_call_id(event),
             _ => None,
@@ -278,6 +284,10 @@ impl Switchboard {
                 }
                 Reply::json(Acknowledgement {})
             }
+            MessageBody::PhoneCallControl(control) => {
+                self.inner.control.phone_call_control(&message, control, event_id).await;
+                Reply::json(Acknowledgement {})
+            }
             MessageBody::Unknown { type_name, .. } => {
                 tracing::debug!(type_name, "ignoring unknown message type");
                 Reply::json(Acknowledgement {})
@@ -335,11 +345,11 @@ impl Switchboard {
             conversation_id,
         };
         let background = {
-            let recorder = recorder.clone();
-            move |_: ToolCall, finished: Finished| {
+            let (recorder, control) = (recorder.clone(), &self.inner.control);
+            control.background(&call_id, control.result_target(message), move |finished: Finished| {
                 let recorder = recorder.clone();
                 tokio::spawn(async move { recorder.record(finished).await });
-            }
+            })
         };
         let prepared = crate::tools::prepare_tool_calls(
             &self.inner.tools,

@@ -42,6 +42,10 @@ pub struct Config {
     pub knowledge: knowledge::KnowledgeConfig,
     /// Alerts sent on `hang`.
     pub alerts: crate::alert::AlertsConfig,
+    /// Vapi's Live Call Control: where async tool results go, and which control URLs are allowed.
+    pub control: crate::control::ControlConfig,
+    /// The telephony bridge that carries out `phone-call-control` requests.
+    pub telephony: crate::control::TelephonyConfig,
     /// The custom voice server (`voice-request`, `POST /voice`).
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
@@ -68,6 +72,8 @@ impl Default for Config {
             tools: crate::tools::ToolsConfig::default(),
             knowledge: knowledge::KnowledgeConfig::default(),
             alerts: crate::alert::AlertsConfig::default(),
+            control: crate::control::ControlConfig::default(),
+            telephony: crate::control::TelephonyConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
             base_dir: PathBuf::from("."),
@@ -329,6 +335,8 @@ impl Config {
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("knowledge: {error}")))?;
         self.alerts.validate().map_err(ConfigError::Invalid)?;
+        self.control.validate().map_err(ConfigError::Invalid)?;
+        self.telephony.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 mod context;
 pub mod eot;
+pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod simulate;

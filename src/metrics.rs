@@ -90,6 +90,11 @@ impl Metrics {
         self.registry.register_collector(Box::new(VoiceCollector { voice }));
     }
 
+    /// Adds a collector read at scrape time.
+    pub fn register_collector(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts one parsed message and how long answering it took.
     pub fn observe(&self, kind: &'static str, elapsed: Duration) {
         self.messages.get_or_create(&TypeLabel { r#type: kind }).inc();

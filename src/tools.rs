@@ -363,7 +363,8 @@ impl ToolRegistry {
     }
 
     /// Marks a registered tool async: its call is acknowledged at once and it runs in the background, its
-    /// result recorded in the call when it finishes.
+    /// result recorded in the call when it finishes and added to the live call when the call has a control URL
+    /// (see [`crate::control`]).
     pub fn set_async(&mut self, name: &str, is_async: bool) -> &mut Self {
         if let Some(tool) = self.tools.get_mut(name) {
             tool.is_async = is_async;
@@ -471,16 +472,38 @@ impl std::fmt::Debug for PreparedCall {
     }
 }
 
+/// What becomes of an async tool's run: the acknowledgement answered at once, and where its outcome goes.
+///
+/// Any `Fn(ToolCall, Finished)` closure is one, acknowledging that the result will follow.
+pub trait Background: Send + Sync + Clone + 'static {
+    /// The `result` Vapi gets at once for an async tool call: what the model is told about the result to come.
+    fn acknowledgement(&self, call: &ToolCall) -> String {
+        format!("`{}` started; its result will follow", call.name)
+    }
+
+    /// Receives the outcome when the background run ends.
+    fn finished(&self, call: ToolCall, finished: Finished);
+}
+
+impl<F> Background for F
+where
+    F: Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
+{
+    fn finished(&self, call: ToolCall, finished: Finished) {
+        self(call, finished)
+    }
+}
+
 /// Prepares one message's calls. Each runs on its own task under its deadline; HTTP tools of the message
 /// run at most `max_concurrent` at a time (the rest queue, and the queue counts against their deadline).
-/// `background` receives each async tool's eventual outcome.
+/// `background` acknowledges each async tool call and receives its eventual outcome.
 pub fn prepare_tool_calls(
     registry: &ToolRegistry,
     calls: Vec<ToolCall>,
     context: &ToolContext,
     default_deadline: Duration,
     max_concurrent: usize,
-    background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
+    background: impl Background,
 ) -> Vec<PreparedCall> {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
     calls
@@ -510,14 +533,11 @@ pub fn prepare_tool_calls(
                 if !tool.is_async {
                     return settle(&run_call, task.await, &context, deadline);
                 }
-                let acknowledgement = ToolCallResult::ok(
-                    &run_call.id,
-                    &run_call.name,
-                    format!("`{}` started; its result will follow", run_call.name),
-                );
+                let acknowledgement =
+                    ToolCallResult::ok(&run_call.id, &run_call.name, background.acknowledgement(&run_call));
                 tokio::spawn(async move {
                     let finished = settle(&run_call, task.await, &context, deadline);
-                    background(run_call, finished);
+                    background.finished(run_call, finished);
                 });
                 Finished {
                     result: acknowledgement,
@@ -543,7 +563,7 @@ pub async fn run_tool_calls(
     context: &ToolContext,
     default_deadline: Duration,
     max_concurrent: usize,
-    background: impl Fn(ToolCall, Finished) + Send + Sync + Clone + 'static,
+    background: impl Background,
 ) -> Vec<Finished> {
     let running: Vec<(ToolCall, tokio::task::JoinHandle<Finished>)> =
         prepare_tool_calls(registry, calls, context, default_deadline, max_concurrent, background)

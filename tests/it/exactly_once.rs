@@ -230,7 +230,11 @@ async fn an_async_tool_delivered_twice_is_acknowledged_alike_and_runs_once() {
     let body = booking("call-async-once");
     let (_, first) = server.post_json("/webhook", &body).await;
     let (_, second) = server.post_json("/webhook", &body).await;
-    assert_eq!(first["results"][0]["result"], "`book` started; its result will follow");
+    assert_eq!(
+        first["results"][0]["result"],
+        "`book` started in the background; its result cannot reach this conversation, so do not wait for it. \
+         It will be recorded with the call."
+    );
     assert_eq!(second, first);
     let mut recorded = Value::Null;
     for _ in 0..300 {

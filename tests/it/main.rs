@@ -7,6 +7,7 @@ mod bad_input;
 mod call;
 mod cli;
 mod context;
+mod control;
 mod edge;
 mod endpointing;
 mod exactly_once;

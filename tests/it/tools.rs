@@ -308,7 +308,8 @@ async fn async_tools_are_acknowledged_at_once_and_recorded_later() {
         .await;
     assert_eq!(
         answer["results"][0]["result"],
-        "`send_email` started; its result will follow"
+        "`send_email` started in the background; its result cannot reach this conversation, so do not wait for it. \
+         It will be recorded with the call."
     );
     release.send(()).unwrap();
     let mut recorded = Value::Null;

@@ -230,6 +230,15 @@ pub enum EventKind {
     },
     /// The assistant has not answered for a while (`hang`).
     Hang,
+    /// Vapi delegated a `forward` or `hang-up` of the phone call to the server (`phone-call-control`).
+    PhoneCallControl {
+        /// `forward` or `hang-up`.
+        request: String,
+        /// The destination's type, for a forward: `number` or `sip`.
+        kind: Option<String>,
+        /// The number or SIP URI forwarded to.
+        target: Option<String>,
+    },
     /// The model called tools (`tool-calls`, legacy `function-call`).
     ToolCalls {
         /// The calls, in request order.
@@ -292,6 +301,7 @@ impl EventKind {
             EventKind::Language { .. } => "language",
             EventKind::Transfer { .. } => "transfer",
             EventKind::Hang => "hang",
+            EventKind::PhoneCallControl { .. } => "phone_call_control",
             EventKind::ToolCalls { .. } => "tool_calls",
             EventKind::ToolResult { .. } => "tool_result",
             EventKind::MemorySet { .. } => "memory_set",
@@ -475,6 +485,10 @@ impl CallEvent {
             EventKind::ConversationSeen { turns } => texts.extend(turns.iter_mut().map(|turn| &mut turn.text)),
             EventKind::Interrupted { turn_id } => texts.extend(turn_id.as_mut()),
             EventKind::Language { language } => texts.push(language),
+            EventKind::PhoneCallControl { request, kind, target } => {
+                texts.push(request);
+                texts.extend([kind, target].into_iter().flatten());
+            }
             EventKind::Transfer {
                 kind,
                 target,
@@ -579,6 +593,11 @@ impl EventId {
             }
             EventKind::Interrupted { turn_id } => h.opt_str(turn_id.as_deref()),
             EventKind::Language { language } => h.str(language),
+            EventKind::PhoneCallControl { request, kind, target } => {
+                h.str(request);
+                h.opt_str(kind.as_deref());
+                h.opt_str(target.as_deref());
+            }
             EventKind::Transfer {
                 kind,
                 target,

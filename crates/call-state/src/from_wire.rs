@@ -108,6 +108,15 @@ pub fn event_from_message(message: &ServerMessage) -> Option<CallEvent> {
                 from_assistant: assistant_label(update.from_assistant.as_ref()),
             }
         }
+        MessageBody::PhoneCallControl(control) => {
+            let destination = control.destination.as_ref();
+            let field = |name: &str| destination.and_then(|d| d.get(name)).and_then(Value::as_str);
+            EventKind::PhoneCallControl {
+                request: control.request.clone(),
+                kind: field("type").map(str::to_owned),
+                target: field("number").or_else(|| field("sipUri")).map(str::to_owned),
+            }
+        }
         MessageBody::EndOfCallReport(report) => EventKind::EndOfCallReport {
             ended_reason: report.ended_reason.clone(),
             summary: report.summary().map(str::to_owned),

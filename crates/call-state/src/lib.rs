@@ -25,4 +25,4 @@ pub use endpointing::{Endpointing, EndpointingDecision, JudgedTurn, Mark, Outcom
 pub use event::{CallEvent, EventId, EventKind, Metadata, Role, TooLarge, ToolInvocation, ToolOutcome, Turn};
 pub use from_wire::{conversation_seen, event_from_message, events_from_message};
 pub use limits::{Limits, Trimmed};
-pub use state::{Applied, CallState, EndReport, Footprint, SNAPSHOT_VERSION, ToolRecord, Transfer};
+pub use state::{Applied, CallState, EndReport, Footprint, PhoneControl, SNAPSHOT_VERSION, ToolRecord, Transfer};

@@ -14,7 +14,7 @@ pub struct Limits {
     pub max_turn_bytes: usize,
     /// Bytes of conversation text kept in all; the oldest turns go first.
     pub max_total_text_bytes: usize,
-    /// Tool records kept; the oldest go first. Also caps the transfers kept.
+    /// Tool records kept; the oldest go first. Also caps the transfers and the `phone-call-control` requests kept.
     pub max_tool_records: usize,
     /// Keys in a call's memory; writes of new keys past the cap are refused.
     pub max_memory_entries: usize,
@@ -47,7 +47,7 @@ pub struct Trimmed {
     pub bytes: u64,
     /// Tool records dropped (oldest first) by `max_tool_records`.
     pub tool_records: u64,
-    /// Transfers dropped (oldest first) by `max_tool_records`.
+    /// Transfers and `phone-call-control` requests dropped (oldest first) by `max_tool_records`.
     pub transfers: u64,
     /// Memory writes of a new key refused by `max_memory_entries`.
     pub memory_entries: u64,

@@ -99,6 +99,19 @@ pub struct Transfer {
     pub at_ms: Option<i64>,
 }
 
+/// A `forward` or `hang-up` Vapi delegated to the server (`phone-call-control`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneControl {
+    /// `forward` or `hang-up`.
+    pub request: String,
+    /// The destination's type, for a forward: `number` or `sip`.
+    pub kind: Option<String>,
+    /// The number or SIP URI forwarded to.
+    pub target: Option<String>,
+    /// When it was requested, epoch milliseconds.
+    pub at_ms: Option<i64>,
+}
+
 /// What the end-of-call report added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndReport {
@@ -168,6 +181,9 @@ pub struct CallState {
     interruptions: u32,
     hangs: u32,
     transfers: Vec<Transfer>,
+    /// Absent from snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    phone_controls: Vec<PhoneControl>,
     #[serde(with = "shared")]
     tool_records: Arc<Vec<ToolRecord>>,
     #[serde(with = "shared")]
@@ -229,6 +245,7 @@ impl CallState {
             interruptions: 0,
             hangs: 0,
             transfers: Vec::new(),
+            phone_controls: Vec::new(),
             tool_records: Arc::default(),
             memory: Arc::default(),
             report: None,
@@ -361,6 +378,21 @@ impl CallState {
                 let excess = self.transfers.len().saturating_sub(limits.max_tool_records);
                 if excess > 0 {
                     self.transfers.drain(..excess);
+                    self.trimmed.transfers += excess as u64;
+                }
+                true
+            }
+            EventKind::PhoneCallControl { request, kind, target } => {
+                self.phone_controls.push(PhoneControl {
+                    request: request.clone(),
+                    kind: kind.clone(),
+                    target: target.clone(),
+                    at_ms,
+                });
+                // Counted with transfers: a delegated forward is one.
+                let excess = self.phone_controls.len().saturating_sub(limits.max_tool_records);
+                if excess > 0 {
+                    self.phone_controls.drain(..excess);
                     self.trimmed.transfers += excess as u64;
                 }
                 true
@@ -1036,6 +1068,11 @@ impl CallState {
         self.hangs
     }
 
+    /// The `forward` and `hang-up` requests Vapi delegated to the server, oldest first.
+    pub fn phone_controls(&self) -> &[PhoneControl] {
+        &self.phone_controls
+    }
+
     /// The transfers, oldest first.
     pub fn transfers(&self) -> &[Transfer] {
         &self.transfers
@@ -1150,6 +1187,12 @@ impl CallState {
                 .transfers
                 .iter()
                 .map(|t| opt(&t.kind) + opt(&t.target) + opt(&t.to_assistant) + opt(&t.from_assistant))
+                .sum::<usize>();
+        heap += self.phone_controls.capacity() * size_of::<PhoneControl>()
+            + self
+                .phone_controls
+                .iter()
+                .map(|c| string(&c.request) + opt(&c.kind) + opt(&c.target))
                 .sum::<usize>();
         heap += self.tool_records.capacity() * size_of::<ToolRecord>()
             + self

@@ -145,6 +145,11 @@ fn tool_records_and_transfers_keep_the_newest() {
         to_assistant: None,
         from_assistant: None,
     };
+    let forward = |to: &str| EventKind::PhoneCallControl {
+        request: "forward".into(),
+        kind: Some("number".into()),
+        target: Some(to.into()),
+    };
     let state = fold(
         &limits,
         vec![
@@ -157,18 +162,23 @@ fn tool_records_and_transfers_keep_the_newest() {
             transfer("+1"),
             transfer("+2"),
             transfer("+3"),
+            forward("+4"),
+            forward("+5"),
+            forward("+6"),
         ],
     );
     let ids: Vec<&str> = state.tool_records().iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["t2", "t3"]);
     assert_eq!(state.transfers().len(), 2);
     assert_eq!(state.transfers()[0].target.as_deref(), Some("+2"));
+    let forwarded: Vec<Option<&str>> = state.phone_controls().iter().map(|c| c.target.as_deref()).collect();
+    assert_eq!(forwarded, [Some("+5"), Some("+6")]);
     check(
         &state,
         &[],
         Trimmed {
             tool_records: 1,
-            transfers: 1,
+            transfers: 2,
             ..Trimmed::default()
         },
     );

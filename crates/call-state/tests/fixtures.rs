@@ -48,7 +48,7 @@ fn every_fixture_yields_its_event_kind() {
     check("knowledge-base-request", None);
     check("language-change-detected", Some("language"));
     check("model-output", None);
-    check("phone-call-control-forward", None);
+    check("phone-call-control-forward", Some("phone_call_control"));
     check("session-created", None);
     check("speech-update", Some("speech"));
     check("status-update-ended-assistant-request-error", Some("status"));
@@ -103,6 +103,17 @@ fn fixture_contents_reach_the_state() {
     assert_eq!(state.transfers()[0].target.as_deref(), Some("+14155550199"));
     assert_eq!(state.transfers()[0].kind.as_deref(), Some("number"));
     assert_eq!((state.interruptions(), state.hangs()), (1, 1));
+
+    let state = apply(&["phone-call-control-forward", "phone-call-control-forward"]);
+    let controls = state.phone_controls();
+    assert_eq!(controls.len(), 1, "a repeated delivery is one request");
+    assert_eq!(controls[0].request, "forward");
+    assert_eq!(controls[0].kind.as_deref(), Some("sip"));
+    assert_eq!(
+        controls[0].target.as_deref(),
+        Some("sip:billing@pbx.acme-dental.example")
+    );
+    assert_eq!(controls[0].at_ms, Some(1_787_155_350_582));
 
     let state = apply(&["tool-calls"]);
     let record = &state.tool_records()[0];

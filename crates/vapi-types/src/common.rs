@@ -2,6 +2,7 @@
 //! it belongs to.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::lenient;
 use crate::openai::{ConversationMessage, OpenAiMessage};
@@ -145,6 +146,26 @@ pub struct Call {
     pub customer: Option<Customer>,
     /// The call's own assistant, when it was created with one inline (transient assistants).
     pub assistant: Option<Assistant>,
+    /// `twilio`, `vonage`, `vapi` or `telnyx`.
+    pub phone_call_provider: Option<String>,
+    /// The transport's own ids (`{"provider": "vapi.sip", "callSid", "sbcCallSid"}`, Twilio's `callSid`, ...),
+    /// passed through unread.
+    pub transport: Option<Value>,
+    /// The live call's URLs ([`Monitor`]). Anything but an object reads as absent.
+    #[serde(default, deserialize_with = "lenient::object_or_none")]
+    pub monitor: Option<Monitor>,
+}
+
+/// `call.monitor`: the URLs of Vapi's Live Call Control and Call Listen for one live call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitor {
+    /// The WebSocket streaming the call's audio.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub listen_url: Option<String>,
+    /// Where control messages ([`crate::control::ControlMessage`]) are POSTed during the call.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub control_url: Option<String>,
 }
 
 /// The customer on a call (Vapi's `CreateCustomerDTO`).

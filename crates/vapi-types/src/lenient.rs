@@ -67,3 +67,16 @@ where
         Some(List::Other(_)) | None => Vec::new(),
     })
 }
+
+/// An object field that may arrive as anything: a value that is not an object of the expected shape reads as
+/// absent rather than failing the whole message.
+pub(crate) fn object_or_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(value @ Value::Object(_)) => serde_json::from_value(value).ok(),
+        _ => None,
+    })
+}

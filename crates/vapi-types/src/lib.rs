@@ -11,6 +11,7 @@
 
 mod common;
 pub mod conversation;
+pub mod control;
 mod lenient;
 mod message;
 mod openai;
@@ -18,9 +19,10 @@ mod parse;
 pub mod response;
 
 pub use common::{
-    Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, PhoneNumber, Timestamp,
+    Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, Monitor, PhoneNumber, Timestamp,
 };
 pub use conversation::{Conversation, ConversationSource, ConversationTurn, TurnRole};
+pub use control::ControlMessage;
 pub use message::{
     ArtifactUpload, AssistantSpeechStarted, AssistantStarted, CallArtifactUpload, CampaignPredial, ChatEvent,
     ConversationUpdate, EndOfCallReport, EndpointingRequest, FunctionCallRequest, HandoffDestinationRequest,
