@@ -635,6 +635,15 @@ fn an_http_tool_whose_parameters_vapi_would_refuse_stops_the_start() {
         let error = tool(parameters).unwrap_err();
         assert!(error.contains(expected), "{parameters}: {error}");
     }
+    let error = Config::from_toml("[[tools.http]]\nname = \"look up\"\nurl = \"http://127.0.0.1:9/t\"\n")
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("tools.http[0]: `name` \"look up\" must be 1 to 64 letters"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
