@@ -695,3 +695,20 @@ async fn calls_through_the_assistants_conversation_url_share_memory() {
     assert_eq!(note["found"], false, "{note}");
     server.stop().await;
 }
+
+#[test]
+fn vapi_assistant_piped_into_a_reader_that_leaves_early_exits_quietly() {
+    let mut child = switchboard()
+        .args(["vapi-assistant", "--url", "https://sb.example.com"])
+        .env_remove("SWITCHBOARD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the JSON is written (`| head -0`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
