@@ -595,6 +595,15 @@ fn vapi_assistant_refuses_what_vapi_could_not_use() {
             vec!["--url", "https://sb.example.com", "--name", &"n".repeat(41)],
             "--name",
         ),
+        (
+            vec![
+                "--url",
+                "https://sb.example.com",
+                "--config",
+                "/nonexistent/switchboard.toml",
+            ],
+            "cannot read config file",
+        ),
     ] {
         let output = switchboard()
             .arg("vapi-assistant")
