@@ -255,6 +255,14 @@ pub fn run(args: AssistantArgs, rust_tools: ToolRegistry) -> anyhow::Result<()> 
     let mut tools = crate::tools::configured(&config.tools).map_err(anyhow::Error::msg)?;
     tools.extend(rust_tools);
     let assistant = assistant(&config, &tools, &options);
+    for name in tools.names() {
+        if !crate::tools::schema::callable_name(&name) {
+            eprintln!(
+                "note: tool {name:?} cannot be called by a model (names are 1 to 64 letters, digits, `_` or `-`); \
+                 Vapi will refuse the assistant until it is renamed"
+            );
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{}", serde_json::to_string_pretty(&assistant)?) {
         // A reader that stopped early (`| head`) is not a failure.

@@ -167,11 +167,22 @@ fn rank<'a>(turns: &'a [Turn], topic: &str, limit: usize) -> Vec<&'a Turn> {
 }
 
 /// Two points per topic word the text holds in the same stem, one per word it holds in a near form.
+///
+/// Every word of every turn is stemmed on each `recall` (the call's text is bounded by
+/// `calls.limits.max_total_text_bytes`), so this reuses one buffer and compares without allocating.
 fn score(wanted: &[String], text: &str) -> u32 {
+    let stemmer = frostem::Stemmer::new(frostem::Algorithm::English);
     let mut best = vec![0u32; wanted.len()];
-    for stem in stems(text) {
+    let mut lower = String::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+    {
+        lower.clear();
+        lower.extend(word.chars().flat_map(char::to_lowercase));
+        let stem = stemmer.stem(&lower);
         for (points, want) in best.iter_mut().zip(wanted) {
-            let found = if stem == *want {
+            let found = if *stem == **want {
                 2
             } else if near(&stem, want) {
                 1
@@ -210,15 +221,8 @@ fn topic_stems(topic: &str) -> Vec<String> {
     out
 }
 
-/// A text's words, lowercase, as English Snowball stems (the stemmer routing keywords use).
-fn stems(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| stem(&word.to_lowercase()))
-}
-
+/// A lowercase word's English Snowball stem (the stemmer routing keywords use).
 fn stem(word: &str) -> String {
-    // Building a stemmer is a table lookup; keeping one per thread would save nothing measurable.
     frostem::Stemmer::new(frostem::Algorithm::English)
         .stem(word)
         .into_owned()
@@ -227,8 +231,15 @@ fn stem(word: &str) -> String {
 /// Near forms of one word: a stem extending the other by at most two letters ("appoint" / "appointe"), or,
 /// from five letters up, one letter added, dropped or changed (a transcription slip: "apointment").
 fn near(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return near_in(a.as_bytes(), b.as_bytes());
+    }
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    near_in(&a, &b)
+}
+
+fn near_in<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() >= 4 && long.len() - short.len() <= 2 && long.starts_with(short) {
         return true;
     }
@@ -236,7 +247,7 @@ fn near(a: &str, b: &str) -> bool {
 }
 
 /// Whether `long` is `short` with at most one letter changed, or one letter added (`long` being one longer).
-fn edits_at_most_one(short: &[char], long: &[char]) -> bool {
+fn edits_at_most_one<T: PartialEq>(short: &[T], long: &[T]) -> bool {
     let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
     if short.len() == long.len() {
         short[prefix..].iter().skip(1).eq(long[prefix..].iter().skip(1))
@@ -418,6 +429,7 @@ mod tests {
         assert!(near("appoint", "apoint"));
         assert!(near("appoint", "appointe"));
         assert!(near("cancel", "cancal"));
+        assert!(near("teléfono", "telefono"), "letters, not bytes");
         assert!(!near("bill", "ball"), "four letters must match exactly");
         assert!(!near("order", "border1"));
         assert!(!near("move", "movie1"));

@@ -56,6 +56,12 @@ impl HttpToolConfig {
         if self.name.trim().is_empty() {
             return Err("`name` must not be empty".into());
         }
+        if !super::schema::callable_name(&self.name) {
+            return Err(format!(
+                "`name` {:?} must be 1 to 64 letters, digits, `_` or `-`: a model cannot call any other name",
+                self.name
+            ));
+        }
         let url =
             reqwest::Url::parse(&self.url).map_err(|error| format!("`url` {:?} is not a URL: {error}", self.url))?;
         if !matches!(url.scheme(), "http" | "https") {

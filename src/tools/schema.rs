@@ -39,6 +39,12 @@ const FORMATS: [&str; 9] = [
     "uuid",
 ];
 
+/// Whether a model can call a function of this name: 1 to 64 ASCII letters, digits, `_` or `-` (OpenAI's rule,
+/// which Vapi's `OpenAIFunction.name` repeats).
+pub fn callable_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// The schema of a tool without a declared one: an object whose properties the model chooses.
 pub fn open_object() -> Value {
     json!({ "type": "object", "properties": {} })
@@ -165,8 +171,8 @@ fn within_vapi(schema: Value) -> Value {
     Value::Object(object)
 }
 
-/// Why a declared parameters schema cannot be sent to Vapi, or `None` when it can: an object schema whose
-/// properties each have one of Vapi's types.
+/// Checks that a declared parameters schema is one Vapi accepts: an object schema whose properties (and
+/// nested properties and items) each have one of Vapi's types. The error names the offending key.
 pub fn check_parameters(parameters: &Value) -> Result<(), String> {
     let Some(object) = parameters.as_object() else {
         return Err("`parameters` must be a JSON Schema object".into());
@@ -261,6 +267,15 @@ mod tests {
             })
         );
         check_parameters(&parameters).unwrap();
+    }
+
+    #[test]
+    fn callable_names() {
+        assert!(callable_name("lookup_order-2"));
+        assert!(!callable_name(""));
+        assert!(!callable_name("lookup order"));
+        assert!(!callable_name("lookup.order"));
+        assert!(!callable_name(&"a".repeat(65)));
     }
 
     #[test]

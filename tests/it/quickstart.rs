@@ -595,6 +595,15 @@ fn vapi_assistant_refuses_what_vapi_could_not_use() {
             vec!["--url", "https://sb.example.com", "--name", &"n".repeat(41)],
             "--name",
         ),
+        (
+            vec![
+                "--url",
+                "https://sb.example.com",
+                "--config",
+                "/nonexistent/switchboard.toml",
+            ],
+            "cannot read config file",
+        ),
     ] {
         let output = switchboard()
             .arg("vapi-assistant")
@@ -635,6 +644,15 @@ fn an_http_tool_whose_parameters_vapi_would_refuse_stops_the_start() {
         let error = tool(parameters).unwrap_err();
         assert!(error.contains(expected), "{parameters}: {error}");
     }
+    let error = Config::from_toml("[[tools.http]]\nname = \"look up\"\nurl = \"http://127.0.0.1:9/t\"\n")
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("tools.http[0]: `name` \"look up\" must be 1 to 64 letters"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -685,4 +703,21 @@ async fn calls_through_the_assistants_conversation_url_share_memory() {
     let note: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
     assert_eq!(note["found"], false, "{note}");
     server.stop().await;
+}
+
+#[test]
+fn vapi_assistant_piped_into_a_reader_that_leaves_early_exits_quietly() {
+    let mut child = switchboard()
+        .args(["vapi-assistant", "--url", "https://sb.example.com"])
+        .env_remove("SWITCHBOARD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the JSON is written (`| head -0`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
