@@ -108,6 +108,7 @@ impl ControlConfig {
             timeout: Duration::from_millis(self.timeout_ms),
             backoff: Duration::from_millis(self.backoff_ms),
             queue: self.queue,
+            // Each call has its own control URL: one slow call's endpoint must not hold up the others.
             in_flight: 32,
         }
     }
