@@ -70,8 +70,18 @@ pub struct EndpointingDecision {
 }
 
 impl EndpointingDecision {
-    /// The decision with every text cut to the sizes this module keeps.
+    /// The decision with every text cut to the sizes this module keeps, and any number that is not finite
+    /// made 0 (JSON has no NaN: a stored snapshot must read back).
     pub fn bounded(mut self) -> Self {
+        for number in [
+            &mut self.timeout_seconds,
+            &mut self.base_timeout_seconds,
+            &mut self.complete_probability,
+        ] {
+            if !number.is_finite() {
+                *number = 0.0;
+            }
+        }
         self.reasons.truncate(MAX_REASONS);
         for reason in &mut self.reasons {
             let kept = truncate_at(reason, MAX_REASON_BYTES).len();
@@ -433,6 +443,10 @@ mod tests {
         assert_eq!(record.decisions().len(), MAX_DECISIONS);
         assert!(record.marks.len() <= MAX_MARKS);
         assert_eq!(record.turns().len(), MAX_TURNS);
+        let mut odd = decision(f64::NAN, false);
+        odd.complete_probability = f64::INFINITY;
+        let odd = odd.bounded();
+        assert_eq!((odd.timeout_seconds, odd.complete_probability), (0.0, 0.0));
         let kept = record.decisions().next().unwrap();
         assert_eq!(kept.reasons.len(), MAX_REASONS);
         assert!(kept.reasons.iter().all(|r| r.len() <= MAX_REASON_BYTES));
