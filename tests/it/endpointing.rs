@@ -363,7 +363,9 @@ async fn hostile_timestamps_and_texts_are_answered_and_kept_bounded() {
     }
     let shown = history(&server, call).await;
     let decisions = shown["decisions"].as_array().unwrap();
-    assert_eq!(decisions.len(), 5, "{shown}");
+    // 1e300 and 9.3e18 both saturate to the largest millisecond (and their negatives to the smallest): the same
+    // decision at the same time is one event.
+    assert_eq!(decisions.len(), 3, "{shown}");
     assert!(
         decisions
             .iter()

@@ -5,7 +5,7 @@
 //! A judged turn is an assistant start (`speech-update` assistant `started`) preceded by an endpointing
 //! decision made since the previous assistant start: our timeout ran out and the assistant took the turn. It
 //! was a **cut-off** when the caller started speaking again (`speech-update` user `started`, or
-//! `user-interrupted`) within [`CUT_OFF_WINDOW_MS`] of the assistant starting; it **went well** once a later
+//! `user-interrupted`) after the assistant started and within [`CUT_OFF_WINDOW_MS`] of it; it **went well** once a later
 //! event shows the window passed without that.
 //!
 //! # Time is Vapi's
@@ -70,8 +70,18 @@ pub struct EndpointingDecision {
 }
 
 impl EndpointingDecision {
-    /// The decision with every text cut to the sizes this module keeps.
+    /// The decision with every text cut to the sizes this module keeps, and any number that is not finite
+    /// made 0 (JSON has no NaN: a stored snapshot must read back).
     pub fn bounded(mut self) -> Self {
+        for number in [
+            &mut self.timeout_seconds,
+            &mut self.base_timeout_seconds,
+            &mut self.complete_probability,
+        ] {
+            if !number.is_finite() {
+                *number = 0.0;
+            }
+        }
         self.reasons.truncate(MAX_REASONS);
         for reason in &mut self.reasons {
             let kept = truncate_at(reason, MAX_REASON_BYTES).len();
@@ -84,8 +94,9 @@ impl EndpointingDecision {
     }
 }
 
-/// What a speech mark records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a speech mark records. Marks of the same millisecond are kept in this order, so the marks kept are the
+/// same whatever order they arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mark {
     /// The caller started speaking.
@@ -165,7 +176,7 @@ impl Endpointing {
         let Some(at) = at_ms else {
             return false;
         };
-        let place = self.marks.partition_point(|(seen, _)| *seen <= at);
+        let place = self.marks.partition_point(|seen| *seen <= (at, mark));
         if place == 0 && self.marks.len() >= MAX_MARKS {
             // Older than everything kept, and no room: it would be the first to go.
             return false;
@@ -202,15 +213,21 @@ impl Endpointing {
                 .filter_map(|d| d.at_ms.map(|t| (t, d)))
                 .filter(|(t, _)| *t <= at && since.is_none_or(|since| *t > since))
                 .max_by_key(|(t, _)| *t);
+            let place = self.turns.partition_point(|t| t.assistant_started_at_ms < at);
             let Some((decided_at_ms, decision)) = decision else {
+                // A judgement made before an earlier assistant start arrived no longer holds.
+                if self.turns.get(place).is_some_and(|t| t.assistant_started_at_ms == at) {
+                    self.turns.remove(place);
+                }
                 continue;
             };
+            let window = at.saturating_add(CUT_OFF_WINDOW_MS);
             let cut_off = self
                 .marks
                 .iter()
-                .skip(index + 1)
-                .take_while(|(t, _)| *t <= at.saturating_add(CUT_OFF_WINDOW_MS))
-                .any(|(_, m)| m.resumes());
+                .skip(index)
+                .take_while(|(t, _)| *t <= window)
+                .any(|(t, m)| *t > at && m.resumes());
             let turn = JudgedTurn {
                 decided_at_ms,
                 assistant_started_at_ms: at,
@@ -218,7 +235,6 @@ impl Endpointing {
                 dictation: decision.dictation,
                 cut_off,
             };
-            let place = self.turns.partition_point(|t| t.assistant_started_at_ms < at);
             match self.turns.get_mut(place) {
                 Some(kept) if kept.assistant_started_at_ms == at => *kept = turn,
                 _ => self.turns.insert(place, turn),
@@ -427,12 +443,59 @@ mod tests {
         assert_eq!(record.decisions().len(), MAX_DECISIONS);
         assert!(record.marks.len() <= MAX_MARKS);
         assert_eq!(record.turns().len(), MAX_TURNS);
+        let mut odd = decision(f64::NAN, false);
+        odd.complete_probability = f64::INFINITY;
+        let odd = odd.bounded();
+        assert_eq!((odd.timeout_seconds, odd.complete_probability), (0.0, 0.0));
         let kept = record.decisions().next().unwrap();
         assert_eq!(kept.reasons.len(), MAX_REASONS);
         assert!(kept.reasons.iter().all(|r| r.len() <= MAX_REASON_BYTES));
         assert!(kept.text.len() <= MAX_DECISION_TEXT_BYTES && kept.language.len() <= MAX_LANGUAGE_BYTES);
         // Old marks arriving late do not displace the recent ones.
         assert!(!record.marked(Mark::UserStarted, Some(-5)));
+    }
+
+    proptest::proptest! {
+        /// Whatever order the same decisions and marks arrive in (within the bounds), the history judges the
+        /// same turns the same way.
+        #[test]
+        fn arrival_order_never_changes_the_judgement(
+            decided in proptest::collection::btree_set(0i64..40, 0..8),
+            marks in proptest::collection::vec((0i64..40, 0u8..4), 0..30),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            #[derive(Clone)]
+            enum Arrival { Decided(i64), Marked(i64, Mark) }
+            let kinds = [Mark::UserStarted, Mark::UserStopped, Mark::UserInterrupted, Mark::AssistantStarted];
+            let mut arrivals: Vec<Arrival> = decided.iter().map(|at| Arrival::Decided(at * 250)).collect();
+            arrivals.extend(marks.iter().map(|(at, kind)| Arrival::Marked(at * 250 + 7, kinds[*kind as usize])));
+            let fold = |arrivals: &[Arrival]| {
+                let mut record = Endpointing::default();
+                for arrival in arrivals {
+                    match arrival {
+                        Arrival::Decided(at) => record.decided(&decision(0.2, at % 500 == 0), Some(*at)),
+                        Arrival::Marked(at, mark) => record.marked(*mark, Some(*at)),
+                    };
+                }
+                record
+            };
+            let in_order = fold(&arrivals);
+            // A deterministic shuffle from the seed.
+            let mut shuffled = arrivals.clone();
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let reordered = fold(&shuffled);
+            proptest::prop_assert_eq!(&in_order.turns, &reordered.turns);
+            proptest::prop_assert_eq!(&in_order.marks, &reordered.marks);
+            proptest::prop_assert_eq!(in_order.outcomes().collect::<Vec<_>>(), reordered.outcomes().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(in_order.pauses_ms(), reordered.pauses_ms());
+            proptest::prop_assert_eq!(in_order.dictation_in_progress(), reordered.dictation_in_progress());
+        }
     }
 
     #[test]
