@@ -24,6 +24,7 @@ mod corpus;
 mod error;
 mod index;
 mod query;
+mod related;
 mod synonyms;
 
 use std::path::PathBuf;
