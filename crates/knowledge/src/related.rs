@@ -59,20 +59,28 @@ impl Table {
             related: HashMap::new(),
         };
         let mut aliases = Vec::new();
+        // Each distinct word of the table is stemmed once: a word appears in many lines.
+        let mut stemmed: HashMap<&str, Option<u32>> = HashMap::new();
+        let mut stem = |table: &mut Table, word| {
+            *stemmed
+                .entry(word)
+                .or_insert_with(|| terms(word, 1).pop().map(|stem| table.id(stem)))
+        };
         for line in text.lines().filter(|line| !line.starts_with('#')) {
             let mut fields = line.split('\t');
-            let Some(key) = fields.next().and_then(|word| terms(word, 1).pop()) else {
+            let Some(key) = fields.next().and_then(|word| stem(&mut table, word)) else {
                 continue;
             };
-            let key = table.id(key);
-            if let Some(lemma) = line.split_once("\t=").and_then(|(_, lemma)| terms(lemma, 1).pop()) {
+            if let Some(lemma) = line.split_once("\t=").and_then(|(_, lemma)| stem(&mut table, lemma)) {
                 aliases.push((key, lemma));
                 continue;
             }
             let mut words = Vec::new();
             for (tier, field) in TIERS.into_iter().zip(fields) {
-                for stem in terms(field, usize::MAX) {
-                    words.push((table.id(stem), tier));
+                for word in field.split(' ') {
+                    if let Some(id) = stem(&mut table, word) {
+                        words.push((id, tier));
+                    }
                 }
             }
             // Several forms of a word share its stem ("hold", "holding"): their lists are merged.
@@ -90,7 +98,6 @@ impl Table {
         }
         // A comparative ("whiter") shares its lemma's words, after the lemma itself.
         for (key, lemma) in aliases {
-            let lemma = table.id(lemma);
             if key == lemma || table.related.contains_key(&key) {
                 continue;
             }
