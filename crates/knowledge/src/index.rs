@@ -6,7 +6,8 @@
 //!
 //! A chunk is indexed twice: its text (with [`with_variants`]) in `body`, and its file title and heading path in
 //! `heading`, where a match counts again at [`HEADING_WEIGHT`]. The synonym table ([`crate::synonyms`]) adds
-//! weaker clauses for the words pages use in place of the caller's.
+//! weaker clauses for the words pages use in place of the caller's, and so does WordNet ([`crate::related`]) for
+//! a caller's word that no page uses ("whiter" → whiten, "reserve" → hold, "weekend" → Saturday, Sunday).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::corpus::Chunk;
-use crate::synonyms;
+use crate::{related, synonyms};
 
 const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
@@ -32,6 +33,10 @@ pub(crate) const MAX_QUERY_TERMS: usize = 64;
 /// The weight of a term the synonym table added, against 1 for the caller's own words, before it is shared among
 /// the words of its entry (see [`expansion_weight`]).
 const EXPANSION_WEIGHT: f32 = 0.75;
+/// The weight of a WordNet-related word ([`crate::related`]) by tier (same meaning, broader or narrower, in the
+/// definition), before it is shared among the words found for one caller's word: each tier counts less than the
+/// one before, and all less than the caller's own words. Chosen on the development questions.
+const RELATED_WEIGHT: [f32; 3] = [0.6, 0.4, 0.3];
 /// The weight of a match in a chunk's file title or headings, on top of its match in the body.
 const HEADING_WEIGHT: f32 = 0.5;
 /// The largest reference, in words found in no chunk: a long question is answered by a chunk matching this much
@@ -311,6 +316,7 @@ pub(crate) struct SearchIndex {
 impl SearchIndex {
     /// Indexes `chunks` in RAM.
     pub(crate) fn build(chunks: Vec<Chunk>) -> Result<SearchIndex, TantivyError> {
+        related::warm();
         let mut schema = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
@@ -363,7 +369,9 @@ impl SearchIndex {
     ///
     /// The query's own terms are optional BM25 clauses, in the body and (weighted [`HEADING_WEIGHT`]) in the file
     /// title and headings; the words the synonym table adds for them ([`crate::synonyms`]) are optional clauses
-    /// weighted by [`expansion_weight`]. Only the query's own terms make the similarity's reference (see
+    /// weighted by [`expansion_weight`]; for an own term found in no chunk, the related words WordNet gives it
+    /// that chunks use are optional clauses weighted by [`RELATED_WEIGHT`] (shared among them like a table entry's
+    /// words). Only the query's own terms make the similarity's reference (see
     /// [`SearchIndex::reference_score`]), so added words can lift a chunk but never dilute the query.
     pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
         let own = terms(query, MAX_QUERY_TERMS);
@@ -390,6 +398,30 @@ impl SearchIndex {
                 match added.iter_mut().find(|(word, _)| *word == term) {
                     Some((_, known)) => *known = known.max(weight),
                     None if room => added.push((term, weight)),
+                    None => {}
+                }
+            }
+        }
+        // WordNet's related words for each own term the folder never uses, kept when the folder uses them.
+        for term in &own {
+            if self.searcher.doc_freq(&Term::from_field_text(self.body, term))? > 0 {
+                continue;
+            }
+            let mut found: Vec<(&str, related::Tier)> = Vec::new();
+            for (word, tier) in related::related(term) {
+                if !own.iter().any(|own| own == word)
+                    && self.searcher.doc_freq(&Term::from_field_text(self.body, word))? > 0
+                {
+                    found.push((word, tier));
+                }
+            }
+            let share = (found.len().max(1) as f32).sqrt();
+            for (word, tier) in found {
+                let weight = RELATED_WEIGHT[tier as usize] / share;
+                let room = own.len() + added.len() < MAX_QUERY_TERMS;
+                match added.iter_mut().find(|(known, _)| known == word) {
+                    Some((_, known)) => *known = known.max(weight),
+                    None if room => added.push((word.to_owned(), weight)),
                     None => {}
                 }
             }

@@ -8,12 +8,13 @@
 //! [`KnowledgeBase::reload`] re-reads the folder and swaps the new index in atomically, while searches continue on
 //! the old one; a failed reload leaves the old index in service.
 //!
-//! Ranking is lexical: BM25 with English stemming, file titles and headings weighted again, and a small committed
+//! Ranking is lexical: BM25 with English stemming, file titles and headings weighted again, a small committed
 //! table of the words callers use for what pages call otherwise ("instalments" → payment plans, "Medi-Cal" →
-//! Medicaid); `crates/knowledge/README.md` has its measured quality on labelled caller questions.
+//! Medicaid), and, for a caller's word no page uses, the words WordNet relates to it ("reserve" → hold), from a
+//! committed table; `crates/knowledge/README.md` has its measured quality on labelled caller questions.
 //!
-//! It deliberately does not: embed text or call a model (so a paraphrase sharing no word, stem or table synonym
-//! with its page is not found); watch the folder (the edge decides when to call `reload`, e.g.
+//! It deliberately does not: embed text or call a model (so a paraphrase sharing no word, stem, table synonym or
+//! WordNet relation with its page is not found); watch the folder (the edge decides when to call `reload`, e.g.
 //! on SIGHUP or an admin request); persist the index (the folder is the source of truth and rebuilding takes well
 //! under a second for thousands of chunks); answer with a direct `message` (it only returns documents); or parse
 //! Vapi JSON (that is `vapi-types`).
@@ -24,6 +25,7 @@ mod corpus;
 mod error;
 mod index;
 mod query;
+mod related;
 mod synonyms;
 
 use std::path::PathBuf;

@@ -154,3 +154,56 @@ fn callers_words_find_pages_written_in_other_words() {
         );
     }
 }
+
+/// A library and a dentist's pages, none of which uses the callers' words below.
+const OTHER_WORDS: &[(&str, &str)] = &[
+    (
+        "holds.md",
+        "# Requests\n\nPlace a hold on any book or film in the catalogue and pick it up at the branch you choose.",
+    ),
+    (
+        "hours.md",
+        "# Opening hours\n\nMonday to Friday 9 am to 6 pm. Saturday 10 am to 4 pm. Sunday closed.",
+    ),
+    (
+        "whitening.md",
+        "# Brighter smiles\n\nWe whiten natural teeth in one visit of 90 minutes, or with trays you take home.",
+    ),
+    (
+        "extractions.md",
+        "# Extractions\n\nWe remove teeth that cannot be saved. Eat soft food for a day afterwards.",
+    ),
+    (
+        "cards.md",
+        "# Library cards\n\nA card is free for anyone who lives in the city. Bring a photo ID.",
+    ),
+];
+
+#[test]
+fn a_word_no_page_uses_finds_its_page_through_wordnet() {
+    let (_dir, base) = knowledge_base(OTHER_WORDS);
+    let min = KnowledgeConfig::default().min_similarity;
+    for (question, expected) in [
+        ("can i reserve a book", "holds.md#"),
+        ("are you open on the weekend", "hours.md#"),
+        ("i want whiter teeth", "whitening.md#"),
+    ] {
+        let results = base.search(question, 3);
+        let first = results.first().unwrap_or_else(|| panic!("no result for {question:?}"));
+        assert!(
+            first.uuid.as_deref().unwrap().starts_with(expected) && first.similarity >= min,
+            "{question:?}: {results:?}"
+        );
+    }
+    // Related words lift only pages that use them: a question whose words relate to no page finds nothing.
+    for question in [
+        "what's the weather going to be like",
+        "can you recommend a good plumber",
+    ] {
+        let results = base.search(question, 3);
+        assert!(
+            results.iter().all(|document| document.similarity < min),
+            "{question:?}: {results:?}"
+        );
+    }
+}

@@ -10,7 +10,13 @@ use crate::{SHOP, knowledge_base, write_files};
 fn reload_picks_up_added_changed_and_removed_files() {
     let (dir, base) = knowledge_base(SHOP);
     let before = base.chunks();
-    assert!(crate::uuids(&base, "loyalty points").is_empty());
+    // Other pages may be faintly related to "loyalty points" (WordNet: point → item, location); no loyalty page.
+    let loyalty_page = |base: &knowledge::KnowledgeBase| {
+        crate::uuids(base, "loyalty points")
+            .iter()
+            .any(|uuid| uuid.starts_with("loyalty.md"))
+    };
+    assert!(!loyalty_page(&base));
     let sunday = |base: &knowledge::KnowledgeBase| base.search("open on Sunday", 1)[0].content.clone();
     assert!(sunday(&base).contains("closed on Sunday"));
     assert_eq!(crate::uuids(&base, "pro plan")[0], "pricing.txt#0");
@@ -29,7 +35,7 @@ fn reload_picks_up_added_changed_and_removed_files() {
     .unwrap();
     fs::remove_file(dir.path().join("pricing.txt")).unwrap();
     // Nothing changes until the reload.
-    assert!(crate::uuids(&base, "loyalty points").is_empty());
+    assert!(!loyalty_page(&base));
 
     let report = base.reload().unwrap();
     assert_eq!((report.files, report.chunks), (SHOP.len(), before));
