@@ -14,7 +14,7 @@ pub mod config;
 mod context;
 pub mod http;
 pub mod metrics;
-pub mod simulate;
+pub use simulate;
 pub mod tools;
 
 pub use app::{Reply, Switchboard};
