@@ -17,7 +17,7 @@ pub mod eot;
 pub mod control;
 pub mod http;
 pub mod metrics;
-pub mod simulate;
+pub use simulate;
 pub mod tools;
 
 pub use app::{Reply, Switchboard};

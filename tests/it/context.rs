@@ -188,8 +188,7 @@ async fn unreadable_conversation_entries_are_skipped_and_the_tool_call_answered(
             {"role": "tool_calls", "toolCalls": [{"id": 1}]},
             {"role": "user", "message": "I need a cleaning."},
             {"role": "bot", "message": "Sure, when?"}
-        ],
-        "messagesOpenAIFormatted": "not a list"
+        ]
     });
     let answer = summary(&server, &body).await;
     assert_eq!(answer["turns"], 2, "{answer}");

@@ -115,8 +115,73 @@ async fn a_server_that_answers_nothing_fails_the_answer_checks() {
         report
             .failures
             .iter()
-            .any(|f| f.kind == "tool-calls" && f.reason == "no `results` array"),
+            .any(|f| f.kind == "tool-calls" && f.reason.ends_with("not answered")),
         "{report}"
+    );
+    server.abort();
+}
+
+/// A server answering every tool call of a request, well formed, with `answer`.
+async fn answering_every_tool_call_with(answer: &'static str) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/webhook",
+        post(move |body: axum::body::Bytes| async move {
+            let response = match vapi_types::parse_body(&body).map(|message| message.body) {
+                Ok(vapi_types::MessageBody::ToolCalls(request)) => vapi_types::ToolCallsResponse {
+                    results: request
+                        .tool_call_list
+                        .iter()
+                        .map(|call| vapi_types::ToolCallResult::ok(&call.id, &call.function.name, answer))
+                        .collect(),
+                    error: None,
+                },
+                _ => vapi_types::ToolCallsResponse::default(),
+            };
+            axum::Json(response)
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_well_formed_but_wrong_answer_fails_its_expectation() {
+    let (addr, server) = answering_every_tool_call_with("OK").await;
+    let file = simulate::load(&calls_dir().join("booking.jsonl")).unwrap();
+    let expecting = file.lines.iter().filter(|line| line.expect.is_some()).count();
+    assert_eq!(expecting, 2, "the booking call checks what two tool calls answer");
+    let report = simulate::simulate(&file, &format!("http://{addr}/webhook"), &plan(2))
+        .await
+        .unwrap();
+    assert!(!report.ok());
+    let tool_failures: Vec<_> = report.failures.iter().filter(|f| f.kind == "tool-calls").collect();
+    assert_eq!(tool_failures.len(), 2 * 2, "{report}");
+    assert!(
+        tool_failures
+            .iter()
+            .all(|f| f.reason.starts_with("expected the answer to contain")),
+        "{report}"
+    );
+    assert!(report.to_string().contains("\"next Tuesday\""), "{report}");
+
+    // The command fails too, naming the wrong answers.
+    // The stub answers on this test's runtime: wait for the command without blocking it.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["simulate", "--quiet", "--timeout-ms", "5000", "--target"])
+        .arg(format!("http://{addr}/webhook"))
+        .arg(calls_dir().join("support.jsonl"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("expected the answer to contain \"Dana Whitfield\""),
+        "{stdout}"
     );
     server.abort();
 }

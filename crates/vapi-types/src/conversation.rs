@@ -16,7 +16,8 @@
 //!
 //! # Leniency
 //! Entries with an unknown role, without text (for spoken and system turns) or without a tool call id (for tool
-//! results) are skipped; entries that are not objects never reach this module (the wire types drop them). Text
+//! results) are skipped; entries that are not objects never reach this module (the wire types drop them; a list that is not a list
+//! fails the message, naming its path). Text
 //! is trimmed; a non-finite or negative time is no time.
 
 use serde::{Deserialize, Serialize};
@@ -398,10 +399,9 @@ mod tests {
                     {"role": "bot", "message": {"nested": true}},
                     {"role": "tool_call_result", "result": "no id"},
                     {"role": "tool_calls", "toolCalls": [{"id": 3}]},
-                    {"role": "tool_calls", "toolCalls": "nope"},
+                    {"role": "tool_calls", "toolCalls": [7]},
                     {"role": "user", "message": "last", "time": -5}
-                ],
-                "messagesOpenAIFormatted": {"not": "a list"}
+                ]
             }
         });
         let conversation = message(body).conversation().unwrap();
@@ -414,6 +414,13 @@ mod tests {
             ]
         );
         assert_eq!(conversation.turns[2].at_ms, None, "a negative time is no time");
+    }
+
+    #[test]
+    fn a_list_that_is_not_a_list_is_an_error_naming_it() {
+        let body = json!({"message": {"type": "hang", "artifact": {"messagesOpenAIFormatted": "nope"}}});
+        let error = parse_body(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(error.field(), Some("message.artifact.messagesOpenAIFormatted"));
     }
 
     #[test]

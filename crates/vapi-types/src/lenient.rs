@@ -38,7 +38,7 @@ where
 
 /// A list whose unreadable entries are skipped rather than failing the whole message: conversation logs are
 /// read for context, and one odd entry must not cost the others (or the answer to the message carrying them).
-/// `null`, an absent field or anything but an array read as empty.
+/// `null` or an absent field read as empty; a value that is not a list is still an error.
 pub(crate) fn skip_invalid<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -50,22 +50,14 @@ where
         Valid(T),
         Invalid(serde::de::IgnoredAny),
     }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum List<T> {
-        Items(Vec<Entry<T>>),
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Option::<List<T>>::deserialize(deserializer)? {
-        Some(List::Items(entries)) => entries
-            .into_iter()
-            .filter_map(|entry| match entry {
-                Entry::Valid(value) => Some(value),
-                Entry::Invalid(_) => None,
-            })
-            .collect(),
-        Some(List::Other(_)) | None => Vec::new(),
-    })
+    Ok(Option::<Vec<Entry<T>>>::deserialize(deserializer)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Valid(value) => Some(value),
+            Entry::Invalid(_) => None,
+        })
+        .collect())
 }
 
 /// An object field that may arrive as anything: a value that is not an object of the expected shape reads as

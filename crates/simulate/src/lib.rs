@@ -1,10 +1,14 @@
 //! `switchboard simulate`: replays recorded calls against a Vapi Server URL and checks every answer.
 //!
 //! A call file is JSON Lines: one webhook body (`{"message": {"type": ..., "call": {"id": ...}}}`) per line,
-//! in the order Vapi sent them. The simulator multiplies it into `--calls N` calls, each with fresh call ids
+//! in the order Vapi sent them. A line may also say what its answer must contain, beside `message`:
+//! `"expect": {"contains": "text"}` (a tool call's result or error, a function call's result, a knowledge-base
+//! document or message, or else the answer body must contain the text, ignoring case), so a wrong answer fails
+//! like a wrong shape. `expect` is never sent. The simulator multiplies it into `--calls N` calls, each with fresh call ids
 //! (`<original>-sim-<n>`), plays at most `--concurrency C` of them at once (one call's events in order, one
 //! after the other), optionally paced to `--rate R` events per second overall, checks every answer against
-//! what Vapi expects of its message type, and prints latency percentiles per type and every failure.
+//! what Vapi expects of its message type by reading it into `vapi-types`' answer types, and prints latency
+//! percentiles per type and every failure.
 //!
 //! The pure parts ([`parse_call_file`], [`rewrite_call_ids`], [`check_answer`], [`Latencies`]) are apart from
 //! the I/O ([`simulate`], [`run`]), so they are tested on their own.
@@ -19,6 +23,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::Value;
+use vapi_types::MessageBody;
+use vapi_types::response::{
+    AssistantRequestResponse, CampaignPredialResponse, EndpointingResponse, FunctionCallResponse,
+    HandoffDestinationResponse, KnowledgeBaseResponse, ToolCallsResponse, TransferDestinationResponse,
+};
 
 /// Options of `switchboard simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -111,8 +120,19 @@ pub struct Line {
     pub number: usize,
     /// `message.type`.
     pub kind: String,
-    /// The whole body.
+    /// The body sent: `{"message": ...}`.
     pub body: Value,
+    /// What its answer must contain, beyond the shape its type requires.
+    pub expect: Option<Expect>,
+}
+
+/// What a line's answer must contain (the line's `expect` object).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// A text the answer must contain, ignoring case: in a tool call's result or error, a function call's
+    /// result, a knowledge-base document or message, or else anywhere in the answer body.
+    pub contains: String,
 }
 
 /// Why a call file cannot be played.
@@ -182,6 +202,13 @@ pub fn parse_call_file(name: &str, text: &str) -> Result<CallFile, LoadError> {
             Some(_) => return Err(error(number, "`message.type` is not a string".into())),
             None => return Err(error(number, "no `message.type`".into())),
         };
+        let expect = match body.get("expect") {
+            None => None,
+            Some(expect) => Some(
+                serde_json::from_value::<Expect>(expect.clone())
+                    .map_err(|e| error(number, format!("`expect`: {e} (expected {{\"contains\": \"text\"}})")))?,
+            ),
+        };
         match message.get("call").and_then(|call| call.get("id")) {
             Some(Value::String(id)) if !id.is_empty() => {
                 if !call_ids.contains(id) {
@@ -191,7 +218,13 @@ pub fn parse_call_file(name: &str, text: &str) -> Result<CallFile, LoadError> {
             None | Some(Value::Null) => {}
             Some(_) => return Err(error(number, "`message.call.id` is not a non-empty string".into())),
         }
-        lines.push(Line { number, kind, body });
+        let body = serde_json::json!({ "message": message });
+        lines.push(Line {
+            number,
+            kind,
+            body,
+            expect,
+        });
     }
     if lines.is_empty() {
         return Err(LoadError::Empty { name: name.to_string() });
@@ -242,84 +275,67 @@ fn rewrite(value: &Value, replacements: &[(&str, String)]) -> Value {
 
 /// Checks one answer against what Vapi expects for the request's message type; `Err` says what is wrong.
 ///
-/// Every type needs a 2xx. `tool-calls`: a `results` array answering every `toolCallId` of the request, each
-/// with a string `result` or `error`. `function-call`: a string `result`. `assistant-request`: one of
-/// `assistantId`, `assistant`, `squadId`, `squad`, `workflowId`, `workflow`, `destination`, `error`.
-/// `transfer-destination-request` and `handoff-destination-request`: a `destination` or an `error`.
-/// `knowledge-base-request`: a `documents` array (each with string `content`, numeric `similarity`) or a
-/// `message`. `call.endpointing.request`: `timeoutSeconds` in [0, 15]. `voice-request`: a non-empty body of
-/// whole 16-bit samples. `campaign.predial`: a boolean `eligible`. Anything else: any 2xx.
+/// Every type needs a 2xx. Answers are read into `vapi-types`' answer types, so a field of the wrong type or a
+/// missing required field fails; then: `tool-calls` answers every tool call id of the request (read with
+/// `vapi_types::parse_body`), each with a `result` or an `error`; `assistant-request` names an assistant,
+/// squad, workflow, destination or error; `transfer-destination-request` and `handoff-destination-request` give
+/// a destination or an error; `knowledge-base-request` gives `documents` or a `message`;
+/// `call.endpointing.request` a `timeoutSeconds` in [0, 15]; `voice-request` a non-empty body of whole 16-bit
+/// samples. Anything else: any 2xx.
 pub fn check_answer(kind: &str, request: &Value, status: u16, body: &[u8]) -> Result<(), String> {
     if !(200..300).contains(&status) {
         return Err(format!("HTTP {status}: {}", excerpt(body)));
     }
-    let json = || -> Result<serde_json::Map<String, Value>, String> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(format!("answer is not a JSON object: {}", excerpt(body))),
-            Err(e) => Err(format!("answer is not JSON ({e}): {}", excerpt(body))),
-        }
-    };
     match kind {
-        "tool-calls" => check_tool_calls(request, &json()?),
-        "function-call" => match json()?.get("result") {
-            Some(Value::String(_)) => Ok(()),
-            Some(_) => Err("`result` is not a string".into()),
-            None => Err("no `result`".into()),
-        },
+        "tool-calls" => check_tool_calls(request, &typed::<ToolCallsResponse>(body)?),
+        "function-call" => typed::<FunctionCallResponse>(body).map(drop),
         "assistant-request" => {
-            let answer = json()?;
-            const KEYS: &[&str] = &[
-                "assistantId",
-                "assistant",
-                "squadId",
-                "squad",
-                "workflowId",
-                "workflow",
-                "destination",
-                "error",
-            ];
-            if KEYS.iter().any(|key| answer.get(*key).is_some_and(|v| !v.is_null())) {
+            let answer = typed::<AssistantRequestResponse>(body)?;
+            let named = answer.assistant_id.is_some()
+                || answer.assistant.as_ref().is_some_and(|a| !a.is_null())
+                || answer.squad_id.is_some()
+                || answer.squad.as_ref().is_some_and(|s| !s.is_null())
+                || answer.workflow_id.is_some()
+                || answer.workflow.as_ref().is_some_and(|w| !w.is_null())
+                || answer.destination.is_some()
+                || answer.error.is_some();
+            if named {
                 Ok(())
             } else {
-                Err(format!("none of {} in {}", KEYS.join(", "), excerpt(body)))
+                Err(format!(
+                    "none of assistantId, assistant, squadId, squad, workflowId, workflow, destination, error in {}",
+                    excerpt(body)
+                ))
             }
         }
-        "transfer-destination-request" | "handoff-destination-request" => {
-            let answer = json()?;
-            match (answer.get("destination"), answer.get("error")) {
-                (Some(Value::Object(_)), _) | (_, Some(Value::String(_))) => Ok(()),
-                _ => Err(format!(
-                    "neither a `destination` object nor an `error` string: {}",
-                    excerpt(body)
-                )),
+        "transfer-destination-request" => {
+            let answer = typed::<TransferDestinationResponse>(body)?;
+            match (answer.destination, answer.error) {
+                (Some(_), _) | (_, Some(_)) => Ok(()),
+                _ => Err(format!("neither a `destination` nor an `error`: {}", excerpt(body))),
+            }
+        }
+        "handoff-destination-request" => {
+            let answer = typed::<HandoffDestinationResponse>(body)?;
+            match (answer.destination, answer.error) {
+                (Some(_), _) | (_, Some(_)) => Ok(()),
+                _ => Err(format!("neither a `destination` nor an `error`: {}", excerpt(body))),
             }
         }
         "knowledge-base-request" => {
-            let answer = json()?;
-            match (answer.get("documents"), answer.get("message")) {
-                (Some(Value::Array(documents)), _) => {
-                    for (i, document) in documents.iter().enumerate() {
-                        if !document.get("content").is_some_and(Value::is_string) {
-                            return Err(format!("documents[{i}] has no string `content`"));
-                        }
-                        if !document.get("similarity").is_some_and(Value::is_number) {
-                            return Err(format!("documents[{i}] has no numeric `similarity`"));
-                        }
-                    }
-                    Ok(())
-                }
-                (_, Some(Value::Object(_))) => Ok(()),
+            let answer = typed::<KnowledgeBaseResponse>(body)?;
+            match (answer.documents, answer.message) {
+                (Some(_), _) => Ok(()),
+                (_, Some(message)) if message.is_object() => Ok(()),
                 _ => Err(format!(
                     "neither a `documents` array nor a `message`: {}",
                     excerpt(body)
                 )),
             }
         }
-        "call.endpointing.request" => match json()?.get("timeoutSeconds").and_then(Value::as_f64) {
-            Some(t) if (0.0..=15.0).contains(&t) => Ok(()),
-            Some(t) => Err(format!("`timeoutSeconds` {t} outside [0, 15]")),
-            None => Err("no numeric `timeoutSeconds`".into()),
+        "call.endpointing.request" => match typed::<EndpointingResponse>(body)?.timeout_seconds {
+            t if (0.0..=15.0).contains(&t) => Ok(()),
+            t => Err(format!("`timeoutSeconds` {t} outside [0, 15]")),
         },
         "voice-request" => {
             if body.is_empty() {
@@ -330,55 +346,72 @@ pub fn check_answer(kind: &str, request: &Value, status: u16, body: &[u8]) -> Re
                 Ok(())
             }
         }
-        "campaign.predial" => match json()?.get("eligible") {
-            Some(Value::Bool(_)) => Ok(()),
-            _ => Err("no boolean `eligible`".into()),
-        },
+        "campaign.predial" => typed::<CampaignPredialResponse>(body).map(drop),
         _ => Ok(()),
     }
 }
 
-fn check_tool_calls(request: &Value, answer: &serde_json::Map<String, Value>) -> Result<(), String> {
-    let message = request.get("message");
-    let list = message
-        .and_then(|m| m.get("toolCallList"))
-        .filter(|l| l.is_array())
-        .or_else(|| message.and_then(|m| m.get("toolCalls")));
-    let ids: Vec<&str> = list
-        .and_then(Value::as_array)
-        .map(|calls| {
-            calls
-                .iter()
-                .filter_map(|call| call.get("id").and_then(Value::as_str))
-                .collect()
+/// Checks that the answer to a `kind` request contains what `expect` asks (see [`Expect::contains`]), after it
+/// passed [`check_answer`].
+pub fn check_expect(expect: &Expect, kind: &str, body: &[u8]) -> Result<(), String> {
+    let wanted = expect.contains.to_lowercase();
+    let texts: Vec<String> = match kind {
+        "tool-calls" => typed::<ToolCallsResponse>(body)?
+            .results
+            .into_iter()
+            .flat_map(|result| [result.result, result.error])
+            .flatten()
+            .collect(),
+        "function-call" => vec![typed::<FunctionCallResponse>(body)?.result],
+        "knowledge-base-request" => {
+            let answer = typed::<KnowledgeBaseResponse>(body)?;
+            let documents = answer.documents.unwrap_or_default().into_iter().map(|d| d.content);
+            documents.chain(answer.message.map(|m| m.to_string())).collect()
+        }
+        _ => vec![String::from_utf8_lossy(body).into_owned()],
+    };
+    if texts.iter().any(|text| text.to_lowercase().contains(&wanted)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected the answer to contain {:?}, got {}",
+            expect.contains,
+            excerpt(body)
+        ))
+    }
+}
+
+/// The answer read as `T`, or what is wrong with it.
+fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("answer is not JSON ({e}): {}", excerpt(body)))?;
+    if !value.is_object() {
+        return Err(format!("answer is not a JSON object: {}", excerpt(body)));
+    }
+    serde_json::from_value(value).map_err(|e| format!("answer does not read as Vapi expects ({e}): {}", excerpt(body)))
+}
+
+fn check_tool_calls(request: &Value, answer: &ToolCallsResponse) -> Result<(), String> {
+    let ids: Vec<String> = serde_json::to_vec(request)
+        .ok()
+        .and_then(|bytes| vapi_types::parse_body(&bytes).ok())
+        .and_then(|message| match message.body {
+            MessageBody::ToolCalls(request) => Some(request.tool_call_list.into_iter().map(|call| call.id).collect()),
+            _ => None,
         })
         .unwrap_or_default();
-    let Some(Value::Array(results)) = answer.get("results") else {
-        return Err(match answer.get("error") {
-            Some(Value::String(error)) => format!("no `results`; error: {error}"),
-            _ => "no `results` array".into(),
-        });
-    };
-    for (i, result) in results.iter().enumerate() {
-        if result.get("toolCallId").and_then(Value::as_str).is_none() {
-            return Err(format!("results[{i}] has no string `toolCallId`"));
-        }
-        match (result.get("result"), result.get("error")) {
-            (Some(Value::String(_)), _) | (_, Some(Value::String(_))) => {}
-            (Some(other), _) | (_, Some(other)) => {
-                return Err(format!(
-                    "results[{i}]: `result`/`error` must be a string, got {}",
-                    excerpt(other.to_string().as_bytes())
-                ));
-            }
-            (None, None) => return Err(format!("results[{i}] has neither `result` nor `error`")),
+    if answer.results.is_empty()
+        && let Some(error) = &answer.error
+    {
+        return Err(format!("no `results`; error: {error}"));
+    }
+    for (i, result) in answer.results.iter().enumerate() {
+        if result.result.is_none() && result.error.is_none() {
+            return Err(format!("results[{i}] has neither `result` nor `error`"));
         }
     }
     for id in ids {
-        if !results
-            .iter()
-            .any(|r| r.get("toolCallId").and_then(Value::as_str) == Some(id))
-        {
+        if !answer.results.iter().any(|r| r.tool_call_id == id) {
             return Err(format!("toolCallId {id} not answered"));
         }
     }
@@ -784,7 +817,13 @@ impl Worker {
             let entry = tally.latencies.entry(line.kind.clone()).or_default();
             entry.0.record(latency);
             self.progress.requests.fetch_add(1, Ordering::Relaxed);
-            let verdict = outcome.and_then(|(status, answer)| check_answer(&line.kind, &body, status, &answer));
+            let verdict = outcome.and_then(|(status, answer)| {
+                check_answer(&line.kind, &body, status, &answer)?;
+                match &line.expect {
+                    Some(expect) => check_expect(expect, &line.kind, &answer),
+                    None => Ok(()),
+                }
+            });
             if let Err(reason) = verdict {
                 tally.latencies.entry(line.kind.clone()).or_default().1 += 1;
                 self.fail(tally, n, line, reason);
@@ -899,11 +938,23 @@ mod tests {
     }
 
     fn tool_request(ids: &[&str]) -> Value {
-        let list: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({"id": id, "type": "function", "function": {"name": "recall", "arguments": {}}}))
-            .collect();
-        json!({"message": {"type": "tool-calls", "toolCallList": list, "toolWithToolCallList": []}})
+        let request = vapi_types::ToolCallsRequest {
+            tool_call_list: ids
+                .iter()
+                .map(|id| vapi_types::ToolCall {
+                    id: (*id).to_owned(),
+                    kind: Some("function".into()),
+                    function: vapi_types::FunctionCall {
+                        name: "recall".into(),
+                        arguments: vapi_types::Arguments(json!({})),
+                    },
+                })
+                .collect(),
+            tool_with_tool_call_list: Vec::new(),
+        };
+        let mut message = serde_json::to_value(request).unwrap();
+        message["type"] = json!("tool-calls");
+        json!({ "message": message })
     }
 
     #[test]
@@ -920,11 +971,16 @@ mod tests {
         assert!(
             check_answer("tool-calls", &request, 200, object)
                 .unwrap_err()
-                .contains("must be a string")
+                .contains("expected a string")
         );
         assert_eq!(
             check_answer("tool-calls", &request, 200, b"{}"),
-            Err("no `results` array".into())
+            Err("toolCallId a not answered".into())
+        );
+        let neither = br#"{"results": [{"toolCallId": "a"}, {"toolCallId": "b", "result": "y"}]}"#;
+        assert_eq!(
+            check_answer("tool-calls", &request, 200, neither),
+            Err("results[0] has neither `result` nor `error`".into())
         );
         assert!(
             check_answer("tool-calls", &request, 500, good)
@@ -932,7 +988,7 @@ mod tests {
                 .starts_with("HTTP 500")
         );
         // The legacy alias.
-        let legacy = json!({"message": {"type": "tool-calls", "toolCalls": [{"id": "z"}]}});
+        let legacy = json!({"message": {"type": "tool-calls", "toolCalls": [{"id": "z", "function": {"name": "f"}}]}});
         assert!(check_answer("tool-calls", &legacy, 200, good).is_err());
     }
 
@@ -990,6 +1046,46 @@ mod tests {
                 .unwrap_err()
                 .contains("not JSON")
         );
+    }
+
+    #[test]
+    fn expectations_read_the_answer_texts() {
+        let expect = Expect {
+            contains: "Tuesday".into(),
+        };
+        let tools = br#"{"results": [{"toolCallId": "a", "result": "Next tuesday at nine"}]}"#;
+        assert_eq!(check_expect(&expect, "tool-calls", tools), Ok(()));
+        let wrong = br#"{"results": [{"toolCallId": "a", "result": "Monday"}]}"#;
+        let error = check_expect(&expect, "tool-calls", wrong).unwrap_err();
+        assert!(
+            error.starts_with("expected the answer to contain \"Tuesday\""),
+            "{error}"
+        );
+        let documents = br#"{"documents": [{"content": "Open on Tuesday", "similarity": 0.7}]}"#;
+        assert_eq!(check_expect(&expect, "knowledge-base-request", documents), Ok(()));
+        assert!(check_expect(&expect, "knowledge-base-request", br#"{"documents": []}"#).is_err());
+        assert_eq!(
+            check_expect(&expect, "function-call", br#"{"result": "tuesday"}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_expect(&expect, "assistant-request", br#"{"assistantId": "tuesday-bot"}"#),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn expect_is_read_and_never_sent() {
+        let text = "{\"message\": {\"type\": \"hang\"}, \"expect\": {\"contains\": \"x\"}}\n\
+                    {\"message\": {\"type\": \"hang\"}}\n";
+        let file = parse_call_file("f", text).unwrap();
+        assert_eq!(file.lines[0].expect, Some(Expect { contains: "x".into() }));
+        assert_eq!(file.lines[0].body, json!({"message": {"type": "hang"}}));
+        assert_eq!(file.lines[1].expect, None);
+        let error = parse_call_file("f", "{\"message\": {\"type\": \"hang\"}, \"expect\": {\"equals\": 1}}")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("f:1: `expect`: unknown field `equals`"), "{error}");
     }
 
     #[test]
