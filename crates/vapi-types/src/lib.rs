@@ -10,8 +10,8 @@
 //! `call-state`.
 
 mod common;
-pub mod conversation;
 pub mod control;
+pub mod conversation;
 mod lenient;
 mod message;
 mod openai;
@@ -21,8 +21,8 @@ pub mod response;
 pub use common::{
     Artifact, Assistant, AssistantTranscriber, AssistantVoice, Call, Common, Customer, Monitor, PhoneNumber, Timestamp,
 };
-pub use conversation::{Conversation, ConversationSource, ConversationTurn, TurnRole};
 pub use control::ControlMessage;
+pub use conversation::{Conversation, ConversationSource, ConversationTurn, TurnRole};
 pub use message::{
     ArtifactUpload, AssistantSpeechStarted, AssistantStarted, CallArtifactUpload, CampaignPredial, ChatEvent,
     ConversationUpdate, EndOfCallReport, EndpointingRequest, FunctionCallRequest, HandoffDestinationRequest,
