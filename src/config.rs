@@ -46,6 +46,8 @@ pub struct Config {
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
     pub endpointing: endpointing::EndpointingConfig,
+    /// The live call monitor's event bus (`GET /monitor/events`).
+    pub monitor: crate::monitor::MonitorConfig,
     /// The folder relative paths in the file (assistant JSON files) are read from: the file's own folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -70,6 +72,7 @@ impl Default for Config {
             alerts: crate::alert::AlertsConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
+            monitor: crate::monitor::MonitorConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -323,6 +326,7 @@ impl Config {
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("knowledge: {error}")))?;
         self.alerts.validate().map_err(ConfigError::Invalid)?;
+        self.monitor.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;

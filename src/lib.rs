@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod monitor;
 pub mod simulate;
 pub mod tools;
 

@@ -8,6 +8,7 @@ mod call;
 mod cli;
 mod edge;
 mod exactly_once;
+mod monitor;
 mod order;
 mod redis;
 mod reliability;
