@@ -101,7 +101,7 @@ fn stream(subscription: Subscription) -> impl Stream<Item = Result<Event, Infall
         Start::Resync => first.push_back(Event::default().event("resync").id(last_id.to_string()).data("{}")),
         Start::Replay(missed) => {
             first.push_back(ready(last_id, !missed.is_empty()));
-            first.extend(missed.iter().map(|event| to_sse(event)));
+            first.extend(missed.iter().map(to_sse));
         }
     }
     futures::stream::unfold((first, subscription), |(mut first, mut subscription)| async move {

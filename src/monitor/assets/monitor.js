@@ -13,7 +13,7 @@ const BUDGETS = {
 };
 const MAX_ROWS = 1000; // timeline rows kept per call
 
-const calls = new Map();     // id -> {id, status, customer, startedAtMs, turns, instance, endedAtMs}
+const calls = new Map();     // id -> {id, status, customer, startedAtMs, turns, instance, firstAtMs, lastAtMs, endedAtMs}
 const timelines = new Map(); // id -> [event]
 let selected = null;
 let lastId = 0;
@@ -31,11 +31,18 @@ if (new URLSearchParams(location.search).has("token")) {
   history.replaceState(null, "", location.pathname);
 }
 
+let loadTimer = null;
+// Reloads the listing soon (once for a burst of events): events do not carry the customer or the turns.
+function scheduleLoad() {
+  if (loadTimer === null) loadTimer = setTimeout(() => { loadTimer = null; loadCalls(); }, 300);
+}
+
 function call(id) {
   let entry = calls.get(id);
   if (!entry) {
     entry = { id, status: "live", customer: null, startedAtMs: null, turns: 0, instance: null };
     calls.set(id, entry);
+    scheduleLoad();
   }
   return entry;
 }
@@ -50,7 +57,6 @@ async function loadCalls() {
       entry.status = summary.status || entry.status;
       entry.customer = summary.customer || entry.customer;
       entry.startedAtMs = summary.startedAtMs || entry.startedAtMs;
-      entry.endedAtMs = summary.endedAtMs || entry.endedAtMs;
       entry.turns = summary.turns ?? entry.turns;
       entry.instance = summary.instance || entry.instance;
     }
@@ -65,10 +71,12 @@ function apply(event) {
   lastId = event.id;
   const entry = call(event.callId || "(no call)");
   if (event.instance) entry.instance = event.instance;
-  if (!entry.startedAtMs) entry.startedAtMs = event.atMs;
+  if (!entry.firstAtMs) entry.firstAtMs = event.atMs;
+  entry.lastAtMs = event.atMs;
   if (event.kind === "status") {
     entry.status = event.status;
     if (event.status === "ended") entry.endedAtMs = event.atMs;
+    scheduleLoad();
   }
   if (event.kind === "transcript" && event.final) entry.turns += 1;
   if (event.kind === "report") entry.status = "ended";
@@ -81,10 +89,18 @@ function apply(event) {
   renderCalls();
 }
 
+const SIX_HOURS_MS = 6 * 3600 * 1000;
+
+// The call's start by Vapi's clock when it agrees with this server's (a replayed call keeps its recorded
+// times), else the first event seen; its end when it ended, else now.
 function duration(entry) {
-  if (!entry.startedAtMs) return "";
-  const end = entry.endedAtMs || Date.now();
-  const seconds = Math.max(0, Math.round((end - entry.startedAtMs) / 1000));
+  let start = entry.startedAtMs;
+  if (!start || (entry.firstAtMs && Math.abs(start - entry.firstAtMs) > SIX_HOURS_MS)) start = entry.firstAtMs;
+  if (!start) return "";
+  const ended = entry.status === "ended";
+  const end = ended ? entry.endedAtMs || entry.lastAtMs : Date.now();
+  if (!end) return "";
+  const seconds = Math.max(0, Math.round((end - start) / 1000));
   return Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
 }
 
