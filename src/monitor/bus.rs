@@ -76,6 +76,8 @@ struct State {
     next_id: u64,
     ring: VecDeque<Arc<MonitorEvent>>,
     subscribers: Vec<Slot>,
+    /// Set by [`Bus::close`].
+    closed: bool,
 }
 
 struct Slot {
@@ -89,6 +91,9 @@ pub enum SubscribeError {
     /// `max_subscribers` are already subscribed.
     #[error("the monitor has {0} subscribers already")]
     Full(usize),
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    Closed,
 }
 
 /// Where a new subscriber starts.
@@ -146,6 +151,7 @@ impl Bus {
                     next_id: start_us.max(1),
                     ring: VecDeque::with_capacity(config.replay_events.min(4096)),
                     subscribers: Vec::new(),
+                    closed: false,
                 }),
                 config,
                 instance,
@@ -198,6 +204,9 @@ impl Bus {
     /// is missed or repeated between the replay and the live events.
     pub fn subscribe(&self, last_seen: Option<u64>) -> Result<Subscription, SubscribeError> {
         let mut state = self.state();
+        if state.closed {
+            return Err(SubscribeError::Closed);
+        }
         state.subscribers.retain(|slot| !slot.sender.is_closed());
         if state.subscribers.len() >= self.inner.config.max_subscribers {
             return Err(SubscribeError::Full(state.subscribers.len()));
@@ -225,6 +234,14 @@ impl Bus {
             receiver,
             lagged,
         })
+    }
+
+    /// Ends every subscription (each stream ends after what it holds) and refuses new ones: called when the
+    /// server shuts down, whose graceful drain would otherwise wait for streams that never end.
+    pub fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.subscribers.clear();
     }
 
     /// The id of the last event published (one below the first id when none was).
@@ -326,5 +343,18 @@ mod tests {
         assert_eq!(bus.subscribe(None).unwrap_err(), SubscribeError::Full(2));
         drop(first);
         assert!(bus.subscribe(None).is_ok());
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_subscription_after_what_it_holds() {
+        let bus = bus(4, 4);
+        let mut sub = bus.subscribe(None).unwrap();
+        bus.publish(hang("held"));
+        bus.close();
+        assert!(matches!(sub.next().await, Some(Delivery::Event(_))));
+        assert_eq!(sub.next().await, None);
+        assert_eq!(bus.subscribe(None).unwrap_err(), SubscribeError::Closed);
+        // Publishing after the close still works (late webhooks during the drain) and offers to no one.
+        bus.publish(hang("late"));
     }
 }

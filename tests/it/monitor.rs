@@ -545,3 +545,20 @@ async fn every_answer_leaves_one_log_line_and_tools_a_histogram() {
     assert!(!metrics.contains("made_up_tool"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_shutdown_ends_open_streams_instead_of_waiting_out_the_grace_period() {
+    let mut config = config("");
+    // A grace period longer than the client's wait: only the stream's own end can finish it in time.
+    config.http.shutdown_grace_seconds = 120;
+    let server = TestServer::start(config).await;
+    let mut client = SseClient::connect(&server, None).await;
+    client.next().await;
+    let stopping = tokio::spawn(server.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(10), client.stream.next()).await;
+    assert!(matches!(ended, Ok(None)), "the stream did not end: {ended:?}");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the server did not stop")
+        .unwrap();
+}
