@@ -456,6 +456,67 @@ mod tests {
         check(json!({}), None);
     }
 
+    fn parsed(kind: &str, fields: Value) -> ServerMessage {
+        let mut message = json!({"type": kind, "call": {"id": "c-1"}});
+        message
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        vapi_types::parse_body(json!({ "message": message }).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn informational_messages_become_their_events() {
+        let check = |kind: &str, fields: Value, expected: Option<Value>| {
+            let event = informational(&parsed(kind, fields), 9);
+            let got = event.map(|e| {
+                assert_eq!((e.call_id.as_str(), e.at_ms), ("c-1", 9));
+                serde_json::to_value(&e.payload).unwrap()
+            });
+            assert_eq!(got, expected, "{kind}");
+        };
+        check(
+            "transcript",
+            json!({"role": "user", "transcriptType": "partial", "transcript": "hel"}),
+            Some(json!({"kind": "transcript", "role": "user", "text": "hel", "final": false})),
+        );
+        check(
+            "transcript",
+            json!({"role": "assistant", "transcript": "Hello."}),
+            Some(json!({"kind": "transcript", "role": "assistant", "text": "Hello.", "final": true})),
+        );
+        check(
+            "speech-update",
+            json!({"status": "stopped", "role": "user"}),
+            Some(json!({"kind": "speech", "role": "user", "status": "stopped"})),
+        );
+        check("user-interrupted", json!({}), Some(json!({"kind": "interruption"})));
+        check(
+            "status-update",
+            json!({"status": "ended", "endedReason": "silence-timed-out"}),
+            Some(json!({"kind": "status", "status": "ended", "endedReason": "silence-timed-out"})),
+        );
+        check("hang", json!({}), Some(json!({"kind": "hang"})));
+        check("conversation-update", json!({"messages": []}), None);
+        check("tool-calls", json!({"toolCallList": []}), None);
+    }
+
+    #[test]
+    fn the_knowledge_query_is_the_callers_last_words() {
+        let request = |fields: Value| match parsed("knowledge-base-request", fields).body {
+            vapi_types::MessageBody::KnowledgeBaseRequest(request) => request,
+            other => panic!("{other:?}"),
+        };
+        let openai = request(json!({"messagesOpenAIFormatted": [
+            {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second"}]}));
+        assert_eq!(knowledge_query(&openai).as_deref(), Some("second"));
+        let log = request(json!({"messages": [{"role": "user", "message": "from the log"}]}));
+        assert_eq!(knowledge_query(&log).as_deref(), Some("from the log"));
+        let blank = request(json!({"messagesOpenAIFormatted": [{"role": "user", "content": "  "}]}));
+        assert_eq!(knowledge_query(&blank), None);
+    }
+
     #[test]
     fn outcome_and_latency_of_each_answer() {
         let voice = Payload::Voice {
