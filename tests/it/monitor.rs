@@ -349,11 +349,16 @@ async fn stalled_subscriber(server: &TestServer) -> tokio::net::TcpStream {
 async fn a_subscriber_that_never_reads_does_not_hold_up_the_webhook_and_gets_resync() {
     let server = TestServer::start(config("subscriber_buffer = 8\n")).await;
     let mut stalled = stalled_subscriber(&server).await;
-    // Wait for its subscription (the ready event is in flight).
-    for _ in 0..100 {
-        if server.metrics().await.contains("switchboard_monitor_resyncs_total 0") {
-            break;
-        }
+    // It reads up to its `ready` event (so it is subscribed), then never again.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"event: ready\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut byte))
+            .await
+            .expect("no ready event")
+            .unwrap();
+        assert_eq!(n, 1, "stream closed");
+        head.push(byte[0]);
     }
     let said = "a long sentence the caller keeps saying over and over ".repeat(36);
     let mut sent = 0;
