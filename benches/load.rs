@@ -11,7 +11,8 @@
 //! 4. `recall` tool-call rate and p99 with 1k live calls of ~100 turns each, against the bare server's rate for
 //!    the same bodies (rounds alternate the servers);
 //! 5. the live call monitor: tool-call latency with two subscribers of `GET /monitor/events` attached (one that
-//!    never reads, one that reads 1 KiB every 100 ms) against none, in alternating rounds on the same server.
+//!    never reads, one that reads 1 KiB every 100 ms; long transcripts first fill their buffers until the bus
+//!    drops one behind) against none, in alternating rounds on the same server.
 //!
 //! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
 //! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
@@ -918,6 +919,28 @@ mod driver {
         }
     }
 
+    /// Sends long transcripts (not measured) until a monitor subscriber is dropped behind: the stalled one's
+    /// socket buffers and its bus buffer are full before the measured requests, which then meet the bus in its
+    /// drop-and-resync state. Gives up after 40,000 transcripts.
+    async fn flood_until_dropped(addr: SocketAddr, token: &str) -> anyhow::Result<()> {
+        let before = metric(addr, token, "switchboard_monitor_resyncs_total").await?;
+        let said = "a long sentence the caller keeps saying over and over ".repeat(36);
+        let mut conn = Conn::new(addr);
+        for batch in 0..400u64 {
+            for n in 0..100u64 {
+                let body = json!({"message": {
+                    "type": "transcript", "timestamp": 1_787_241_900_000u64 + batch * 100 + n,
+                    "call": {"id": "monitor-flood"}, "role": "user", "transcriptType": "final", "transcript": said,
+                }});
+                conn.send("POST", "/webhook", body.to_string().as_bytes()).await?;
+            }
+            if metric(addr, token, "switchboard_monitor_resyncs_total").await? > before {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("no monitor subscriber was dropped behind after 40,000 transcripts")
+    }
+
     /// A counter's value in Switchboard's `/metrics`.
     async fn metric(addr: SocketAddr, token: &str, name: &str) -> anyhow::Result<u64> {
         let mut stream = TcpStream::connect(addr).await?;
@@ -989,7 +1012,11 @@ mod driver {
                     }
                 );
                 let subscribers = match attached {
-                    true => Some(Subscribers::attach(target.switchboard, &token).await?),
+                    true => {
+                        let subscribers = Subscribers::attach(target.switchboard, &token).await?;
+                        flood_until_dropped(target.switchboard, &token).await?;
+                        Some(subscribers)
+                    }
                     false => None,
                 };
                 let phase = tool_calls(
