@@ -156,8 +156,21 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ending ChromeDriver ends the browser it started; the session is not deleted first because Drop
-        // cannot wait for an HTTP answer.
+        // Deleting the session quits the browser (killing ChromeDriver alone would leave Chromium running).
+        // Drop cannot await, so the request is written on a plain socket and its answer awaited there.
+        let address = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
