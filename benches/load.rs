@@ -9,13 +9,17 @@
 //!    the bare server's latency for the same bodies;
 //! 3. memory per live call: the server process's RSS growth over priming those 10k calls, divided by 10k;
 //! 4. `recall` tool-call rate and p99 with 1k live calls of ~100 turns each, against the bare server's rate for
-//!    the same bodies (rounds alternate the servers).
+//!    the same bodies (rounds alternate the servers);
+//! 5. the live call monitor: tool-call latency with two subscribers of `GET /monitor/events` attached (one that
+//!    never reads, one that reads 1 KiB every 100 ms; long transcripts first fill their buffers until the bus
+//!    drops one behind) against none, in alternating rounds on the same server.
 //!
 //! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
 //! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
 //! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8), `LOAD_RECALL_CALLS` (1000), `LOAD_RECALL_TURNS` (100),
-//! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), and `LOAD_PHASES`
-//! (`ingest,tools,recall`: the phases to run). The whole run is bounded by a 15-minute deadline.
+//! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), `LOAD_MONITOR_CALLS`
+//! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), and `LOAD_PHASES` (`ingest,tools,recall,monitor`:
+//! the phases to run). The whole run is bounded by a 15-minute deadline.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -141,6 +145,7 @@ mod host {
                 .env("LOAD_SWITCHBOARD", switchboard_addr.to_string())
                 .env("LOAD_BARE", bare_addr.to_string())
                 .env("LOAD_CONTROL", control_addr.to_string())
+                .env("LOAD_ADMIN_TOKEN", switchboard.admin_token().value())
                 .kill_on_drop(true)
                 .spawn()?;
             let status = match tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()).await {
@@ -676,7 +681,7 @@ mod driver {
         let tool_count = env_usize("LOAD_TOOL_CALLS", 5000).max(1) as u64;
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
         let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
-        let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "ingest,tools,recall".into());
+        let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "ingest,tools,recall,monitor".into());
         let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
         let warmup = Duration::from_secs(1);
         let measured = Duration::from_secs(ingest_seconds);
@@ -863,7 +868,220 @@ mod driver {
         }
 
         print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+
+        // 5. The monitor: subscribers that read slowly or not at all must not slow the webhook.
+        if phase("monitor") {
+            let ended_first = ending.clone();
+            let result = monitor_phase(target, connections, rounds, &conversation, &tool, &ended_first).await?;
+            print_monitor(result);
+        }
         Ok(())
+    }
+
+    /// Subscribers of `GET /monitor/events`: one that never reads (its socket receive buffer kept small, so the
+    /// server's buffers fill sooner) and one that reads 1 KiB every 100 ms. Dropping them disconnects both.
+    struct Subscribers {
+        _stalled: TcpStream,
+        slow: tokio::task::JoinHandle<()>,
+    }
+
+    impl Subscribers {
+        async fn attach(addr: SocketAddr, token: &str) -> anyhow::Result<Subscribers> {
+            let request =
+                format!("GET /monitor/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_recv_buffer_size(4096)?;
+            let mut stalled = socket.connect(addr).await?;
+            stalled.write_all(request.as_bytes()).await?;
+            let mut slow = TcpStream::connect(addr).await?;
+            slow.write_all(request.as_bytes()).await?;
+            let slow = tokio::spawn(async move {
+                let mut chunk = [0u8; 1024];
+                while let Ok(n) = slow.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+            // Let both subscriptions register before the measured requests.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(Subscribers {
+                _stalled: stalled,
+                slow,
+            })
+        }
+    }
+
+    impl Drop for Subscribers {
+        fn drop(&mut self) {
+            self.slow.abort();
+        }
+    }
+
+    /// Sends long transcripts (not measured) until a monitor subscriber is dropped behind: the stalled one's
+    /// socket buffers and its bus buffer are full before the measured requests, which then meet the bus in its
+    /// drop-and-resync state. Gives up after 40,000 transcripts.
+    async fn flood_until_dropped(addr: SocketAddr, token: &str) -> anyhow::Result<()> {
+        let before = metric(addr, token, "switchboard_monitor_resyncs_total").await?;
+        let said = "a long sentence the caller keeps saying over and over ".repeat(36);
+        let mut conn = Conn::new(addr);
+        for batch in 0..400u64 {
+            for n in 0..100u64 {
+                let body = json!({"message": {
+                    "type": "transcript", "timestamp": 1_787_241_900_000u64 + batch * 100 + n,
+                    "call": {"id": "monitor-flood"}, "role": "user", "transcriptType": "final", "transcript": said,
+                }});
+                conn.send("POST", "/webhook", body.to_string().as_bytes()).await?;
+            }
+            if metric(addr, token, "switchboard_monitor_resyncs_total").await? > before {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("no monitor subscriber was dropped behind after 40,000 transcripts")
+    }
+
+    /// A counter's value in Switchboard's `/metrics`.
+    async fn metric(addr: SocketAddr, token: &str, name: &str) -> anyhow::Result<u64> {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await?;
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))?;
+        Ok(value)
+    }
+
+    /// The monitor phase's latencies: each round's tool calls with no subscriber and with the two attached.
+    struct MonitorResult {
+        calls: usize,
+        connections: usize,
+        rounds: Vec<(Phase, Phase)>,
+        resyncs: u64,
+    }
+
+    /// Primes `LOAD_MONITOR_CALLS` calls, then sends `recall` tool calls to them in rounds, alternating which
+    /// side goes first: with no monitor subscriber, and with a stalled and a slow one attached.
+    async fn monitor_phase(
+        target: &Target,
+        connections: usize,
+        rounds: usize,
+        conversation: &Arc<Vec<Template>>,
+        tool: &Arc<Template>,
+        ending: &Arc<Vec<Template>>,
+    ) -> anyhow::Result<MonitorResult> {
+        let calls = env_usize("LOAD_MONITOR_CALLS", 200).max(1);
+        let count = env_usize("LOAD_MONITOR_TOOL_CALLS", 3000).max(1) as u64;
+        let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
+        let token = std::env::var("LOAD_ADMIN_TOKEN")?;
+        eprintln!("priming {calls} calls for the monitor run");
+        let primed = prime(target.switchboard, connections, calls, "monitor", conversation.clone()).await;
+        report_errors("monitor priming", &primed);
+        let resyncs_before = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await?;
+        // Warm-up, not counted: each call's first tool record.
+        let warm = tool_calls(
+            target.switchboard,
+            tool_connections,
+            0,
+            calls as u64,
+            calls,
+            "monitor",
+            tool.clone(),
+            false,
+        )
+        .await;
+        report_errors("monitor warm-up", &warm);
+        let mut first = calls as u64;
+        let mut results = Vec::new();
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+            let (mut without, mut with) = (None, None);
+            for attached in order {
+                eprintln!(
+                    "monitor round {}/{rounds}: {count} tool calls, {}",
+                    round + 1,
+                    if attached {
+                        "a stalled and a slow subscriber attached"
+                    } else {
+                        "no subscriber"
+                    }
+                );
+                let subscribers = match attached {
+                    true => {
+                        let subscribers = Subscribers::attach(target.switchboard, &token).await?;
+                        flood_until_dropped(target.switchboard, &token).await?;
+                        Some(subscribers)
+                    }
+                    false => None,
+                };
+                let phase = tool_calls(
+                    target.switchboard,
+                    tool_connections,
+                    first,
+                    count,
+                    calls,
+                    "monitor",
+                    tool.clone(),
+                    true,
+                )
+                .await;
+                first += count;
+                drop(subscribers);
+                report_errors("monitor tool-calls", &phase);
+                match attached {
+                    true => with = Some(phase),
+                    false => without = Some(phase),
+                }
+            }
+            results.push((without.unwrap_or_default(), with.unwrap_or_default()));
+        }
+        let resyncs = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await? - resyncs_before;
+        let ended = prime(target.switchboard, connections, calls, "monitor", ending.clone()).await;
+        report_errors("ending the monitor calls", &ended);
+        Ok(MonitorResult {
+            calls,
+            connections: tool_connections,
+            rounds: results,
+            resyncs,
+        })
+    }
+
+    fn print_monitor(mut result: MonitorResult) {
+        println!();
+        println!("| measure | no subscriber | stalled + slow subscriber | with / without |");
+        println!("|---|---:|---:|---:|");
+        let mut p50 = Vec::new();
+        let mut p99 = Vec::new();
+        for (without, with) in &mut result.rounds {
+            let (a, b) = (without.latencies.summary(), with.latencies.summary());
+            p50.push((a.p50.as_secs_f64(), b.p50.as_secs_f64()));
+            p99.push((a.p99.as_secs_f64(), b.p99.as_secs_f64()));
+        }
+        for (name, values) in [("p50", &p50), ("p99", &p99)] {
+            let without = median(values.iter().map(|v| v.0).collect());
+            let with = median(values.iter().map(|v| v.1).collect());
+            let per_round: Vec<String> = values.iter().map(|(a, b)| format!("{:.2}", ratio(*b, *a))).collect();
+            println!(
+                "| tool-call (`recall`) {name}, {} live calls, {} connections (median of {} rounds; per round {}) | {} | {} | {:.2} x |",
+                result.calls,
+                result.connections,
+                values.len(),
+                per_round.join(", "),
+                ms(Duration::from_secs_f64(without)),
+                ms(Duration::from_secs_f64(with)),
+                ratio(with, without)
+            );
+        }
+        println!();
+        println!(
+            "Subscribers dropped behind (told to resync) during the run: {}.",
+            result.resyncs
+        );
     }
 
     /// Primes `LOAD_RECALL_CALLS` calls with `LOAD_RECALL_TURNS` turns each, sends `recall` tool calls to them

@@ -1,5 +1,6 @@
-//! The admin API: `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/report`, `GET /metrics` and
-//! `POST /knowledge/reload`.
+//! The admin API: `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/report`, `GET /metrics`,
+//! `POST /knowledge/reload`, and the live call monitor (`GET /monitor`, `GET /monitor/events`; see
+//! [`crate::monitor`]).
 //!
 //! Conversation contents are personal data, so every admin route needs the admin token, whoever the peer is:
 //! a reverse proxy or tunnel on the same host makes every outside client look like loopback. Without a
@@ -82,7 +83,13 @@ pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
         .route("/calls/{id}/report", get(report))
         .route("/metrics", get(metrics))
         .route("/knowledge/reload", axum::routing::post(reload_knowledge))
+        .route("/monitor", get(crate::monitor::web::page))
+        .route("/monitor/monitor.js", get(crate::monitor::web::script))
+        .route("/monitor/monitor.css", get(crate::monitor::web::style))
+        .route("/monitor/events", get(crate::monitor::web::events))
         .route_layer(middleware::from_fn_with_state(switchboard, authorize))
+        // The form to enter the token carries no data, so it is the one page open to anyone.
+        .route("/monitor/login", get(crate::monitor::web::login))
 }
 
 /// How a request presented the admin token.

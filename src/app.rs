@@ -55,6 +55,7 @@ struct Inner {
     routes: routing::Routes,
     knowledge: knowledge::KnowledgeBase,
     admin_token: crate::admin::AdminToken,
+    monitor: crate::monitor::Bus,
 }
 
 /// Why the server could not start.
@@ -104,6 +105,8 @@ impl Switchboard {
         let runtime = CallRuntime::start(store, config.calls.clone()).await?;
         let mut metrics = Metrics::new(runtime.clone());
         metrics.register_voice(voice.clone());
+        metrics.set_tools(tools.names());
+        let monitor = crate::monitor::Bus::new(config.monitor.clone(), None, metrics.monitor_resyncs());
         let alerter = crate::alert::Alerter::start(&config.alerts);
         let control = crate::control::Control::start(&config.control, &config.telephony, runtime.clone())
             .map_err(StartError::Tools)?;
@@ -122,6 +125,7 @@ impl Switchboard {
                 routes,
                 knowledge,
                 admin_token,
+                monitor,
             }),
         })
     }
@@ -161,6 +165,16 @@ impl Switchboard {
         &self.inner.metrics
     }
 
+    /// The live call monitor's event bus.
+    pub fn monitor(&self) -> &crate::monitor::Bus {
+        &self.inner.monitor
+    }
+
+    /// Logs `event`, observes it in the metrics and publishes it to the monitor (see [`crate::monitor::emit`]).
+    pub fn trace(&self, event: crate::monitor::MonitorEvent) {
+        crate::monitor::emit(&self.inner.monitor, &self.inner.metrics, event);
+    }
+
     /// `Ok` when the server can take traffic, or why not.
     pub async fn readiness(&self) -> Result<(), String> {
         self.inner.runtime.readiness().await
@@ -177,22 +191,26 @@ impl Switchboard {
         // The dedicated servers' messages carry nothing for call state and must answer fast.
         match &message.body {
             MessageBody::VoiceRequest(request) => {
+                let started = std::time::Instant::now();
                 let mut request = request.clone();
                 request.voice_id = voice::select_voice(&message.common, &request);
-                return Reply::Response(self.inner.voice.respond(request).await);
+                let traced = crate::monitor::trace::voice(self, &message, &request, started);
+                return Reply::Response(traced.wrap(self.inner.voice.respond(request).await));
             }
             MessageBody::CallEndpointingRequest(request) => {
+                let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
                 let inner = &self.inner;
                 let answer = crate::eot::answer(&inner.endpointer, &inner.runtime, &message, request, state.as_deref());
                 let answer = answer.await;
+                crate::monitor::trace::endpointing(self, &message, &answer, started);
                 // The conversation it shows is recorded after answering: the answer must be fast.
                 let (app, message) = (self.clone(), message.clone());
                 tokio::spawn(async move {
                     let seen = app.record_seen_conversation(&message).await;
                     app.notice_missing_subscriptions(&message, seen).await;
                 });
-                return Reply::json(answer);
+                return Reply::json(answer.response);
             }
             _ => {}
         }
@@ -223,6 +241,9 @@ impl Switchboard {
             }
         }
         self.notice_missing_subscriptions(&message, seen).await;
+        if let Some(event) = crate::monitor::event::informational(&message, crate::http::now_ms()) {
+            self.trace(event);
+        }
         let config = &self.inner.config;
         match &message.body {
             MessageBody::ToolCalls(request) => {
@@ -248,22 +269,32 @@ impl Switchboard {
                 let text = result.and_then(|r| r.result.or(r.error)).unwrap_or_default();
                 Reply::json(FunctionCallResponse { result: text })
             }
-            MessageBody::AssistantRequest => Reply::json(self.inner.routes.assistant(&message, crate::http::now_ms())),
+            MessageBody::AssistantRequest => {
+                let started = std::time::Instant::now();
+                let answer = self.inner.routes.assistant(&message, crate::http::now_ms());
+                crate::monitor::trace::route(self, &message, "assistant", answer, started)
+            }
             MessageBody::TransferDestinationRequest => {
+                let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.routes.transfer(&message, state.as_deref()))
+                let answer = self.inner.routes.transfer(&message, state.as_deref());
+                crate::monitor::trace::route(self, &message, "transfer", answer, started)
             }
             MessageBody::HandoffDestinationRequest(request) => {
+                let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
-                Reply::json(
-                    self.inner
-                        .routes
-                        .handoff(&message, &request.parameters, state.as_deref()),
-                )
+                let answer = self
+                    .inner
+                    .routes
+                    .handoff(&message, &request.parameters, state.as_deref());
+                crate::monitor::trace::route(self, &message, "handoff", answer, started)
             }
             MessageBody::KnowledgeBaseRequest(request) => {
+                let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
-                Reply::json(self.inner.knowledge.answer(request, state.as_deref()))
+                let answer = self.inner.knowledge.answer(request, state.as_deref());
+                crate::monitor::trace::knowledge(self, &message, request, &answer, started);
+                Reply::json(answer)
             }
             MessageBody::CampaignPredial(_) => Reply::json(CampaignPredialResponse {
                 eligible: config.answers.campaign_eligible.unwrap_or(true),
@@ -367,17 +398,26 @@ impl Switchboard {
             .into_iter()
             .map(|prepared| {
                 let call = (prepared.call.id.clone(), prepared.call.name.clone());
-                let task = tokio::spawn(run_once(runtime.clone(), call_id.clone(), prepared, recorder.clone()));
-                (call, task)
+                let arguments = prepared.call.arguments.clone();
+                let task = tokio::spawn(crate::monitor::trace::timed(run_once(
+                    runtime.clone(),
+                    call_id.clone(),
+                    prepared,
+                    recorder.clone(),
+                )));
+                (call, arguments, task)
             })
             .collect();
         let mut results = Vec::with_capacity(running.len());
-        for ((id, name), task) in running {
+        for ((id, name), arguments, task) in running {
             // `run_once` answers every outcome; should its task fail all the same, the call still gets one.
-            results.push(task.await.unwrap_or_else(|error| {
+            let ((result, dedup), elapsed) = task.await.unwrap_or_else(|error| {
                 tracing::error!(tool_call_id = id, %error, "tool call task failed");
-                ToolCallResult::err(&id, &name, format!("tool `{name}` failed unexpectedly"))
-            }));
+                let failed = ToolCallResult::err(&id, &name, format!("tool `{name}` failed unexpectedly"));
+                ((failed, None), std::time::Duration::ZERO)
+            });
+            crate::monitor::trace::tool(self, &call_id, arguments, &result, elapsed, dedup);
+            results.push(result);
         }
         results
     }
@@ -427,13 +467,14 @@ fn first_tool_call_id(event: &call_state::CallEvent) -> Option<String> {
 /// its deadline is recorded like any other outcome: its retry gets the same error (the backend got the
 /// `Idempotency-Key` and may have acted). A call without a call id runs as it is, having nothing to be
 /// recorded under. While the store cannot record a claim, a tool with effects outside the call is not run
-/// (its answer says so, and Vapi's retry may find the store back); a contained one runs here.
+/// (its answer says so, and Vapi's retry may find the store back); a contained one runs here. Returns the
+/// answer and, for a repeated delivery, how it was answered without a run.
 async fn run_once(
     runtime: CallRuntime,
     call_id: String,
     prepared: crate::tools::PreparedCall,
     recorder: Recorder,
-) -> ToolCallResult {
+) -> (ToolCallResult, Option<call_runtime::Replay>) {
     let crate::tools::PreparedCall {
         call,
         deadline,
@@ -450,7 +491,7 @@ async fn run_once(
         result
     };
     if call_id.is_empty() {
-        return work.await;
+        return (work.await, None);
     }
     let encoded = async move {
         // A `ToolCallResult` always serializes: its fields are strings and JSON values.
@@ -465,17 +506,21 @@ async fn run_once(
         .run_tool_once(&call_id, &call.id, deadline, unclaimable, encoded)
         .await
     {
-        Ok(run) => serde_json::from_str(&run.answer).unwrap_or_else(|error| {
-            tracing::error!(call_id, tool_call_id = call.id, %error, "recorded tool answer unreadable");
-            ToolCallResult::err(
-                &call.id,
-                &call.name,
-                format!("tool `{}`: its recorded answer is unreadable", call.name),
-            )
-        }),
+        Ok(run) => (
+            serde_json::from_str(&run.answer).unwrap_or_else(|error| {
+                tracing::error!(call_id, tool_call_id = call.id, %error, "recorded tool answer unreadable");
+                ToolCallResult::err(
+                    &call.id,
+                    &call.name,
+                    format!("tool `{}`: its recorded answer is unreadable", call.name),
+                )
+            }),
+            run.replay,
+        ),
         Err(error) => {
             tracing::warn!(call_id, tool_call_id = call.id, %error, "tool call not run");
-            ToolCallResult::err(&call.id, &call.name, format!("tool `{}` not run: {error}", call.name))
+            let answer = ToolCallResult::err(&call.id, &call.name, format!("tool `{}` not run: {error}", call.name));
+            (answer, None)
         }
     }
 }

@@ -184,7 +184,13 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
                 token.value()
             );
         }
-        http::serve_with(listener, http::app(switchboard.clone()), &limits, shutdown_signal()).await?;
+        // The monitor's event streams never end by themselves: they are closed when the shutdown starts.
+        let monitor = switchboard.monitor().clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            monitor.close();
+        };
+        http::serve_with(listener, http::app(switchboard.clone()), &limits, shutdown).await?;
         // In-flight requests are done (or cut at the grace period); persist every call.
         switchboard.shutdown().await;
         tracing::info!("switchboard stopped");

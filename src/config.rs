@@ -50,6 +50,8 @@ pub struct Config {
     pub voice: voice::VoiceConfig,
     /// The smart endpointing server (`call.endpointing.request`, `POST /endpointing`).
     pub endpointing: endpointing::EndpointingConfig,
+    /// The live call monitor's event bus (`GET /monitor/events`).
+    pub monitor: crate::monitor::MonitorConfig,
     /// The folder relative paths in the file (assistant JSON files) are read from: the file's own folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -76,6 +78,7 @@ impl Default for Config {
             telephony: crate::control::TelephonyConfig::default(),
             voice: voice::VoiceConfig::default(),
             endpointing: endpointing::EndpointingConfig::default(),
+            monitor: crate::monitor::MonitorConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -337,6 +340,7 @@ impl Config {
         self.alerts.validate().map_err(ConfigError::Invalid)?;
         self.control.validate().map_err(ConfigError::Invalid)?;
         self.telephony.validate().map_err(ConfigError::Invalid)?;
+        self.monitor.validate().map_err(ConfigError::Invalid)?;
         self.voice
             .validate()
             .map_err(|error| ConfigError::Invalid(format!("voice: {error}")))?;

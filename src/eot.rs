@@ -30,6 +30,19 @@ pub fn adaptation(state: &CallState) -> Adaptation {
     Adaptation::learn(outcomes, &history.pauses_ms(), history.dictation_in_progress())
 }
 
+/// A decision of the main webhook's end of turn: the answer, and what it was made of (for the trace).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The answer sent to Vapi.
+    pub response: EndpointingResponse,
+    /// The model's probability that the turn is complete; `None` when the request had no user message.
+    pub complete_probability: Option<f64>,
+    /// Why: the cues that fired and the call's adjustments (`no-user-message` when there was nothing to decide).
+    pub reasons: Vec<String>,
+    /// The language the turn was decided in.
+    pub language: Language,
+}
+
 /// Answers a `call.endpointing.request` of the main webhook. With a call id, the decision uses the call's
 /// history (`state`, its state when known; none yet is a fresh call) and is recorded in the call; the answer
 /// is given even when recording fails (logged). Without a call id it is the stateless answer.
@@ -39,14 +52,16 @@ pub async fn answer(
     message: &ServerMessage,
     request: &EndpointingRequest,
     state: Option<&CallState>,
-) -> EndpointingResponse {
+) -> Answer {
     let language = call_language(state, message);
-    let Some(call_id) = message.call_id() else {
-        return endpointer.answer_in(request, language);
-    };
     let adaptation = state.map_or(Adaptation::NONE, adaptation);
     let Some((adapted, user)) = endpointer.decide_adapted(request, language, &adaptation) else {
-        return endpointer.answer_in(request, language);
+        return Answer {
+            response: endpointer.answer_in(request, language),
+            complete_probability: None,
+            reasons: vec!["no-user-message".to_string()],
+            language,
+        };
     };
     let decision = &adapted.decision;
     let reasons: Vec<String> = decision
@@ -55,15 +70,17 @@ pub async fn answer(
         .map(|cue| cue.name().to_string())
         .chain(adapted.adjustments.iter().map(ToString::to_string))
         .collect();
-    tracing::debug!(
-        call_id,
-        timeout = decision.timeout_seconds,
-        base = adapted.base_timeout_seconds,
-        complete = decision.complete_probability,
-        reasons = reasons.join(","),
-        %language,
-        "endpointing decision"
-    );
+    let answer = Answer {
+        response: EndpointingResponse {
+            timeout_seconds: decision.timeout_seconds,
+        },
+        complete_probability: Some(decision.complete_probability),
+        reasons: reasons.clone(),
+        language,
+    };
+    let Some(call_id) = message.call_id() else {
+        return answer;
+    };
     let kept = EndpointingDecision {
         at_ms: None,
         timeout_seconds: decision.timeout_seconds,
@@ -87,9 +104,7 @@ pub async fn answer(
     if let Err(error) = runtime.ingest(event).await {
         tracing::warn!(call_id, %error, "endpointing decision not recorded");
     }
-    EndpointingResponse {
-        timeout_seconds: decision.timeout_seconds,
-    }
+    answer
 }
 
 /// The call's end-of-turn history as the admin API shows it: the decisions kept (newest last) with their

@@ -17,6 +17,7 @@ pub mod control;
 pub mod eot;
 pub mod http;
 pub mod metrics;
+pub mod monitor;
 pub use simulate;
 pub mod tools;
 

@@ -1,4 +1,5 @@
-//! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, and the
+//! `GET /metrics` in Prometheus text format: webhook messages by type, request latency by type, tool latency
+//! by tool (the label bounded to the configured tools), monitor subscribers dropped behind, and the
 //! runtime's live calls, restarts, retirements, trimmed items and tool call deliveries answered from an earlier
 //! run, read from its counters at scrape time, and the voice engines' pools (busy slots, queue, requests refused
 //! when full).
@@ -21,6 +22,14 @@ struct TypeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabel {
+    tool: String,
+}
+
+/// The `tool` label of a tool not configured (a name the model made up): the label's values stay bounded.
+pub const OTHER_TOOL: &str = "other";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: u16,
 }
@@ -34,6 +43,9 @@ pub struct Metrics {
     responses: Family<StatusLabel, Counter>,
     hangs: Counter,
     missing_subscriptions: Counter,
+    tools: Family<ToolLabel, Histogram>,
+    tool_names: std::collections::HashSet<String>,
+    monitor_resyncs: Counter,
 }
 
 impl Metrics {
@@ -74,6 +86,21 @@ impl Metrics {
              their assistant is likely not subscribed to those messages",
             missing_subscriptions.clone(),
         );
+        let tools = Family::<ToolLabel, Histogram>::new_with_constructor(|| {
+            // 1 ms to ~33 s: Vapi's tool timeout is 20 s by default.
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        registry.register(
+            "switchboard_tool_duration_seconds",
+            "Time to answer a tool call, by tool (`other` for names not configured)",
+            tools.clone(),
+        );
+        let monitor_resyncs = Counter::default();
+        registry.register(
+            "switchboard_monitor_resyncs",
+            "Monitor subscribers whose buffer overflowed (events dropped for them; told to resync)",
+            monitor_resyncs.clone(),
+        );
         registry.register_collector(Box::new(RuntimeCollector { runtime }));
         Metrics {
             registry,
@@ -82,7 +109,29 @@ impl Metrics {
             responses,
             hangs,
             missing_subscriptions,
+            tools,
+            tool_names: Default::default(),
+            monitor_resyncs,
         }
+    }
+
+    /// Sets the tools whose names label the tool histogram; others are counted as [`OTHER_TOOL`].
+    pub fn set_tools(&mut self, names: impl IntoIterator<Item = String>) {
+        self.tool_names = names.into_iter().collect();
+    }
+
+    /// Observes one tool call's time to answer, in seconds.
+    pub fn observe_tool(&self, name: &str, seconds: f64) {
+        let tool = match self.tool_names.contains(name) {
+            true => name.to_string(),
+            false => OTHER_TOOL.to_string(),
+        };
+        self.tools.get_or_create(&ToolLabel { tool }).observe(seconds);
+    }
+
+    /// The counter of monitor subscribers dropped behind (the bus increments it).
+    pub fn monitor_resyncs(&self) -> Counter {
+        self.monitor_resyncs.clone()
     }
 
     /// Adds the voice engines' pool gauges and counters, read at scrape time.

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod bad_input;
+mod browser;
 mod call;
 mod cli;
 mod context;
@@ -11,6 +12,7 @@ mod control;
 mod edge;
 mod endpointing;
 mod exactly_once;
+mod monitor;
 mod order;
 mod quickstart;
 mod recall;

@@ -85,10 +85,12 @@ impl TestServer {
         let limits = config.http.clone();
         let switchboard = Switchboard::start_with(config, tools).await.unwrap();
         let admin_token = switchboard.admin_token().value().to_string();
+        let monitor = switchboard.monitor().clone();
         let app = http::app(switchboard);
         let task = tokio::spawn(async move {
-            http::serve_with(listener, app, &limits, async {
+            http::serve_with(listener, app, &limits, async move {
                 let _ = stopped.await;
+                monitor.close();
             })
             .await
             .unwrap();
