@@ -100,7 +100,7 @@ impl Switchboard {
                 .map_err(RuntimeError::from)?,
             None => Store::memory(config.retention.clone()),
         };
-        let runtime = CallRuntime::start(store, config.calls.clone()).await?;
+        let runtime = CallRuntime::start_instance(store, config.calls.clone(), config.server.instance()).await?;
         let mut metrics = Metrics::new(runtime.clone());
         metrics.register_voice(voice.clone());
         let alerter = crate::alert::Alerter::start(&config.alerts);

@@ -16,6 +16,8 @@ use crate::auth::{AuthConfig, HmacAlgorithm, HmacConfig, SignatureEncoding};
 pub struct Config {
     /// Address to listen on (default `127.0.0.1:3000`).
     pub listen: SocketAddr,
+    /// This instance among the instances sharing a store.
+    pub server: ServerConfig,
     /// Log output format.
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes (default 16 MiB: end-of-call reports can exceed 2 MiB).
@@ -55,6 +57,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            server: ServerConfig::default(),
             log_format: LogFormat::Text,
             max_body_bytes: 16 * 1024 * 1024,
             auth: AuthConfig::None,
@@ -72,6 +75,38 @@ impl Default for Config {
             endpointing: endpointing::EndpointingConfig::default(),
             base_dir: PathBuf::from("."),
         }
+    }
+}
+
+/// This instance among the instances sharing a store (`[server]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The instance id shown in logs, metrics (`switchboard_instance_info`), `/calls` and `/readyz`. Default:
+    /// the host name and a random suffix, new at every start.
+    pub instance_id: Option<String>,
+    /// How often the instance publishes its live calls to a shared store (default 5 s).
+    pub heartbeat_seconds: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            instance_id: None,
+            heartbeat_seconds: 5.0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The runtime's instance: the configured id, or a generated one.
+    pub fn instance(&self) -> call_runtime::InstanceConfig {
+        let mut instance = match &self.instance_id {
+            Some(id) => call_runtime::InstanceConfig::named(id.clone()),
+            None => call_runtime::InstanceConfig::default(),
+        };
+        instance.heartbeat = std::time::Duration::try_from_secs_f64(self.heartbeat_seconds).unwrap_or_default();
+        instance
     }
 }
 
@@ -156,6 +191,19 @@ pub struct ServeArgs {
     /// Redis URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS): share calls between instances.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster, comma-separated (`redis://host:port,redis://host2:port`): share calls
+    /// between instances through the cluster. Replaces `--redis-url`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_CLUSTER_URLS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        conflicts_with = "redis_url"
+    )]
+    pub redis_cluster_urls: Option<Vec<String>>,
+    /// This instance's id [default: the host name and a random suffix].
+    #[arg(long, env = "SWITCHBOARD_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Folder of Markdown and text documents for `knowledge-base-request`.
     #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
     pub knowledge_dir: Option<PathBuf>,
@@ -287,6 +335,15 @@ impl Config {
         if let Some(url) = &args.redis_url {
             let redis = self.redis.get_or_insert_with(Default::default);
             redis.url = url.clone();
+            redis.cluster_urls.clear();
+        }
+        if let Some(urls) = &args.redis_cluster_urls {
+            let redis = self.redis.get_or_insert_with(Default::default);
+            redis.cluster_urls = urls.iter().map(|url| url.trim().to_string()).collect();
+            redis.url.clear();
+        }
+        if let Some(id) = &args.instance_id {
+            self.server.instance_id = Some(id.clone());
         }
         if let Some(dir) = &args.knowledge_dir {
             self.knowledge.dir = Some(dir.clone());
@@ -316,6 +373,7 @@ impl Config {
             )));
         }
         self.tools.validate().map_err(ConfigError::Invalid)?;
+        self.server.instance().validate().map_err(ConfigError::Invalid)?;
         if let Some(redis) = &self.redis {
             redis.validate().map_err(ConfigError::Invalid)?;
         }

@@ -5,11 +5,11 @@
 
 // Shared with the integration tests, which also restart servers; these cases do not.
 #[allow(dead_code)]
-#[path = "../../tests/support/redis_server.rs"]
-mod redis_server;
-#[allow(dead_code)]
 #[path = "../../tests/support/redis_cluster.rs"]
 mod redis_cluster;
+#[allow(dead_code)]
+#[path = "../../tests/support/redis_server.rs"]
+mod redis_server;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -624,7 +624,16 @@ async fn the_slot_the_store_computes_is_the_clusters_and_a_calls_keys_share_one(
             .unwrap()
     };
     for call in ["c-1", "call with spaces", "ünï", "{nested}", "a}b"] {
-        let parts = ["seq", "journal", "ids", "snapshot", "gen", "report", "conversation", "tools"];
+        let parts = [
+            "seq",
+            "journal",
+            "ids",
+            "snapshot",
+            "gen",
+            "report",
+            "conversation",
+            "tools",
+        ];
         let slots: Vec<u16> = parts.iter().map(|part| keyslot(&redis.call_key(call, part))).collect();
         assert!(slots.iter().all(|slot| *slot == slots[0]), "{call}: {slots:?}");
         assert_eq!(

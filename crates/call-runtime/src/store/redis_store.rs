@@ -17,6 +17,8 @@
 //! | `<prefix>call:{<call>}:tool-claim:<tool call id>` | string | the owner of a running tool call (expires) |
 //! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
 //!
+//! The keys that say which instance serves which calls are described in [`super::instances`].
+//!
 //! Appends and snapshots are Lua scripts, so the check-then-write steps (is this event id known? is this
 //! snapshot newer? is this still the generation the actor folded?) are atomic across instances. Every write
 //! refreshes the TTL of what it touches, from `[retention]`.
@@ -138,7 +140,12 @@ impl RedisConfig {
     /// may carry credentials) replaced by `***`: the only form of the URLs fit for logs.
     pub fn redacted_url(&self) -> String {
         if self.is_cluster() {
-            return self.cluster_urls.iter().map(|url| redact(url)).collect::<Vec<_>>().join(",");
+            return self
+                .cluster_urls
+                .iter()
+                .map(|url| redact(url))
+                .collect::<Vec<_>>()
+                .join(",");
         }
         redact(&self.url)
     }
@@ -394,6 +401,11 @@ impl RedisStore {
 
     pub(crate) fn stats(&self) -> &StoreStats {
         &self.inner.stats
+    }
+
+    /// The prefix of every key.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.inner.config.key_prefix
     }
 
     /// The full name of one of a call's keys, such as `switchboard:call:{c-1}:journal`.
@@ -795,7 +807,10 @@ impl Connection {
             Connection::Cluster(connection) => {
                 let route = Route::new(hash_slot(key.as_bytes()), SlotAddr::Master);
                 let value = connection
-                    .route_command(command, RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)))
+                    .route_command(
+                        command,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
                     .await?;
                 T::from_redis_value(value).map_err(RedisError::from)
             }
@@ -808,7 +823,10 @@ impl Connection {
 pub(crate) fn hash_slot(key: &[u8]) -> u16 {
     let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
         let rest = &key[open + 1..];
-        rest.iter().position(|&b| b == b'}').filter(|&close| close > 0).map(|close| &rest[..close])
+        rest.iter()
+            .position(|&b| b == b'}')
+            .filter(|&close| close > 0)
+            .map(|close| &rest[..close])
     });
     crc16_xmodem(tagged.unwrap_or(key)) % 16_384
 }
@@ -818,7 +836,11 @@ fn crc16_xmodem(bytes: &[u8]) -> u16 {
     for &byte in bytes {
         crc ^= u16::from(byte) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc

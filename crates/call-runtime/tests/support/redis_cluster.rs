@@ -56,7 +56,9 @@ impl RedisCluster {
                 .unwrap_or_else(|error| {
                     panic!("cannot start redis-server ({error}): these tests need a real Redis (apt-get install redis-server)")
                 });
-            wait_until(Duration::from_secs(4), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+            wait_until(Duration::from_secs(4), || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
             cluster.nodes.push(Node {
                 port,
                 child: Some(child),
@@ -96,7 +98,10 @@ impl RedisCluster {
 
     /// The seed URLs of every node.
     pub(crate) fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(|node| format!("redis://{}", node.address())).collect()
+        self.nodes
+            .iter()
+            .map(|node| format!("redis://{}", node.address()))
+            .collect()
     }
 
     /// The node holding `slot` as primary now (asked of a node still alive).
@@ -121,7 +126,11 @@ impl RedisCluster {
                     .nth(1)
                     .and_then(|port| port.parse().ok())
                     .expect("a node address");
-                return self.nodes.iter().position(|node| node.port == port).expect("a known node");
+                return self
+                    .nodes
+                    .iter()
+                    .position(|node| node.port == port)
+                    .expect("a known node");
             }
         }
         panic!("no primary serves slot {slot}:\n{nodes}");
@@ -159,8 +168,14 @@ impl RedisCluster {
         let (from_id, to_id) = (self.id_of(from), self.id_of(to));
         let (source, target) = (&self.nodes[from], &self.nodes[to]);
         let slot_arg = slot.to_string();
-        ok(cli(target.port, &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from_id]));
-        ok(cli(source.port, &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &to_id]));
+        ok(cli(
+            target.port,
+            &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from_id],
+        ));
+        ok(cli(
+            source.port,
+            &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &to_id],
+        ));
         loop {
             let keys = cli(source.port, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "2"]);
             let keys: Vec<&str> = keys.lines().map(str::trim).filter(|key| !key.is_empty()).collect();
@@ -206,7 +221,10 @@ fn ok(reply: String) {
 fn wait_until(within: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !done() {
-        assert!(Instant::now() < deadline, "the cluster did not settle within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
