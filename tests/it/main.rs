@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod call;
 mod cli;
+mod cluster;
 mod edge;
 mod exactly_once;
 mod order;

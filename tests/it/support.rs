@@ -85,13 +85,15 @@ impl TestServer {
         let limits = config.http.clone();
         let switchboard = Switchboard::start_with(config, tools).await.unwrap();
         let admin_token = switchboard.admin_token().value().to_string();
-        let app = http::app(switchboard);
+        let app = http::app(switchboard.clone());
         let task = tokio::spawn(async move {
             http::serve_with(listener, app, &limits, async {
                 let _ = stopped.await;
             })
             .await
             .unwrap();
+            // As `switchboard serve` does after its server stops.
+            switchboard.shutdown().await;
         });
         TestServer {
             addr,
