@@ -12,10 +12,34 @@ use std::time::{Duration, Instant};
 pub(crate) struct Node {
     /// Its port on 127.0.0.1.
     pub(crate) port: u16,
+    /// Its data: the append-only file and `nodes.conf`, so a restarted node rejoins as itself.
+    dir: PathBuf,
     child: Option<Child>,
 }
 
 impl Node {
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            .args(["--cluster-replica-validity-factor", "0"])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start redis-server ({error}): these tests need a real Redis (apt-get install redis-server)"
+                )
+            });
+        self.child = Some(child);
+        let port = self.port;
+        wait_until(Duration::from_secs(4), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
     /// `host:port`, as `redis-cli --cluster` and `MIGRATE` take it.
     pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -44,25 +68,13 @@ impl RedisCluster {
             let port = free_port();
             let node_dir = cluster.dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("create a node's directory");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-                .args(["--cluster-replica-validity-factor", "0"])
-                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-                .arg(&node_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!("cannot start redis-server ({error}): these tests need a real Redis (apt-get install redis-server)")
-                });
-            wait_until(Duration::from_secs(4), || {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            cluster.nodes.push(Node {
+            let mut node = Node {
                 port,
-                child: Some(child),
-            });
+                dir: node_dir,
+                child: None,
+            };
+            node.spawn();
+            cluster.nodes.push(node);
         }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
@@ -106,6 +118,11 @@ impl RedisCluster {
 
     /// The node holding `slot` as primary now (asked of a node still alive).
     pub(crate) fn primary_of(&self, slot: u16) -> usize {
+        self.find_primary(slot)
+            .unwrap_or_else(|| panic!("no primary serves slot {slot}"))
+    }
+
+    fn find_primary(&self, slot: u16) -> Option<usize> {
         let asker = self.nodes.iter().find(|node| node.alive()).expect("a live node");
         // One line per node: `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slots...>`.
         let nodes = cli(asker.port, &["CLUSTER", "NODES"]);
@@ -126,14 +143,19 @@ impl RedisCluster {
                     .nth(1)
                     .and_then(|port| port.parse().ok())
                     .expect("a node address");
-                return self
-                    .nodes
-                    .iter()
-                    .position(|node| node.port == port)
-                    .expect("a known node");
+                return self.nodes.iter().position(|node| node.port == port);
             }
         }
-        panic!("no primary serves slot {slot}:\n{nodes}");
+        None
+    }
+
+    /// The slot of `key`, as the cluster computes it.
+    pub(crate) fn slot_of(&self, key: &str) -> u16 {
+        let asker = self.nodes.iter().find(|node| node.alive()).expect("a live node");
+        cli(asker.port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot")
     }
 
     /// A node's cluster id.
@@ -149,13 +171,29 @@ impl RedisCluster {
         }
     }
 
-    /// Waits until the surviving nodes agree the cluster serves every slot again (after a failover).
-    pub(crate) fn wait_healthy(&self, within: Duration) {
+    /// Starts a killed node again from its files: a former primary whose replica took over rejoins as that
+    /// replica's replica. Returns once the node is a replica with its link to its primary up.
+    pub(crate) fn restart(&mut self, index: usize) {
+        self.kill(index);
+        self.nodes[index].spawn();
+        let port = self.nodes[index].port;
+        wait_until(Duration::from_secs(30), || {
+            let info = cli(port, &["INFO", "replication"]);
+            info.contains("role:slave") && info.contains("master_link_status:up")
+        });
+    }
+
+    /// Waits until a live node other than `dead` serves `slot` as primary and the surviving nodes agree the
+    /// cluster serves every slot (after a failover).
+    pub(crate) fn wait_failover(&self, dead: usize, slot: u16, within: Duration) {
         wait_until(within, || {
-            self.nodes
-                .iter()
-                .filter(|node| node.alive())
-                .all(|node| cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+            self.find_primary(slot)
+                .is_some_and(|primary| primary != dead && self.nodes[primary].alive())
+                && self
+                    .nodes
+                    .iter()
+                    .filter(|node| node.alive())
+                    .all(|node| cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
         });
     }
 
@@ -189,8 +227,14 @@ impl RedisCluster {
             assert!(reply.contains("OK") || reply.contains("NOKEY"), "MIGRATE: {reply}");
             std::thread::sleep(pause);
         }
-        for node in self.nodes.iter().filter(|node| node.alive()) {
-            cli(node.port, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
+        // The target first, then the source, then the rest, as `redis-cli --cluster reshard` does.
+        let mut order = vec![to, from];
+        order.extend((0..self.nodes.len()).filter(|node| *node != to && *node != from));
+        for node in order.into_iter().filter(|node| self.nodes[*node].alive()) {
+            cli(
+                self.nodes[node].port,
+                &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id],
+            );
         }
     }
 }
