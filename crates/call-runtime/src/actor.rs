@@ -124,6 +124,8 @@ pub(crate) struct CallActorState {
     /// The highest seq this instance journaled and handed to the actor (0: none since it started). The call is
     /// served here while nothing folded is newer: otherwise its newest event went to another instance.
     last_local_seq: u64,
+    /// When the quiet actor last looked whether another instance took the call's newer events.
+    checked_at: Option<Instant>,
     idle_timer: Option<JoinHandle<()>>,
 }
 
@@ -192,6 +194,7 @@ impl Actor for CallActor {
             pending: BTreeMap::new(),
             last_activity: Instant::now(),
             last_local_seq: 0,
+            checked_at: None,
             idle_timer,
         })
     }
@@ -258,13 +261,24 @@ impl Actor for CallActor {
                     tracing::debug!(call_id = actor.state.call_id(), "retiring idle call");
                     actor.shared.stats.retired_idle.fetch_add(1, Ordering::Relaxed);
                     myself.stop(Some("idle".into()));
-                } else if !actor.served_here() && idle >= config.unserved_idle_timeout() {
-                    tracing::debug!(
-                        call_id = actor.state.call_id(),
-                        "retiring a call this instance does not serve"
-                    );
-                    actor.shared.stats.retired_unserved.fetch_add(1, Ordering::Relaxed);
-                    myself.stop(Some("unserved".into()));
+                } else if idle >= config.unserved_idle_timeout() {
+                    // Quiet here: at most once per unserved timeout, look whether the call's newer events went
+                    // to another instance (a shared store's journal moved past this actor).
+                    let unserved = config.unserved_idle_timeout();
+                    if actor.served_here() && actor.checked_at.is_none_or(|at| at.elapsed() >= unserved) {
+                        actor.checked_at = Some(Instant::now());
+                        if actor.shared.store.is_shared() {
+                            let _ = actor.catch_up().await;
+                        }
+                    }
+                    if !actor.served_here() {
+                        tracing::debug!(
+                            call_id = actor.state.call_id(),
+                            "retiring a call this instance does not serve"
+                        );
+                        actor.shared.stats.retired_unserved.fetch_add(1, Ordering::Relaxed);
+                        myself.stop(Some("unserved".into()));
+                    }
                 }
             }
             CallMsg::Fail(reason) => panic!("call actor failed on request: {reason}"),

@@ -14,9 +14,9 @@ pub struct RuntimeConfig {
     /// A call with no event for this long retires (its snapshot is kept).
     pub idle_timeout_seconds: f64,
     /// A call this instance does not serve retires after this long without a message (at most
-    /// `idle_timeout_seconds`): one whose newest event was taken by another instance, or whose actor was
-    /// started only to answer a query or after a restart. So each instance's memory tracks the calls it
-    /// actually takes events for, not every call it was once asked about.
+    /// `idle_timeout_seconds`): one whose newest event was taken by another instance (checked once the actor
+    /// has been quiet this long), or whose actor was restarted and took no event since. So each instance's
+    /// memory tracks the calls it takes events for, not every call it once took an event of.
     pub unserved_idle_timeout_seconds: f64,
     /// Save a snapshot after this many events (the journal covers the rest).
     pub snapshot_every: u32,
