@@ -373,7 +373,7 @@ impl MemoryStore {
             .filter(|report| !expired(&**report, ttl, now))
             .map(|report| (report.written, Arc::clone(&report.value)))
             .collect();
-        reports.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        reports.sort_unstable_by_key(|(written, _)| std::cmp::Reverse(*written));
         reports.into_iter().take(limit).map(|(_, report)| report).collect()
     }
 
