@@ -521,6 +521,50 @@ mod tests {
     }
 
     #[test]
+    fn cluster_urls_and_the_instance_come_from_the_file_or_the_flags() {
+        let config = Config::from_toml(
+            "[server]\ninstance_id = \"web-1\"\nheartbeat_seconds = 2\n[redis]\ncluster_urls = [\"redis://:pw@10.0.0.1:6379\", \"redis://10.0.0.2:6379\"]\nwait_replicas = 1\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert!(redis.is_cluster());
+        assert_eq!(redis.redacted_url(), "redis://***@10.0.0.1:6379,redis://10.0.0.2:6379");
+        let instance = config.server.instance();
+        assert_eq!((instance.id.as_str(), instance.heartbeat.as_secs()), ("web-1", 2));
+
+        // The flag replaces a file's single URL, and the other way round.
+        let mut config = Config::from_toml("[redis]\nurl = \"redis://old\"\n").unwrap();
+        config.apply(&ServeArgs {
+            redis_cluster_urls: Some(vec!["redis://a:1".into(), " redis://b:2".into()]),
+            instance_id: Some("web-2".into()),
+            ..ServeArgs::default()
+        });
+        config.validate().unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!((redis.url.as_str(), redis.cluster_urls.len()), ("", 2));
+        assert_eq!(config.server.instance().id, "web-2");
+
+        for (toml, wanted) in [
+            (
+                "[redis]\nurl = \"redis://a\"\ncluster_urls = [\"redis://b\"]\n",
+                "not both",
+            ),
+            ("[redis]\ncluster_urls = [\"http://b\"]\n", "not a Redis URL"),
+            ("[server]\ninstance_id = \"has space\"\n", "server.instance_id"),
+            ("[server]\ninstance_id = \"\"\n", "server.instance_id"),
+            ("[server]\nheartbeat_seconds = 0\n", "heartbeat_seconds"),
+        ] {
+            let error = Config::from_toml(toml).unwrap().validate().unwrap_err().to_string();
+            assert!(error.contains(wanted), "{toml}: {error}");
+        }
+        // A generated id names the host and differs between two starts.
+        let (first, second) = (Config::default().server.instance(), Config::default().server.instance());
+        assert_ne!(first.id, second.id);
+        first.validate().unwrap();
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let args = ServeArgs {
             listen: Some("127.0.0.1:0".parse().unwrap()),
