@@ -1,6 +1,6 @@
 //! The admin API: `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/report`, `GET /metrics`,
 //! `POST /knowledge/reload`, and the live call monitor (`GET /monitor`, `GET /monitor/events`; see
-//! [`crate::monitor`]).
+//! [`crate::monitor`]); and the body of the public `GET /readyz`.
 //!
 //! Conversation contents are personal data, so every admin route needs the admin token, whoever the peer is:
 //! a reverse proxy or tunnel on the same host makes every outside client look like loopback. Without a
@@ -177,10 +177,88 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
+/// This instance's live calls (with their summaries), the live calls of every other instance sharing the
+/// store (ids only), the recently ended calls with their reports, and the instances seen: each call marked
+/// with the instance that holds it.
 async fn list(State(switchboard): State<Switchboard>, Query(query): Query<ListQuery>) -> Response {
     let limit = query.limit.unwrap_or(1000).min(10_000);
-    let calls = switchboard.runtime().list(limit).await;
-    axum::Json(json!({ "live": switchboard.runtime().live_calls(), "calls": calls })).into_response()
+    let runtime = switchboard.runtime();
+    let me = runtime.instance_id();
+    let mut calls: Vec<Value> = runtime
+        .list(limit)
+        .await
+        .into_iter()
+        .map(|summary| {
+            let mut value = json!(summary);
+            value["instance"] = json!(me);
+            value
+        })
+        .collect();
+    // What other instances hold and what ended come from the store; without it, this instance's calls stand.
+    let (instances, others_error) = match runtime.instances(limit).await {
+        Ok(instances) => (instances, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    for other in instances.iter().filter(|other| other.instance != me) {
+        for id in &other.calls {
+            calls.push(json!({ "id": id, "instance": other.instance }));
+        }
+    }
+    calls.truncate(limit);
+    let (ended, ended_error) = match runtime.ended_calls(limit).await {
+        Ok(ended) => (ended, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    let ended: Vec<Value> = ended
+        .iter()
+        .map(|call| {
+            let report = &call.report;
+            json!({
+                "id": report.call_id,
+                "instance": call.instance,
+                "endedReason": report.ended_reason,
+                "summary": report.summary,
+                "cost": report.cost,
+                "durationSeconds": report.duration_seconds,
+                "receivedAtMs": report.received_at_ms,
+            })
+        })
+        .collect();
+    let instances: Vec<Value> = instances
+        .iter()
+        .map(|instance| {
+            json!({
+                "id": instance.instance,
+                "lastSeenMs": instance.last_seen_ms,
+                "calls": instance.calls.len(),
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "instance": me,
+        "live": runtime.live_calls(),
+        "calls": calls,
+        "ended": ended,
+        "instances": instances,
+    });
+    if let Some(error) = others_error.or(ended_error) {
+        tracing::warn!(%error, "listing this instance's calls only: the store cannot be read");
+        body["partial"] = json!(true);
+    }
+    axum::Json(body).into_response()
+}
+
+/// `GET /readyz`: 200 with the instance id, the store's kind and, for a Redis Cluster, its state when the
+/// store answers; 503 otherwise (the cause goes to the log, not to the unauthenticated caller).
+pub async fn readyz(switchboard: &Switchboard) -> Response {
+    let runtime = switchboard.runtime();
+    match switchboard.readiness().await {
+        Ok(()) => {
+            let store = runtime.store_state().await;
+            axum::Json(json!({ "status": "ready", "instance": runtime.instance_id(), "store": store })).into_response()
+        }
+        Err(cause) => ApiError::unavailable(&cause).into_response(),
+    }
 }
 
 async fn call(State(switchboard): State<Switchboard>, Path(id): Path<String>) -> Response {

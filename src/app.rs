@@ -102,11 +102,12 @@ impl Switchboard {
                 .map_err(RuntimeError::from)?,
             None => Store::memory(config.retention.clone()),
         };
-        let runtime = CallRuntime::start(store, config.calls.clone()).await?;
+        let runtime = CallRuntime::start_instance(store, config.calls.clone(), config.server.instance()).await?;
         let mut metrics = Metrics::new(runtime.clone());
         metrics.register_voice(voice.clone());
         metrics.set_tools(tools.names());
-        let monitor = crate::monitor::Bus::new(config.monitor.clone(), None, metrics.monitor_resyncs());
+        let instance = Some(runtime.instance_id().to_string());
+        let monitor = crate::monitor::Bus::new(config.monitor.clone(), instance, metrics.monitor_resyncs());
         let alerter = crate::alert::Alerter::start(&config.alerts);
         let control = crate::control::Control::start(&config.control, &config.telephony, runtime.clone())
             .map_err(StartError::Tools)?;

@@ -170,7 +170,13 @@ fn serve(args: ServeArgs, tools: ToolRegistry) -> anyhow::Result<()> {
         switchboard.voice().warm_up();
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
-        tracing::info!(%address, auth, "switchboard listening");
+        tracing::info!(
+            %address,
+            auth,
+            instance = switchboard.runtime().instance_id(),
+            store = switchboard.runtime().store_name(),
+            "switchboard listening"
+        );
         let token = switchboard.admin_token();
         if token.generated() {
             tracing::warn!(

@@ -16,6 +16,8 @@ use crate::auth::{AuthConfig, HmacAlgorithm, HmacConfig, SignatureEncoding};
 pub struct Config {
     /// Address to listen on (default `127.0.0.1:3000`).
     pub listen: SocketAddr,
+    /// This instance among the instances sharing a store.
+    pub server: ServerConfig,
     /// Log output format.
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes (default 16 MiB: end-of-call reports can exceed 2 MiB).
@@ -61,6 +63,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            server: ServerConfig::default(),
             log_format: LogFormat::Text,
             max_body_bytes: 16 * 1024 * 1024,
             auth: AuthConfig::None,
@@ -81,6 +84,38 @@ impl Default for Config {
             monitor: crate::monitor::MonitorConfig::default(),
             base_dir: PathBuf::from("."),
         }
+    }
+}
+
+/// This instance among the instances sharing a store (`[server]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The instance id shown in logs, metrics (`switchboard_instance_info`), `/calls` and `/readyz`. Default:
+    /// the host name and a random suffix, new at every start.
+    pub instance_id: Option<String>,
+    /// How often the instance publishes its live calls to a shared store (default 5 s).
+    pub heartbeat_seconds: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            instance_id: None,
+            heartbeat_seconds: 5.0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The runtime's instance: the configured id, or a generated one.
+    pub fn instance(&self) -> call_runtime::InstanceConfig {
+        let mut instance = match &self.instance_id {
+            Some(id) => call_runtime::InstanceConfig::named(id.clone()),
+            None => call_runtime::InstanceConfig::default(),
+        };
+        instance.heartbeat = std::time::Duration::try_from_secs_f64(self.heartbeat_seconds).unwrap_or_default();
+        instance
     }
 }
 
@@ -165,6 +200,19 @@ pub struct ServeArgs {
     /// Redis URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS): share calls between instances.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster, comma-separated (`redis://host:port,redis://host2:port`): share calls
+    /// between instances through the cluster. Replaces `--redis-url`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_CLUSTER_URLS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        conflicts_with = "redis_url"
+    )]
+    pub redis_cluster_urls: Option<Vec<String>>,
+    /// This instance's id [default: the host name and a random suffix].
+    #[arg(long, env = "SWITCHBOARD_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Folder of Markdown and text documents for `knowledge-base-request`.
     #[arg(long, env = "SWITCHBOARD_KNOWLEDGE_DIR")]
     pub knowledge_dir: Option<PathBuf>,
@@ -302,6 +350,15 @@ impl Config {
         if let Some(url) = &args.redis_url {
             let redis = self.redis.get_or_insert_with(Default::default);
             redis.url = url.clone();
+            redis.cluster_urls.clear();
+        }
+        if let Some(urls) = &args.redis_cluster_urls {
+            let redis = self.redis.get_or_insert_with(Default::default);
+            redis.cluster_urls = urls.iter().map(|url| url.trim().to_string()).collect();
+            redis.url.clear();
+        }
+        if let Some(id) = &args.instance_id {
+            self.server.instance_id = Some(id.clone());
         }
         if let Some(dir) = &args.knowledge_dir {
             self.knowledge.dir = Some(dir.clone());
@@ -331,6 +388,7 @@ impl Config {
             )));
         }
         self.tools.validate().map_err(ConfigError::Invalid)?;
+        self.server.instance().validate().map_err(ConfigError::Invalid)?;
         if let Some(redis) = &self.redis {
             redis.validate().map_err(ConfigError::Invalid)?;
         }
@@ -478,6 +536,50 @@ mod tests {
         );
         let error = Config::from_toml("[retention]\ncall_ttl = 5\n").unwrap_err();
         assert!(error.contains("unknown field `call_ttl`"), "{error}");
+    }
+
+    #[test]
+    fn cluster_urls_and_the_instance_come_from_the_file_or_the_flags() {
+        let config = Config::from_toml(
+            "[server]\ninstance_id = \"web-1\"\nheartbeat_seconds = 2\n[redis]\ncluster_urls = [\"redis://:pw@10.0.0.1:6379\", \"redis://10.0.0.2:6379\"]\nwait_replicas = 1\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert!(redis.is_cluster());
+        assert_eq!(redis.redacted_url(), "redis://***@10.0.0.1:6379,redis://10.0.0.2:6379");
+        let instance = config.server.instance();
+        assert_eq!((instance.id.as_str(), instance.heartbeat.as_secs()), ("web-1", 2));
+
+        // The flag replaces a file's single URL, and the other way round.
+        let mut config = Config::from_toml("[redis]\nurl = \"redis://old\"\n").unwrap();
+        config.apply(&ServeArgs {
+            redis_cluster_urls: Some(vec!["redis://a:1".into(), " redis://b:2".into()]),
+            instance_id: Some("web-2".into()),
+            ..ServeArgs::default()
+        });
+        config.validate().unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!((redis.url.as_str(), redis.cluster_urls.len()), ("", 2));
+        assert_eq!(config.server.instance().id, "web-2");
+
+        for (toml, wanted) in [
+            (
+                "[redis]\nurl = \"redis://a\"\ncluster_urls = [\"redis://b\"]\n",
+                "not both",
+            ),
+            ("[redis]\ncluster_urls = [\"http://b\"]\n", "not a Redis URL"),
+            ("[server]\ninstance_id = \"has space\"\n", "server.instance_id"),
+            ("[server]\ninstance_id = \"\"\n", "server.instance_id"),
+            ("[server]\nheartbeat_seconds = 0\n", "heartbeat_seconds"),
+        ] {
+            let error = Config::from_toml(toml).unwrap().validate().unwrap_err().to_string();
+            assert!(error.contains(wanted), "{toml}: {error}");
+        }
+        // A generated id names the host and differs between two starts.
+        let (first, second) = (Config::default().server.instance(), Config::default().server.instance());
+        assert_ne!(first.id, second.id);
+        first.validate().unwrap();
     }
 
     #[test]

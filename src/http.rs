@@ -369,10 +369,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(switchboard): State<Switchboard>) -> Response {
-    match switchboard.readiness().await {
-        Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Err(cause) => ApiError::unavailable(&cause).into_response(),
-    }
+    crate::admin::readyz(&switchboard).await
 }
 
 /// The current time in epoch milliseconds.

@@ -193,6 +193,22 @@ impl Collector for RuntimeCollector {
             None,
             gauge.metric_type(),
         )?)?;
+        // Which instance this is and which store it uses, as labels of a constant 1.
+        let info = ConstGauge::new(1i64);
+        let labels = [
+            ("instance", self.runtime.instance_id().to_string()),
+            ("store", self.runtime.store_name().to_string()),
+        ];
+        info.encode(
+            encoder
+                .encode_descriptor(
+                    "switchboard_instance_info",
+                    "This instance's id and store",
+                    None,
+                    info.metric_type(),
+                )?
+                .encode_family(&labels)?,
+        )?;
         let counters = [
             (
                 "switchboard_actor_restarts",
@@ -208,6 +224,11 @@ impl Collector for RuntimeCollector {
                 "switchboard_retired_idle",
                 "Call actors retired for idleness",
                 &stats.retired_idle,
+            ),
+            (
+                "switchboard_retired_unserved",
+                "Call actors retired sooner because this instance does not serve their call",
+                &stats.retired_unserved,
             ),
             (
                 "switchboard_retired_ended",

@@ -139,7 +139,9 @@ async fn a_whole_call_through_http_then_its_context_and_report() {
 
 #[tokio::test]
 async fn live_calls_are_listed() {
-    let server = TestServer::start(Config::default()).await;
+    let mut config = Config::default();
+    config.server.instance_id = Some("solo".into());
+    let server = TestServer::start(config).await;
     for call in ["c-b", "c-a"] {
         server
             .post_json(
@@ -157,10 +159,28 @@ async fn live_calls_are_listed() {
     assert_eq!(
         list["calls"],
         json!([
-            {"id": "c-a", "status": "in-progress", "customer": "+14155550123", "startedAtMs": 1, "turns": 1},
-            {"id": "c-b", "status": "in-progress", "customer": "+14155550123", "startedAtMs": 1, "turns": 1},
+            {"id": "c-a", "status": "in-progress", "customer": "+14155550123", "startedAtMs": 1, "turns": 1,
+             "instance": "solo"},
+            {"id": "c-b", "status": "in-progress", "customer": "+14155550123", "startedAtMs": 1, "turns": 1,
+             "instance": "solo"},
         ])
     );
+    assert_eq!(list["instance"], "solo");
+    assert_eq!(list["ended"], json!([]));
+    assert_eq!(list["instances"][0]["id"], "solo");
+    assert_eq!(list["instances"][0]["calls"], 2);
+    // A call that ends and reports leaves the live listing and is listed among the ended calls, with its report.
+    let report = message(
+        "c-a",
+        "end-of-call-report",
+        9,
+        json!({"endedReason": "customer-ended-call", "analysis": {"summary": "Said hello."}}),
+    );
+    assert_eq!(server.post_json("/webhook", &report).await.0, StatusCode::OK);
+    let (_, list) = server.get_json("/calls").await;
+    assert_eq!(list["ended"][0]["id"], "c-a");
+    assert_eq!(list["ended"][0]["instance"], "solo");
+    assert_eq!(list["ended"][0]["summary"], "Said hello.");
     let (status, missing) = server.get_json("/calls/nobody").await;
     assert_eq!(
         (status, missing),

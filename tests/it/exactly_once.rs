@@ -26,13 +26,13 @@ struct Seen {
 }
 
 /// A tool backend that counts its invocations and answers `#n`, after `delay`.
-struct Backend {
+pub(crate) struct Backend {
     addr: SocketAddr,
     seen: Arc<Seen>,
 }
 
 impl Backend {
-    async fn start(delay: Duration) -> Backend {
+    pub(crate) async fn start(delay: Duration) -> Backend {
         let seen = Arc::new(Seen::default());
         let handler = {
             let seen = Arc::clone(&seen);
@@ -58,7 +58,7 @@ impl Backend {
         Backend { addr, seen }
     }
 
-    fn runs(&self) -> usize {
+    pub(crate) fn runs(&self) -> usize {
         self.seen.runs.load(Ordering::SeqCst)
     }
 
@@ -74,7 +74,7 @@ impl Backend {
         )
     }
 
-    fn config(&self, tools: &str) -> Config {
+    pub(crate) fn config(&self, tools: &str) -> Config {
         Config::from_toml(&self.toml(tools)).unwrap()
     }
 }
@@ -87,7 +87,7 @@ fn with_redis(mut config: Config, url: &str) -> Config {
     config
 }
 
-fn booking(call: &str) -> Value {
+pub(crate) fn booking(call: &str) -> Value {
     tool_calls(call, 10, &[("tc-book-1", "book", json!({"slot": "tuesday 10:00"}))])
 }
 

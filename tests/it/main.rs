@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod call;
 mod cli;
+mod cluster;
 mod context;
 mod control;
 mod edge;

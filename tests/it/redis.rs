@@ -22,7 +22,7 @@ fn with_redis(url: &str) -> Config {
 }
 
 /// A scripted call: what the caller and assistant say, and tool calls that read it back.
-fn script(call: &str) -> Vec<Value> {
+pub(crate) fn script(call: &str) -> Vec<Value> {
     let said = |at: i64, role: &str, text: &str| {
         message(
             call,
@@ -59,7 +59,7 @@ fn script(call: &str) -> Vec<Value> {
 }
 
 /// The answers a run gives to the script's tool calls, in order.
-async fn run(servers: &[&TestServer], bodies: &[Value], mut pick: impl FnMut(usize) -> usize) -> Vec<Value> {
+pub(crate) async fn run(servers: &[&TestServer], bodies: &[Value], mut pick: impl FnMut(usize) -> usize) -> Vec<Value> {
     let mut answers = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
         let server = servers[pick(i) % servers.len()];

@@ -86,7 +86,7 @@ impl TestServer {
         let switchboard = Switchboard::start_with(config, tools).await.unwrap();
         let admin_token = switchboard.admin_token().value().to_string();
         let monitor = switchboard.monitor().clone();
-        let app = http::app(switchboard);
+        let app = http::app(switchboard.clone());
         let task = tokio::spawn(async move {
             http::serve_with(listener, app, &limits, async move {
                 let _ = stopped.await;
@@ -94,6 +94,8 @@ impl TestServer {
             })
             .await
             .unwrap();
+            // As `switchboard serve` does after its server stops.
+            switchboard.shutdown().await;
         });
         TestServer {
             addr,
@@ -123,7 +125,6 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
-    /// `request` with the admin token.
     /// `GET /metrics` with the admin token: the Prometheus text.
     pub(crate) async fn metrics(&self) -> String {
         self.admin(self.client.get(self.url("/metrics")))
@@ -135,6 +136,7 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `request` with the admin token.
     pub(crate) fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.bearer_auth(&self.admin_token)
     }

@@ -1,10 +1,15 @@
-//! The memory store against Redis in the same run, through the runtime's public API: ingest rate
-//! (`CallRuntime::ingest` for 1,000 calls, 64 concurrent senders) and the latency of `CallRuntime::state`, the
-//! path a tool call takes, with 10,000 live calls. The bench starts its own `redis-server` on a free loopback
-//! port. It prints a table with Redis/memory ratios, then runs criterion's measurements of the same two paths.
+//! The memory store against Redis and a Redis Cluster in the same run, through the runtime's public API:
+//! ingest rate (`CallRuntime::ingest` for 1,000 calls, 64 concurrent senders) and the latency of
+//! `CallRuntime::state`, the path a tool call takes, with 10,000 live calls. One instance on the memory store;
+//! two instances (two runtimes, each call's events alternating between them) on one `redis-server` and on a
+//! three-primary cluster, both started by the bench on free loopback ports. It prints a table with ratios to
+//! the memory store, then (unless `STORE_BENCH_TABLE_ONLY` is set) runs criterion's measurements.
 //!
 //! `cargo bench -p call-runtime --bench store`
 
+#[path = "../tests/support/redis_cluster.rs"]
+#[allow(dead_code, reason = "the bench kills and moves nothing")]
+mod redis_cluster;
 #[path = "../tests/support/redis_server.rs"]
 #[allow(dead_code, reason = "the bench needs no durable server")]
 mod redis_server;
@@ -41,17 +46,19 @@ fn transcript(call: &str, at: usize) -> CallEvent {
 }
 
 /// Ingests `EVENTS_PER_CALL` events into each of `INGEST_CALLS` calls named `{tag}-{n}`, from `SENDERS`
-/// concurrent tasks (each call's events in order, as Vapi sends them). Returns events per second.
-async fn ingest_rate(runtime: &CallRuntime, tag: &str) -> f64 {
+/// concurrent tasks (each call's events in order, as Vapi sends them, alternating between the instances).
+/// Returns events per second.
+async fn ingest_rate(runtimes: &[CallRuntime], tag: &str) -> f64 {
     let started = Instant::now();
     let tasks: Vec<_> = (0..SENDERS)
         .map(|sender| {
-            let runtime = runtime.clone();
+            let runtimes = runtimes.to_vec();
             let tag = tag.to_string();
             tokio::spawn(async move {
                 for call in (sender..INGEST_CALLS).step_by(SENDERS) {
                     let call_id = format!("{tag}-{call}");
                     for at in 0..EVENTS_PER_CALL {
+                        let runtime = &runtimes[at % runtimes.len()];
                         runtime.ingest(transcript(&call_id, at)).await.expect("ingest");
                     }
                 }
@@ -64,9 +71,10 @@ async fn ingest_rate(runtime: &CallRuntime, tag: &str) -> f64 {
     (INGEST_CALLS * EVENTS_PER_CALL) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Starts `LIVE_CALLS` calls (a few events each), then times `STATE_SAMPLES` sequential `state` queries of
-/// random calls. Returns (p50, p99) in microseconds.
-async fn state_latency(runtime: &CallRuntime) -> (f64, f64) {
+/// Starts `LIVE_CALLS` calls (a few events each, on the first instance), then times `STATE_SAMPLES` sequential
+/// `state` queries of random calls, alternating between the instances. Returns (p50, p99) in microseconds.
+async fn state_latency(runtimes: &[CallRuntime]) -> (f64, f64) {
+    let runtime = &runtimes[0];
     let tasks: Vec<_> = (0..SENDERS)
         .map(|sender| {
             let runtime = runtime.clone();
@@ -88,9 +96,10 @@ async fn state_latency(runtime: &CallRuntime) -> (f64, f64) {
     assert!(runtime.live_calls() >= LIVE_CALLS);
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut samples = Vec::with_capacity(STATE_SAMPLES);
-    for _ in 0..STATE_SAMPLES {
+    for sample in 0..STATE_SAMPLES {
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let call = format!("live-{}", (rng >> 33) as usize % LIVE_CALLS);
+        let runtime = &runtimes[sample % runtimes.len()];
         let started = Instant::now();
         let state = runtime.state(&call).await.expect("state").expect("a live call");
         samples.push(started.elapsed());
@@ -118,16 +127,22 @@ struct Figures {
     p99_us: f64,
 }
 
-async fn measure(store: Store, tag: &str) -> Figures {
-    let runtime = CallRuntime::start(store, config()).await.expect("runtime");
+/// Measures one instance per store in `stores` (each its own runtime, as separate processes would be).
+async fn measure(stores: Vec<Store>, tag: &str) -> Figures {
+    let mut runtimes = Vec::new();
+    for store in stores {
+        runtimes.push(CallRuntime::start(store, config()).await.expect("runtime"));
+    }
     // A warm-up round, then the best of three (the machine is shared).
-    ingest_rate(&runtime, &format!("{tag}-warm")).await;
+    ingest_rate(&runtimes, &format!("{tag}-warm")).await;
     let mut events_per_second: f64 = 0.0;
     for round in 0..3 {
-        events_per_second = events_per_second.max(ingest_rate(&runtime, &format!("{tag}-{round}")).await);
+        events_per_second = events_per_second.max(ingest_rate(&runtimes, &format!("{tag}-{round}")).await);
     }
-    let (p50_us, p99_us) = state_latency(&runtime).await;
-    runtime.shutdown().await;
+    let (p50_us, p99_us) = state_latency(&runtimes).await;
+    for runtime in runtimes {
+        runtime.shutdown().await;
+    }
     Figures {
         events_per_second,
         p50_us,
@@ -142,26 +157,40 @@ fn main() {
         .build()
         .expect("tokio");
 
-    let memory = tokio.block_on(measure(Store::default(), "memory"));
-    let redis = tokio.block_on(async { measure(redis_store(&server.url()).await, "redis").await });
+    let cluster = redis_cluster::RedisCluster::start(3, 0);
+    let memory = tokio.block_on(measure(vec![Store::default()], "memory"));
+    let redis = tokio.block_on(async {
+        let stores = vec![redis_store(&server.url()).await, redis_store(&server.url()).await];
+        measure(stores, "redis").await
+    });
+    let on_cluster = tokio.block_on(async {
+        let config = RedisConfig::cluster(cluster.urls());
+        let stores = vec![
+            Store::connect(&config).await.expect("connect"),
+            Store::connect(&config).await.expect("connect"),
+        ];
+        measure(stores, "cluster").await
+    });
+    drop(cluster);
     println!();
     println!(
         "store bench: {INGEST_CALLS} calls x {EVENTS_PER_CALL} events from {SENDERS} senders; state() over {LIVE_CALLS} live calls, {STATE_SAMPLES} samples"
     );
-    println!("| store  | ingest events/s | state() p50 µs | state() p99 µs |");
-    println!("|--------|----------------:|---------------:|---------------:|");
-    for (name, figures) in [("memory", &memory), ("redis", &redis)] {
+    println!("| store | instances | ingest events/s | state() p50 µs | state() p99 µs | ingest vs memory |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, instances, figures) in [
+        ("memory", 1, &memory),
+        ("redis", 2, &redis),
+        ("redis cluster, 3 primaries", 2, &on_cluster),
+    ] {
         println!(
-            "| {name:<6} | {:>15.0} | {:>14.1} | {:>14.1} |",
-            figures.events_per_second, figures.p50_us, figures.p99_us
+            "| {name} | {instances} | {:.0} | {:.1} | {:.1} | {:.3} |",
+            figures.events_per_second,
+            figures.p50_us,
+            figures.p99_us,
+            figures.events_per_second / memory.events_per_second
         );
     }
-    println!(
-        "| redis/memory | {:>9.3} | {:>14.2} | {:>14.2} |",
-        redis.events_per_second / memory.events_per_second,
-        redis.p50_us / memory.p50_us,
-        redis.p99_us / memory.p99_us
-    );
     println!(
         "goals: tool-call p99 <= 3 ms: {}; redis ingest >= 1/3 of memory: {}",
         if redis.p99_us <= 3_000.0 { "met" } else { "MISSED" },
@@ -172,6 +201,9 @@ fn main() {
         }
     );
     println!();
+    if std::env::var_os("STORE_BENCH_TABLE_ONLY").is_some() {
+        return;
+    }
 
     let mut criterion = Criterion::default()
         .configure_from_args()

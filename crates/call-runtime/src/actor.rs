@@ -121,6 +121,11 @@ pub(crate) struct CallActorState {
     /// Events that arrived ahead of a hole the store could not fill yet, by seq.
     pending: BTreeMap<u64, Arc<CallEvent>>,
     last_activity: Instant,
+    /// The highest seq this instance journaled and handed to the actor (0: none since it started). The call is
+    /// served here while nothing folded is newer: otherwise its newest event went to another instance.
+    last_local_seq: u64,
+    /// When the quiet actor last looked whether another instance took the call's newer events.
+    checked_at: Option<Instant>,
     idle_timer: Option<JoinHandle<()>>,
 }
 
@@ -172,7 +177,7 @@ impl Actor for CallActor {
             through = seq;
             since_snapshot += 1;
         }
-        let idle = shared.config.idle_timeout();
+        let idle = shared.config.unserved_idle_timeout();
         let idle_timer = Some(
             myself.send_interval(idle.max(std::time::Duration::from_millis(10)) / 2, || {
                 CallMsg::CheckIdle
@@ -188,6 +193,8 @@ impl Actor for CallActor {
             since_snapshot,
             pending: BTreeMap::new(),
             last_activity: Instant::now(),
+            last_local_seq: 0,
+            checked_at: None,
             idle_timer,
         })
     }
@@ -210,6 +217,7 @@ impl Actor for CallActor {
         match message {
             CallMsg::Apply { seq, generation, event } => {
                 actor.last_activity = Instant::now();
+                actor.last_local_seq = actor.last_local_seq.max(seq);
                 if actor.generation.as_ref().is_some_and(|ours| ours.id != generation) {
                     // Journaled in a record this actor no longer folds (it re-seeded meanwhile): journal it again.
                     actor.journal_again(event).await;
@@ -247,10 +255,30 @@ impl Actor for CallActor {
                 let _ = reply.send(outcome.map(|()| actor.expect()));
             }
             CallMsg::CheckIdle => {
-                if actor.last_activity.elapsed() >= actor.shared.config.idle_timeout() {
+                let idle = actor.last_activity.elapsed();
+                let config = &actor.shared.config;
+                if idle >= config.idle_timeout() {
                     tracing::debug!(call_id = actor.state.call_id(), "retiring idle call");
                     actor.shared.stats.retired_idle.fetch_add(1, Ordering::Relaxed);
                     myself.stop(Some("idle".into()));
+                } else if idle >= config.unserved_idle_timeout() {
+                    // Quiet here: at most once per unserved timeout, look whether the call's newer events went
+                    // to another instance (a shared store's journal moved past this actor).
+                    let unserved = config.unserved_idle_timeout();
+                    if actor.served_here() && actor.checked_at.is_none_or(|at| at.elapsed() >= unserved) {
+                        actor.checked_at = Some(Instant::now());
+                        if actor.shared.store.is_shared() {
+                            let _ = actor.catch_up().await;
+                        }
+                    }
+                    if !actor.served_here() {
+                        tracing::debug!(
+                            call_id = actor.state.call_id(),
+                            "retiring a call this instance does not serve"
+                        );
+                        actor.shared.stats.retired_unserved.fetch_add(1, Ordering::Relaxed);
+                        myself.stop(Some("unserved".into()));
+                    }
                 }
             }
             CallMsg::Fail(reason) => panic!("call actor failed on request: {reason}"),
@@ -275,6 +303,12 @@ impl Actor for CallActor {
 }
 
 impl CallActorState {
+    /// Whether this instance serves the call: it journaled the newest event the actor folded (an actor
+    /// started for a query, or one whose call's newest events went to other instances, does not).
+    fn served_here(&self) -> bool {
+        self.last_local_seq > 0 && self.last_local_seq >= self.through
+    }
+
     /// Takes the event journaled as `seq`: folds it when it is next, else fills the hole before it from the
     /// store. An event the store cannot catch up to yet waits in `pending`; it is journaled, so it is not lost.
     async fn receive(&mut self, seq: u64, event: Arc<CallEvent>) {

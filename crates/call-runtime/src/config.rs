@@ -13,6 +13,11 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// A call with no event for this long retires (its snapshot is kept).
     pub idle_timeout_seconds: f64,
+    /// A call this instance does not serve retires after this long without a message (at most
+    /// `idle_timeout_seconds`): one whose newest event was taken by another instance (checked once the actor
+    /// has been quiet this long), or whose actor was restarted and took no event since. So each instance's
+    /// memory tracks the calls it takes events for, not every call it once took an event of.
+    pub unserved_idle_timeout_seconds: f64,
     /// Save a snapshot after this many events (the journal covers the rest).
     pub snapshot_every: u32,
     /// Live calls at most; events of further new calls are refused until some retire.
@@ -30,6 +35,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             limits: Limits::default(),
             idle_timeout_seconds: 600.0,
+            unserved_idle_timeout_seconds: 60.0,
             snapshot_every: 32,
             max_live_calls: 200_000,
             ask_timeout_ms: 2_000,
@@ -44,8 +50,21 @@ impl RuntimeConfig {
         Duration::try_from_secs_f64(self.idle_timeout_seconds).unwrap_or(Duration::from_secs(600))
     }
 
+    /// How long a call this instance does not serve stays live without a message.
+    pub fn unserved_idle_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.unserved_idle_timeout_seconds)
+            .unwrap_or(Duration::from_secs(60))
+            .min(self.idle_timeout())
+    }
+
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), String> {
+        if !(self.unserved_idle_timeout_seconds.is_finite() && self.unserved_idle_timeout_seconds >= 0.01) {
+            return Err(format!(
+                "calls.unserved_idle_timeout_seconds must be at least 0.01, got {}",
+                self.unserved_idle_timeout_seconds
+            ));
+        }
         if !(self.idle_timeout_seconds.is_finite() && self.idle_timeout_seconds >= 0.01) {
             return Err(format!(
                 "calls.idle_timeout_seconds must be at least 0.01, got {}",
@@ -63,6 +82,69 @@ impl RuntimeConfig {
         }
         if self.limits.max_turns == 0 || self.limits.max_seen_events == 0 {
             return Err("calls.limits.max_turns and max_seen_events must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Who this process is among the instances that share a store: named in logs, metrics and `/calls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    /// The instance id.
+    pub id: String,
+    /// How often the instance publishes its live calls to a shared store.
+    pub heartbeat: Duration,
+    /// Ended calls (with their reports) listed per instance at most.
+    pub ended_kept: usize,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig::named(InstanceConfig::generated_id())
+    }
+}
+
+impl InstanceConfig {
+    /// An instance called `id`, with the default heartbeat (5 s) and 1000 ended calls kept.
+    pub fn named(id: impl Into<String>) -> InstanceConfig {
+        InstanceConfig {
+            id: id.into(),
+            heartbeat: Duration::from_secs(5),
+            ended_kept: 1000,
+        }
+    }
+
+    /// The host's name and a random suffix, e.g. `web-3-5f2a9c`: distinct for two processes on one host.
+    pub fn generated_id() -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|host| host.trim().to_string())
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| "switchboard".into());
+        format!("{host}-{:06x}", crate::store::fresh_id() & 0xff_ffff)
+    }
+
+    /// Checks the id is usable as part of a key and a label: 1 to 128 bytes, no whitespace or braces.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty() || self.id.len() > 128 {
+            return Err(format!(
+                "server.instance_id must be 1 to 128 bytes, got {}",
+                self.id.len()
+            ));
+        }
+        if self
+            .id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
+        {
+            return Err(format!(
+                "server.instance_id `{}` must not contain whitespace, control characters or braces",
+                self.id
+            ));
+        }
+        if self.heartbeat < Duration::from_millis(10) {
+            return Err("server.heartbeat_seconds must be at least 0.01".into());
         }
         Ok(())
     }

@@ -23,7 +23,9 @@ mod runtime;
 mod store;
 
 pub use actor::{CallSummary, Queried};
-pub use config::{RetentionConfig, RuntimeConfig};
+pub use config::{InstanceConfig, RetentionConfig, RuntimeConfig};
 pub use registry::RuntimeStats;
-pub use runtime::{CLAIM_MARGIN, CallRuntime, Replay, RuntimeError, ToolRun, Unclaimable};
-pub use store::{RedisConfig, Store, StoreError, StoreStats, StoredReport};
+pub use runtime::{
+    CLAIM_MARGIN, CallRuntime, EndedCall, InstanceCalls, Replay, RuntimeError, StoreState, ToolRun, Unclaimable,
+};
+pub use store::{ClusterState, RedisConfig, Store, StoreError, StoreStats, StoredReport};

@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use ractor::{ActorCell, ActorId};
 use tokio::sync::OnceCell;
 
-use crate::config::RuntimeConfig;
+use crate::config::{InstanceConfig, RuntimeConfig};
 use crate::store::{Expect, Store};
 
 /// Counters of what the runtime did, read by `/metrics`.
@@ -28,6 +28,9 @@ pub struct RuntimeStats {
     pub restarts: AtomicU64,
     /// Actors retired for idleness.
     pub retired_idle: AtomicU64,
+    /// Actors retired sooner because this instance does not serve their call
+    /// ([`RuntimeConfig::unserved_idle_timeout_seconds`]).
+    pub retired_unserved: AtomicU64,
     /// Actors retired because their call ended and reported.
     pub retired_ended: AtomicU64,
     /// Reads of the store's journal past an actor's position (with a shared store: one per query and per
@@ -85,6 +88,7 @@ impl RuntimeStats {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) config: RuntimeConfig,
+    pub(crate) instance: InstanceConfig,
     pub(crate) stats: RuntimeStats,
     pub(crate) calls: DashMap<String, Arc<Slot>>,
     /// Tool calls running in this process, so a retry waits for the run in progress.

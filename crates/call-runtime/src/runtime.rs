@@ -1,6 +1,9 @@
 //! The handle the edge uses, [`CallRuntime`], and the supervisor that restarts failed call actors.
 
+mod instances;
 mod tool_runs;
+
+pub use instances::{EndedCall, InstanceCalls, StoreState};
 
 pub(crate) use tool_runs::LocalRuns;
 pub use tool_runs::{CLAIM_MARGIN, Replay, ToolRun, Unclaimable};
@@ -17,7 +20,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::actor::{CallActor, CallArgs, CallMsg, CallSummary, Queried};
-use crate::config::RuntimeConfig;
+use crate::config::{InstanceConfig, RuntimeConfig};
 use crate::registry::{RuntimeStats, Shared};
 use crate::store::{Appended, Backend, Store, StoreError, StoreStats, StoredReport};
 
@@ -49,24 +52,37 @@ pub enum RuntimeError {
 pub struct CallRuntime {
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
-    /// The memory store's periodic sweep of expired data, stopped at shutdown.
+    /// The memory store's periodic sweep of expired data, or a shared store's heartbeat, stopped at shutdown.
     sweeper: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl CallRuntime {
-    /// Starts a runtime over `store` (and, for the memory store, its periodic sweep of expired data).
+    /// Starts a runtime over `store` (and, for the memory store, its periodic sweep of expired data) as an
+    /// instance with a generated id.
     pub async fn start(store: Store, config: RuntimeConfig) -> Result<CallRuntime, RuntimeError> {
-        let sweeper = match &store.backend {
+        CallRuntime::start_instance(store, config, InstanceConfig::default()).await
+    }
+
+    /// Starts a runtime over `store` as instance `instance`: with a shared store, it publishes its live calls
+    /// every heartbeat, so every instance's `/calls` lists them.
+    pub async fn start_instance(
+        store: Store,
+        config: RuntimeConfig,
+        instance: InstanceConfig,
+    ) -> Result<CallRuntime, RuntimeError> {
+        let memory_sweeper = match &store.backend {
             Backend::Memory(memory) => Some(memory.spawn_sweeper()),
             Backend::Redis(_) => None,
         };
         let shared = Arc::new(Shared {
             store,
             config,
+            instance,
             stats: RuntimeStats::default(),
             calls: DashMap::new(),
             tool_runs: tool_runs::LocalRuns::default(),
         });
+        let sweeper = memory_sweeper.or_else(|| instances::spawn_heartbeat(Arc::clone(&shared)));
         let (supervisor, _) = Actor::spawn(None, CallSupervisor, Arc::clone(&shared))
             .await
             .map_err(|error| RuntimeError::Unavailable {
@@ -272,9 +288,13 @@ impl CallRuntime {
         Ok(self.shared.store.report(call_id).await?)
     }
 
-    /// Stores an end-of-call report (the body verbatim plus summary fields).
+    /// Stores an end-of-call report (the body verbatim plus summary fields), and lists the call among the
+    /// recently ended ones ([`CallRuntime::ended_calls`]).
     pub async fn save_report(&self, report: StoredReport) -> Result<(), RuntimeError> {
-        Ok(self.shared.store.save_report(report).await?)
+        let call_id = report.call_id.clone();
+        self.shared.store.save_report(report).await?;
+        self.record_ended(&call_id).await;
+        Ok(())
     }
 
     /// The memory shared by every call of a conversation (empty for an unknown or expired one).
@@ -362,6 +382,10 @@ impl CallRuntime {
             drains.abort_all();
         }
         let _ = self.supervisor.stop_and_wait(Some("shutdown".into()), Some(ask)).await;
+        // Other instances stop listing this one's calls now rather than after missed heartbeats.
+        if let Err(error) = self.shared.heartbeat(false).await {
+            tracing::debug!(%error, "final heartbeat failed");
+        }
     }
 
     fn live(&self, call_id: &str) -> Option<ActorRef<CallMsg>> {

@@ -13,13 +13,14 @@
 //! the actor expects; a mismatch is reported, never papered over, and the actor re-seeds the store from its
 //! own state ([`Store::reseed`]) before anything new is acknowledged.
 
+mod instances;
 mod memory;
 mod redis_store;
 mod tool_ledger;
 
 pub(crate) use memory::MemoryStore;
-pub use redis_store::RedisConfig;
 pub(crate) use redis_store::RedisStore;
+pub use redis_store::{ClusterState, RedisConfig};
 pub(crate) use tool_ledger::{LedgerLimits, MemoryToolLedger, ToolClaim, owner_token};
 
 use std::collections::BTreeMap;
@@ -263,10 +264,11 @@ impl Store {
         }
     }
 
-    /// A short name for logs and `/readyz`.
+    /// A short name for logs, metrics and `/readyz`: `memory`, `redis` or `redis-cluster`.
     pub fn name(&self) -> &'static str {
         match &self.backend {
             Backend::Memory(_) => "memory",
+            Backend::Redis(redis) if redis.is_cluster() => "redis-cluster",
             Backend::Redis(_) => "redis",
         }
     }

@@ -559,3 +559,63 @@ async fn a_stale_copy_of_the_record_is_noticed_and_reseeded() {
     assert_eq!(fresh.state(call).await.unwrap().unwrap(), expected);
     fresh.shutdown().await;
 }
+
+/// Polls `done` every 20 ms for at most 10 s.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+/// When a call's events move to another instance (a load balancer's choice), the actor left behind retires
+/// after the short unserved timeout while the instance now taking the events keeps its own; when the events
+/// move back, the roles swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_of_calls_an_instance_does_not_serve_retire_sooner() {
+    let server = RedisServer::start();
+    let config = RuntimeConfig {
+        idle_timeout_seconds: 60.0,
+        unserved_idle_timeout_seconds: 0.3,
+        ..RuntimeConfig::default()
+    };
+    let a = CallRuntime::start(redis_store(&server.url()).await, config.clone())
+        .await
+        .unwrap();
+    let b = CallRuntime::start(redis_store(&server.url()).await, config)
+        .await
+        .unwrap();
+    a.ingest(transcript("moving", 1, Role::User, true, "hello"))
+        .await
+        .unwrap();
+    b.ingest(transcript("moving", 2, Role::User, true, "moved"))
+        .await
+        .unwrap();
+    assert_eq!((a.live_calls(), b.live_calls()), (1, 1));
+    assert!(eventually(|| a.live_calls() == 0).await, "a's actor retired");
+    assert_eq!(a.retired_unserved(), 1);
+    assert_eq!(b.live_calls(), 1, "b serves the call: its actor stays");
+    assert_eq!(b.retired_unserved(), 0);
+
+    a.ingest(transcript("moving", 3, Role::User, true, "back"))
+        .await
+        .unwrap();
+    assert!(eventually(|| b.live_calls() == 0).await, "b's actor retired");
+    assert_eq!(b.retired_unserved(), 1);
+    assert_eq!(a.live_calls(), 1, "a serves the call again");
+    let texts: Vec<String> = a
+        .state("moving")
+        .await
+        .unwrap()
+        .unwrap()
+        .conversation()
+        .iter()
+        .map(|turn| turn.text.clone())
+        .collect();
+    assert_eq!(texts, ["hello", "moved", "back"]);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -1,8 +1,12 @@
-//! One contract, two stores: every case below runs against the memory store and against a real
-//! `redis-server` started on a free loopback port, so the two cannot drift apart. Expiry runs on tokio's paused
+//! One contract, three stores: every case below runs against the memory store, against a real
+//! `redis-server` started on a free loopback port, and against a real three-primary Redis Cluster, so they
+//! cannot drift apart. Expiry runs on tokio's paused
 //! clock for the memory store and on a real (short) wait for Redis.
 
 // Shared with the integration tests, which also restart servers; these cases do not.
+#[allow(dead_code)]
+#[path = "../../tests/support/redis_cluster.rs"]
+mod redis_cluster;
 #[allow(dead_code)]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
@@ -15,6 +19,7 @@ use std::time::Duration;
 use call_state::{CallEvent, CallState, EventKind, Limits, Role};
 use serde_json::json;
 
+use self::redis_cluster::RedisCluster;
 use self::redis_server::RedisServer;
 use super::{Appended, Backend, Expect, Generation, Reseed, Saved, Snapshot, Store, StoreError, StoredReport};
 use crate::config::RetentionConfig;
@@ -24,12 +29,14 @@ use crate::store::RedisConfig;
 struct Harness {
     store: Store,
     server: Option<RedisServer>,
+    cluster: Option<RedisCluster>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Memory,
     Redis,
+    Cluster,
 }
 
 impl Harness {
@@ -38,6 +45,7 @@ impl Harness {
             Kind::Memory => Harness {
                 store: Store::memory(retention),
                 server: None,
+                cluster: None,
             },
             Kind::Redis => {
                 let server = RedisServer::start();
@@ -50,6 +58,21 @@ impl Harness {
                 Harness {
                     store,
                     server: Some(server),
+                    cluster: None,
+                }
+            }
+            Kind::Cluster => {
+                let cluster = RedisCluster::start(3, 0);
+                let config = RedisConfig {
+                    key_prefix: "contract:".into(),
+                    response_timeout_ms: 2_000,
+                    ..RedisConfig::cluster(cluster.urls())
+                };
+                let store = Store::connect_with(&config, retention).await.unwrap();
+                Harness {
+                    store,
+                    server: None,
+                    cluster: Some(cluster),
                 }
             }
         }
@@ -57,14 +80,20 @@ impl Harness {
 
     /// Lets `duration` pass: tokio's paused clock for the memory store, a real wait for Redis.
     async fn wait(&self, duration: Duration) {
-        match self.server {
-            None => tokio::time::advance(duration).await,
-            Some(_) => tokio::time::sleep(duration).await,
+        match self.store.backend {
+            Backend::Memory(_) => tokio::time::advance(duration).await,
+            Backend::Redis(_) => tokio::time::sleep(duration).await,
         }
     }
 
     /// Loses everything the store holds, as a Redis restarted without persistence or `FLUSHALL` does.
     async fn lose_everything(&self) {
+        if let Some(cluster) = &self.cluster {
+            for node in &cluster.nodes {
+                redis_cluster::cli(node.port, &["FLUSHALL"]);
+            }
+            return;
+        }
         match (&self.server, &self.store.backend) {
             (Some(server), _) => {
                 let mut redis = raw(&server.url()).await;
@@ -442,7 +471,7 @@ async fn everything_expires(kind: Kind) {
     }
 }
 
-/// Runs each case against both stores. The memory store's cases run on tokio's paused clock.
+/// Runs each case against the three stores. The memory store's cases run on tokio's paused clock.
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory_store {
@@ -458,6 +487,14 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(super::Kind::Redis).await
+                }
+            )*
+        }
+        mod redis_cluster_store {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Kind::Cluster).await
                 }
             )*
         }
@@ -571,4 +608,40 @@ async fn the_memory_store_remembers_a_bounded_number_of_event_ids_per_call() {
     assert_eq!(journaled(&h.store, &events[8_199], None).await.0, 8_200);
     assert_eq!(journaled(&h.store, &events[100], None).await.0, 101);
     assert_eq!(journaled(&h.store, &events[0], None).await.0, 8_201);
+}
+
+#[tokio::test]
+async fn the_slot_the_store_computes_is_the_clusters_and_a_calls_keys_share_one() {
+    let h = Harness::new(Kind::Cluster, RetentionConfig::default()).await;
+    let Backend::Redis(redis) = &h.store.backend else {
+        unreachable!()
+    };
+    let port = h.cluster.as_ref().unwrap().nodes[0].port;
+    let keyslot = |key: &str| -> u16 {
+        redis_cluster::cli(port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    for call in ["c-1", "call with spaces", "ünï", "{nested}", "a}b"] {
+        let parts = [
+            "seq",
+            "journal",
+            "ids",
+            "snapshot",
+            "gen",
+            "report",
+            "conversation",
+            "tools",
+        ];
+        let slots: Vec<u16> = parts.iter().map(|part| keyslot(&redis.call_key(call, part))).collect();
+        assert!(slots.iter().all(|slot| *slot == slots[0]), "{call}: {slots:?}");
+        assert_eq!(
+            super::redis_store::hash_slot(redis.tool_claim_key(call, "t-1").as_bytes()),
+            slots[0]
+        );
+    }
+    for key in ["foo", "{}", "{}x", "a{b}c", "{a}{b}", &redis.conversation_key("conv-9")] {
+        assert_eq!(super::redis_store::hash_slot(key.as_bytes()), keyslot(key), "{key}");
+    }
 }

@@ -362,6 +362,21 @@ impl MemoryStore {
         self.enforce_cap(&self.inner.reports);
     }
 
+    /// The stored reports not yet expired, latest first, at most `limit`.
+    pub(crate) fn recent_reports(&self, limit: usize) -> Vec<Arc<StoredReport>> {
+        let now = Instant::now();
+        let ttl = self.inner.retention.report_ttl();
+        let mut reports: Vec<(Instant, Arc<StoredReport>)> = self
+            .inner
+            .reports
+            .iter()
+            .filter(|report| !expired(&**report, ttl, now))
+            .map(|report| (report.written, Arc::clone(&report.value)))
+            .collect();
+        reports.sort_unstable_by_key(|(written, _)| std::cmp::Reverse(*written));
+        reports.into_iter().take(limit).map(|(_, report)| report).collect()
+    }
+
     pub(crate) fn report(&self, call_id: &str) -> Option<Arc<StoredReport>> {
         let report = self.inner.reports.get(call_id)?;
         (!expired(&*report, self.inner.retention.report_ttl(), Instant::now())).then(|| Arc::clone(&report.value))

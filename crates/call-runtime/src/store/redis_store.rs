@@ -17,9 +17,20 @@
 //! | `<prefix>call:{<call>}:tool-claim:<tool call id>` | string | the owner of a running tool call (expires) |
 //! | `<prefix>conversation:{<id>}:memory` | hash | memory key → JSON value |
 //!
+//! The keys that say which instance serves which calls are described in [`super::instances`].
+//!
 //! Appends and snapshots are Lua scripts, so the check-then-write steps (is this event id known? is this
 //! snapshot newer? is this still the generation the actor folded?) are atomic across instances. Every write
 //! refreshes the TTL of what it touches, from `[retention]`.
+//!
+//! Every script and every multi-command step touches the keys of one hash slot only (one call's, or one
+//! conversation's), so the same code runs against one Redis and against a Redis Cluster
+//! ([`RedisConfig::cluster_urls`]). With a cluster, the client follows `MOVED` and `ASK` redirections and
+//! refreshes its slot map after a failover by itself, retrying within the response timeout; every write is
+//! idempotent (an event id is journaled once, a snapshot never goes back, a tool answer is recorded once), so
+//! a retry after a lost reply does no harm. [`RedisConfig::wait_replicas`] makes every write wait until that
+//! many replicas have it before it is acknowledged, so a replica promoted after its primary died holds
+//! everything acknowledged.
 //!
 //! This module does not decide what to do when Redis is down: every failure is a [`StoreError`] and the
 //! runtime chooses (refuse the event, or answer from the actor's local state).
@@ -32,7 +43,9 @@ use std::time::Duration;
 
 use call_state::CallEvent;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script, Value};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
 use serde::Deserialize;
 
 use super::{Appended, Expect, Generation, Loaded, Reseed, Saved, Snapshot, StoreError, StoreStats, StoredReport};
@@ -43,8 +56,16 @@ use crate::config::RetentionConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port/db`, `rediss://...` for TLS, or `unix:///path`. May hold a password:
-    /// it is never logged ([`RedisConfig::redacted_url`], and `Debug` redacts it).
+    /// it is never logged ([`RedisConfig::redacted_url`], and `Debug` redacts it). Empty with `cluster_urls`.
     pub url: String,
+    /// The seed nodes of a Redis Cluster (`redis://host:port` each, any subset of its primaries and
+    /// replicas): set instead of `url` to speak the cluster protocol. The client discovers the rest.
+    pub cluster_urls: Vec<String>,
+    /// Replicas every write must reach before it is acknowledged (`WAIT`); 0 acknowledges once the primary
+    /// has it. With 1 and a replica per primary, a failover loses nothing acknowledged.
+    pub wait_replicas: usize,
+    /// How long a write waits for `wait_replicas` replicas before it is refused (and retried by the sender).
+    pub wait_timeout_ms: u64,
     /// Prefix of every key, so several deployments can share one Redis.
     pub key_prefix: String,
     /// How long one connection attempt may take.
@@ -64,6 +85,9 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: String::new(),
+            cluster_urls: Vec::new(),
+            wait_replicas: 0,
+            wait_timeout_ms: 500,
             key_prefix: "switchboard:".into(),
             connect_timeout_ms: 1_000,
             response_timeout_ms: 1_000,
@@ -78,6 +102,8 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout_ms", &self.wait_timeout_ms)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("response_timeout_ms", &self.response_timeout_ms)
@@ -97,23 +123,59 @@ impl RedisConfig {
         }
     }
 
-    /// The URL with its user and password (and any query, which may carry credentials) replaced by `***`:
-    /// the only form of the URL fit for logs.
+    /// The config for a Redis Cluster reached through `urls` with every other setting at its default.
+    pub fn cluster<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> RedisConfig {
+        RedisConfig {
+            cluster_urls: urls.into_iter().map(Into::into).collect(),
+            ..RedisConfig::default()
+        }
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_urls.is_empty()
+    }
+
+    /// The URL (or the cluster's seed URLs, comma-separated) with user and password (and any query, which
+    /// may carry credentials) replaced by `***`: the only form of the URLs fit for logs.
     pub fn redacted_url(&self) -> String {
+        if self.is_cluster() {
+            return self
+                .cluster_urls
+                .iter()
+                .map(|url| redact(url))
+                .collect::<Vec<_>>()
+                .join(",");
+        }
         redact(&self.url)
     }
 
-    /// Checks that the URL parses and the numbers are usable. Messages never contain the password.
+    /// Checks that the URLs parse and the numbers are usable. Messages never contain the password.
     pub fn validate(&self) -> Result<(), String> {
-        if self.url.trim().is_empty() {
-            return Err("redis.url is empty; expected redis://host:port".into());
-        }
-        if let Err(error) = redis::Client::open(self.url.as_str()) {
+        if self.is_cluster() {
+            if !self.url.trim().is_empty() {
+                return Err("set either redis.url or redis.cluster_urls, not both".into());
+            }
+            for url in &self.cluster_urls {
+                if let Err(error) = redis::Client::open(url.as_str()) {
+                    return Err(format!(
+                        "redis.cluster_urls: {} is not a Redis URL: {}",
+                        redact(url),
+                        error
+                    ));
+                }
+            }
+        } else if self.url.trim().is_empty() {
+            return Err("redis.url is empty; expected redis://host:port (or set redis.cluster_urls)".into());
+        } else if let Err(error) = redis::Client::open(self.url.as_str()) {
             return Err(format!(
                 "redis.url {} is not a Redis URL: {}",
                 self.redacted_url(),
                 error
             ));
+        }
+        if self.wait_replicas > 0 && self.wait_timeout_ms == 0 {
+            return Err("redis.wait_timeout_ms must be at least 1 when redis.wait_replicas is set".into());
         }
         let positive = [
             ("connect_timeout_ms", self.connect_timeout_ms),
@@ -270,7 +332,7 @@ struct Inner {
     config: RedisConfig,
     retention: RetentionConfig,
     stats: StoreStats,
-    connections: Vec<ConnectionManager>,
+    connections: Vec<Connection>,
     next: AtomicUsize,
     /// Whether the last operation reached Redis; flips are logged once each, not on every failure.
     reachable: AtomicBool,
@@ -306,20 +368,11 @@ impl RedisStore {
     /// a server started before its Redis becomes ready by itself.
     pub(crate) async fn connect(config: &RedisConfig, retention: RetentionConfig) -> Result<RedisStore, StoreError> {
         config.validate().map_err(StoreError::Unavailable)?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|error| StoreError::Unavailable(format!("redis url: {}", error)))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))
-            .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
-            .set_number_of_retries(config.reconnect_retries)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(config.reconnect_max_delay_ms.max(50)));
-        let mut connections = Vec::with_capacity(config.pool_size);
-        for _ in 0..config.pool_size {
-            let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
-                .map_err(|error| StoreError::Unavailable(describe(&error)))?;
-            connections.push(manager);
-        }
+        let connections = if config.is_cluster() {
+            cluster_connections(config)?
+        } else {
+            single_connections(config)?
+        };
         let store = RedisStore {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -337,7 +390,7 @@ impl RedisStore {
         };
         // A failed ping is logged by `run`; the store starts unready and recovers by itself.
         if store.ping().await.is_ok() {
-            tracing::info!(url = %config.redacted_url(), "redis store connected");
+            tracing::info!(url = %config.redacted_url(), cluster = config.is_cluster(), "redis store connected");
         }
         Ok(store)
     }
@@ -348,6 +401,11 @@ impl RedisStore {
 
     pub(crate) fn stats(&self) -> &StoreStats {
         &self.inner.stats
+    }
+
+    /// The prefix of every key.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.inner.config.key_prefix
     }
 
     /// The full name of one of a call's keys, such as `switchboard:call:{c-1}:journal`.
@@ -373,7 +431,12 @@ impl RedisStore {
         }
     }
 
-    pub(super) fn connection(&self) -> ConnectionManager {
+    /// Whether the store speaks to a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.inner.config.is_cluster()
+    }
+
+    pub(super) fn connection(&self) -> Connection {
         let at = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
         self.inner.connections[at].clone()
     }
@@ -399,6 +462,26 @@ impl RedisStore {
             Err(error) => self.mark(false, &error.to_string()),
         }
         outcome
+    }
+
+    /// With [`RedisConfig::wait_replicas`], waits until that many replicas of the primary holding `key` have
+    /// every write made so far on `connection`; a write they do not all have in time is refused, so it is not
+    /// acknowledged (its sender retries, and every write here is idempotent).
+    pub(super) async fn replicated(&self, connection: &mut Connection, key: &str) -> Result<(), StoreError> {
+        let wanted = self.inner.config.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let mut command = redis::cmd("WAIT");
+        command.arg(wanted).arg(self.inner.config.wait_timeout_ms);
+        let reached: i64 = self.run(connection.query_at(command, key)).await?;
+        if reached < wanted as i64 {
+            return Err(StoreError::Unavailable(format!(
+                "redis: a write reached {reached} of {wanted} replicas within {} ms",
+                self.inner.config.wait_timeout_ms
+            )));
+        }
+        Ok(())
     }
 
     fn mark(&self, reachable: bool, reason: &str) {
@@ -432,6 +515,7 @@ impl RedisStore {
             .arg(super::fresh_id().to_string())
             .arg(expect.map_or(0, |expect| expect.through));
         let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
+        self.replicated(&mut connection, &keys.seq).await?;
         match reply.as_slice() {
             [Value::Int(-1)] => Ok(Appended::Diverged),
             [Value::Int(seq), generation] => Ok(Appended::Journaled {
@@ -478,6 +562,7 @@ impl RedisStore {
             .arg(self.inner.retention.call_ttl_seconds)
             .arg(generation.map(|id| id.to_string()).unwrap_or_default());
         let saved: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        self.replicated(&mut connection, &keys.seq).await?;
         Ok(match saved {
             1 => Saved::Written,
             0 => Saved::Older,
@@ -511,6 +596,7 @@ impl RedisStore {
             .arg(state)
             .arg(self.inner.retention.call_ttl_seconds);
         let written: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        self.replicated(&mut connection, &keys.seq).await?;
         Ok(written == 1)
     }
 
@@ -520,11 +606,12 @@ impl RedisStore {
         let mut connection = self.connection();
         let mut command = redis::cmd("SET");
         command
-            .arg(key)
+            .arg(&key)
             .arg(json)
             .arg("EX")
             .arg(self.inner.retention.report_ttl_seconds);
-        self.run(command.query_async::<()>(&mut connection)).await
+        self.run(command.query_async::<()>(&mut connection)).await?;
+        self.replicated(&mut connection, &key).await
     }
 
     pub(crate) async fn report(&self, call_id: &str) -> Result<Option<Arc<StoredReport>>, StoreError> {
@@ -577,7 +664,8 @@ impl RedisStore {
                 .arg(&hash)
                 .arg(retention.conversation_ttl_seconds)
                 .ignore();
-            return self.run(pipeline.query_async::<()>(&mut connection)).await;
+            self.run(pipeline.query_async::<()>(&mut connection)).await?;
+            return self.replicated(&mut connection, &hash).await;
         };
         let mut invocation = self.inner.set_memory.prepare_invoke();
         invocation
@@ -588,7 +676,7 @@ impl RedisStore {
             .arg(retention.conversation_max_entries)
             .arg(retention.conversation_max_bytes);
         match self.run(invocation.invoke_async::<i64>(&mut connection)).await? {
-            1 => Ok(()),
+            1 => self.replicated(&mut connection, &hash).await,
             -1 => Err(retention.too_many_entries()),
             _ => Err(retention.too_many_bytes()),
         }
@@ -596,13 +684,15 @@ impl RedisStore {
 
     pub(crate) async fn link_conversation(&self, call_id: &str, conversation_id: &str) -> Result<(), StoreError> {
         let mut connection = self.connection();
+        let key = self.call_key(call_id, "conversation");
         let mut command = redis::cmd("SET");
         command
-            .arg(self.call_key(call_id, "conversation"))
+            .arg(&key)
             .arg(conversation_id)
             .arg("EX")
             .arg(self.inner.retention.call_ttl_seconds);
-        self.run(command.query_async::<()>(&mut connection)).await
+        self.run(command.query_async::<()>(&mut connection)).await?;
+        self.replicated(&mut connection, &key).await
     }
 
     pub(crate) async fn conversation_of(&self, call_id: &str) -> Result<Option<String>, StoreError> {
@@ -612,13 +702,190 @@ impl RedisStore {
         self.run(command.query_async(&mut connection)).await
     }
 
-    /// Sends `PING`: `Ok` when Redis answers within the response timeout.
+    /// Sends `PING` (to every primary of a cluster): `Ok` when Redis answers within the response timeout.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let command = redis::cmd("PING");
-        self.run(command.query_async::<String>(&mut connection))
+        self.run(command.query_async::<Value>(&mut connection))
             .await
             .map(|_| ())
+    }
+
+    /// What a Redis Cluster says of itself (`CLUSTER INFO` from one of its nodes): the fields `/readyz` shows.
+    /// `None` for one Redis.
+    pub(crate) async fn cluster_state(&self) -> Result<Option<ClusterState>, StoreError> {
+        if !self.is_cluster() {
+            return Ok(None);
+        }
+        let mut connection = self.connection();
+        let mut command = redis::cmd("CLUSTER");
+        command.arg("INFO");
+        let info: String = self.run(command.query_async(&mut connection)).await?;
+        Ok(Some(ClusterState::parse(&info)))
+    }
+}
+
+/// Connections to one Redis: each a [`ConnectionManager`] that reconnects by itself.
+fn single_connections(config: &RedisConfig) -> Result<Vec<Connection>, StoreError> {
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|error| StoreError::Unavailable(format!("redis url: {}", error)))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))
+        .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
+        .set_number_of_retries(config.reconnect_retries)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(config.reconnect_max_delay_ms.max(50)));
+    (0..config.pool_size)
+        .map(|_| {
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .map(Connection::Single)
+                .map_err(|error| StoreError::Unavailable(describe(&error)))
+        })
+        .collect()
+}
+
+/// Connections to a Redis Cluster: each keeps one multiplexed connection per node, follows redirections and
+/// refreshes its slot map on its own. Connecting is lazy, as for one Redis.
+fn cluster_connections(config: &RedisConfig) -> Result<Vec<Connection>, StoreError> {
+    let client = redis::cluster::ClusterClientBuilder::new(config.cluster_urls.iter().map(String::as_str))
+        .retries(config.reconnect_retries.max(1) as u32 * 4)
+        .min_retry_wait(20)
+        .max_retry_wait(config.reconnect_max_delay_ms.max(50))
+        .build()
+        .map_err(|error| StoreError::Unavailable(format!("redis cluster urls: {}", error)))?;
+    let cluster_config = redis::cluster::ClusterConfig::new()
+        .set_connection_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .set_response_timeout(Duration::from_millis(config.response_timeout_ms));
+    Ok((0..config.pool_size)
+        .map(|_| Connection::Cluster(client.get_pending_async_connection_with_config(cluster_config.clone())))
+        .collect())
+}
+
+/// A connection to one Redis or to a Redis Cluster; scripts and commands run on either alike.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One Redis.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(cmd),
+            Connection::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+impl Connection {
+    /// Runs `command` on the primary that holds `key` (for commands such as `WAIT`, which name no key but
+    /// must reach the node the preceding write went to).
+    pub(crate) async fn query_at<T: FromRedisValue>(&mut self, command: Cmd, key: &str) -> Result<T, RedisError> {
+        match self {
+            Connection::Single(connection) => command.query_async(connection).await,
+            Connection::Cluster(connection) => {
+                let route = Route::new(hash_slot(key.as_bytes()), SlotAddr::Master);
+                let value = connection
+                    .route_command(
+                        command,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await?;
+                T::from_redis_value(value).map_err(RedisError::from)
+            }
+        }
+    }
+}
+
+/// The Redis Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first `{` and
+/// the next `}`, when not empty) or of the whole key, modulo 16384.
+pub(crate) fn hash_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter()
+            .position(|&b| b == b'}')
+            .filter(|&close| close > 0)
+            .map(|close| &rest[..close])
+    });
+    crc16_xmodem(tagged.unwrap_or(key)) % 16_384
+}
+
+fn crc16_xmodem(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// A Redis Cluster's health as `CLUSTER INFO` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    /// `ok` when every slot is served, `fail` otherwise.
+    pub state: String,
+    /// Slots assigned to a node (16384 in a complete cluster).
+    pub slots_assigned: u64,
+    /// Slots whose node is reachable.
+    pub slots_ok: u64,
+    /// Slots whose node some node suspects down.
+    pub slots_pfail: u64,
+    /// Slots whose node the cluster agrees is down.
+    pub slots_fail: u64,
+    /// Nodes known, replicas included.
+    pub known_nodes: u64,
+    /// Primaries serving at least one slot.
+    pub size: u64,
+}
+
+impl ClusterState {
+    fn parse(info: &str) -> ClusterState {
+        let mut state = ClusterState::default();
+        for line in info.lines() {
+            let Some((name, value)) = line.trim().split_once(':') else {
+                continue;
+            };
+            let number = || value.parse().unwrap_or(0);
+            match name {
+                "cluster_state" => state.state = value.to_string(),
+                "cluster_slots_assigned" => state.slots_assigned = number(),
+                "cluster_slots_ok" => state.slots_ok = number(),
+                "cluster_slots_pfail" => state.slots_pfail = number(),
+                "cluster_slots_fail" => state.slots_fail = number(),
+                "cluster_known_nodes" => state.known_nodes = number(),
+                "cluster_size" => state.size = number(),
+                _ => {}
+            }
+        }
+        state
     }
 }
 

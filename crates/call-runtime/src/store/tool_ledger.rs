@@ -302,14 +302,17 @@ impl RedisStore {
         hold: Duration,
     ) -> Result<ToolClaim, StoreError> {
         let mut connection = self.connection();
+        let answers = self.call_key(call_id, "tools");
         let mut invocation = CLAIM.prepare_invoke();
         invocation
-            .key(self.call_key(call_id, "tools"))
+            .key(&answers)
             .key(self.tool_claim_key(call_id, tool_call_id))
             .arg(tool_call_id)
             .arg(owner)
             .arg(hold.as_millis().max(1) as u64);
         let reply: Vec<Value> = self.run(invocation.invoke_async(&mut connection)).await?;
+        // A claim a failover could lose would let a retry run the call a second time.
+        self.replicated(&mut connection, &answers).await?;
         let corrupt = || StoreError::Corrupt(format!("tool claim reply for {call_id}/{tool_call_id}"));
         match reply.as_slice() {
             [Value::Int(0)] => Ok(ToolClaim::Claimed),
@@ -331,15 +334,17 @@ impl RedisStore {
         answer: &str,
     ) -> Result<Arc<str>, StoreError> {
         let mut connection = self.connection();
+        let answers = self.call_key(call_id, "tools");
         let mut invocation = COMPLETE.prepare_invoke();
         invocation
-            .key(self.call_key(call_id, "tools"))
+            .key(&answers)
             .key(self.tool_claim_key(call_id, tool_call_id))
             .arg(tool_call_id)
             .arg(answer)
             .arg(self.retention().call_ttl_seconds)
             .arg(owner);
         let recorded: String = self.run(invocation.invoke_async(&mut connection)).await?;
+        self.replicated(&mut connection, &answers).await?;
         Ok(recorded.into())
     }
 }
