@@ -87,7 +87,11 @@ async fn conversation_memory_is_shared_across_calls_and_instances_on_a_cluster()
     );
     let (_, answer) = a.post_json(path, &remember).await;
     let noted: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(noted, json!({"noted": "preferred_day", "scope": "conversation"}), "{answer}");
+    assert_eq!(
+        noted,
+        json!({"noted": "preferred_day", "scope": "conversation"}),
+        "{answer}"
+    );
     // A later call of the conversation, on the other instance: the call's keys and the conversation's are
     // on different slots.
     let read = tool_calls("call-two", 2, &[("r1", "read_note", json!({"key": "preferred_day"}))]);
