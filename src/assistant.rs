@@ -3,8 +3,9 @@
 //!
 //! One public base URL (`https://HOST`, the tunnel or proxy in front of the server) gives every server URL:
 //! `server.url` (webhooks and tool calls: `/webhook`, or `/api/webhook/<conversation-id>` for conversation
-//! memory), the custom voice (`/voice`), the custom endpointing model (`/endpointing`) and, when `[knowledge]
-//! dir` is set, the custom knowledge base (the webhook URL). `serverMessages` subscribes to every message the
+//! memory), the custom voice (`/voice`), the custom endpointing model (the webhook URL, where end-of-turn
+//! decisions learn the caller from the call's history) and, when `[knowledge] dir` is set, the custom
+//! knowledge base (the webhook URL). `serverMessages` subscribes to every message the
 //! call's context is built from. Every tool of the registry becomes a function tool with its description and
 //! the JSON Schema of its arguments: the built-in tools, `[[tools.http]]` tools (`description`,
 //! `parameters`) and typed Rust tools (`ToolRegistry::define`).
@@ -165,7 +166,8 @@ pub fn assistant(config: &Config, tools: &ToolRegistry, options: &AssistantOptio
         "startSpeakingPlan": {
             "smartEndpointingPlan": {
                 "provider": "custom-endpointing-model",
-                "server": options.server(format!("{}/endpointing", options.base_url)),
+                // The webhook, not the stateless `/endpointing`: there the call's history reaches the decision.
+                "server": options.server(options.webhook_url()),
             },
         },
         "server": options.server(options.webhook_url()),

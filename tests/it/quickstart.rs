@@ -415,7 +415,7 @@ async fn the_assistant_validates_against_vapis_schema_and_the_server_answers_its
     assert_eq!(
         assistant["startSpeakingPlan"]["smartEndpointingPlan"],
         json!({"provider": "custom-endpointing-model",
-               "server": {"url": "https://sb.example.com/endpointing", "timeoutSeconds": 20}})
+               "server": {"url": "https://sb.example.com/webhook", "timeoutSeconds": 20}})
     );
     assert_eq!(
         assistant["model"]["knowledgeBase"]["server"]["url"],
