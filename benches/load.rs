@@ -20,6 +20,9 @@
 //! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), `LOAD_MONITOR_CALLS`
 //! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), and `LOAD_PHASES` (`ingest,tools,recall,monitor`:
 //! the phases to run). The whole run is bounded by a 15-minute deadline.
+//!
+//! Under `cargo test` (no `--bench` argument) every phase runs once at a tiny size (each count knob not set in
+//! the environment is its default / 100, between 1 and 20): it proves the bench still works, in seconds.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -36,6 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const DRIVER_ENV: &str = "LOAD_DRIVER";
+const SMOKE_ENV: &str = "LOAD_SMOKE";
 const DEADLINE: Duration = Duration::from_secs(15 * 60);
 const CALL_PLACEHOLDER: &str = "@@CALL@@";
 const SEQ_PLACEHOLDER: &str = "@@SEQ@@";
@@ -56,7 +60,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The knob `name` from the environment, else `default` (a hundredth of it, between 1 and 20, in a smoke run).
 fn env_usize(name: &str, default: usize) -> usize {
+    let default = if std::env::var_os(SMOKE_ENV).is_some() {
+        (default / 100).clamp(1, 20)
+    } else {
+        default
+    };
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
@@ -140,7 +150,12 @@ mod host {
                     .into_future(),
             );
 
-            let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            let mut driver = tokio::process::Command::new(std::env::current_exe()?);
+            // `cargo bench` passes `--bench`; without it (`cargo test`) the driver makes a smoke run.
+            if !std::env::args().any(|arg| arg == "--bench") {
+                driver.env(SMOKE_ENV, "1");
+            }
+            let mut child = driver
                 .env(DRIVER_ENV, "1")
                 .env("LOAD_SWITCHBOARD", switchboard_addr.to_string())
                 .env("LOAD_BARE", bare_addr.to_string())
