@@ -35,11 +35,20 @@ use switchboard::{Config, Switchboard, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "../crates/call-runtime/tests/support/redis_cluster.rs"]
+#[allow(dead_code, reason = "the bench kills and moves nothing")]
+mod redis_cluster;
+#[path = "../crates/call-runtime/tests/support/redis_server.rs"]
+#[allow(dead_code, reason = "the bench needs no durable server")]
+mod redis_server;
+
 const DRIVER_ENV: &str = "LOAD_DRIVER";
 const DEADLINE: Duration = Duration::from_secs(15 * 60);
 const CALL_PLACEHOLDER: &str = "@@CALL@@";
 const SEQ_PLACEHOLDER: &str = "@@SEQ@@";
 const TS_PLACEHOLDER: &str = "\"@@TS@@\"";
+/// Sequence numbers of successive ingest rounds start this far apart, so no round repeats an earlier event.
+const ROUND_SEQ: u64 = 1_000_000_000;
 
 fn main() -> ExitCode {
     let result = if std::env::var_os(DRIVER_ENV).is_some() {
@@ -54,6 +63,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The phases run when `LOAD_PHASES` is not set.
+const DEFAULT_PHASES: &str = "ingest,tools,recall,monitor";
+
+/// Whether `LOAD_PHASES` (or the default) names phase `name`.
+fn phase_selected(name: &str) -> bool {
+    std::env::var("LOAD_PHASES")
+        .unwrap_or_else(|_| DEFAULT_PHASES.into())
+        .split(',')
+        .any(|p| p.trim() == name)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -89,20 +109,70 @@ const TICKS_PER_SECOND: f64 = 100.0;
 mod host {
     use super::*;
 
-    /// Serves Switchboard, the bare server and a control endpoint; runs the driver as a child process.
+    /// A Switchboard instance served on a free loopback port until the bench's stop signal.
+    struct Served {
+        switchboard: Switchboard,
+        addr: SocketAddr,
+        serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    async fn stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    async fn serve(config: Config, stop: &tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Served> {
+        let switchboard = Switchboard::start(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = http::app(switchboard.clone());
+        let serving = tokio::spawn(http::serve(listener, app, stopped(stop.clone())));
+        Ok(Served {
+            switchboard,
+            addr,
+            serving,
+        })
+    }
+
+    /// `instances` instances on `redis` (none: the memory store), named `{name}-{i}`.
+    async fn serve_set_up(
+        name: &str,
+        instances: usize,
+        redis: Option<call_runtime::RedisConfig>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<Served>> {
+        let mut served = Vec::new();
+        for i in 0..instances {
+            let mut config = Config {
+                redis: redis.clone(),
+                ..Config::default()
+            };
+            config.server.instance_id = Some(format!("{name}-{i}"));
+            served.push(serve(config, stop).await?);
+        }
+        Ok(served)
+    }
+
+    /// Serves Switchboard, the bare server and a control endpoint (and, for the `stores` phase, the store
+    /// set-ups); runs the driver as a child process.
     pub(super) fn main() -> anyhow::Result<()> {
+        // The Redis processes outlive the runtime (locals drop in reverse order), so every instance on them has
+        // stopped first; dropping them kills them, on an error or a panic too.
+        let redis = phase_selected("stores").then(|| {
+            eprintln!("starting one redis-server and a three-primary Redis Cluster on loopback");
+            (
+                redis_server::RedisServer::start(),
+                redis_cluster::RedisCluster::start_volatile(3),
+            )
+        });
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
             let switchboard = Switchboard::start(Config::default()).await?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
 
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let switchboard_addr = listener.local_addr()?;
             let app = http::app(switchboard.clone());
-            let serving = tokio::spawn(http::serve(listener, app, wait(stopped.clone())));
+            let serving = tokio::spawn(http::serve(listener, app, stopped(stop_rx.clone())));
 
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let bare_addr = listener.local_addr()?;
@@ -117,7 +187,7 @@ mod host {
             );
             let bare_serving = tokio::spawn(
                 axum::serve(listener, bare)
-                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
                     .into_future(),
             );
 
@@ -136,9 +206,31 @@ mod host {
             );
             let control_serving = tokio::spawn(
                 axum::serve(listener, control)
-                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
                     .into_future(),
             );
+
+            // The store set-ups: one instance on the memory store, two on one Redis, two on the cluster.
+            let mut set_ups: Vec<(&str, Vec<Served>)> = Vec::new();
+            if let Some((server, cluster)) = &redis {
+                let started = async {
+                    set_ups.push(("memory", serve_set_up("memory", 1, None, &stop_rx).await?));
+                    let one = call_runtime::RedisConfig::new(server.url());
+                    set_ups.push(("redis", serve_set_up("redis", 2, Some(one), &stop_rx).await?));
+                    let cluster = call_runtime::RedisConfig::cluster(cluster.urls());
+                    set_ups.push(("cluster", serve_set_up("cluster", 2, Some(cluster), &stop_rx).await?));
+                    anyhow::Ok(())
+                };
+                started.await?;
+            }
+            let stores = set_ups
+                .iter()
+                .map(|(name, served)| {
+                    let addrs: Vec<String> = served.iter().map(|s| s.addr.to_string()).collect();
+                    format!("{name}={}", addrs.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(";");
 
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
                 .env(DRIVER_ENV, "1")
@@ -146,13 +238,22 @@ mod host {
                 .env("LOAD_BARE", bare_addr.to_string())
                 .env("LOAD_CONTROL", control_addr.to_string())
                 .env("LOAD_ADMIN_TOKEN", switchboard.admin_token().value())
+                .env("LOAD_STORES", stores)
                 .kill_on_drop(true)
                 .spawn()?;
-            let status = match tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()).await {
-                Ok(status) => status?,
-                Err(_) => {
+            // On SIGINT or SIGTERM the bench stops like on an error: the driver killed, the servers and the
+            // Redis processes with it.
+            let status = tokio::select! {
+                waited = tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()) => match waited {
+                    Ok(status) => status?,
+                    Err(_) => {
+                        child.kill().await?;
+                        anyhow::bail!("the driver did not finish within {DEADLINE:?}");
+                    }
+                },
+                () = switchboard::cli::shutdown_signal() => {
                     child.kill().await?;
-                    anyhow::bail!("the driver did not finish within {DEADLINE:?}");
+                    anyhow::bail!("interrupted");
                 }
             };
             let _ = stop.send(true);
@@ -160,6 +261,10 @@ mod host {
             bare_serving.await??;
             control_serving.await??;
             switchboard.shutdown().await;
+            for served in set_ups.into_iter().flat_map(|(_, served)| served) {
+                served.serving.await??;
+                served.switchboard.shutdown().await;
+            }
             anyhow::ensure!(status.success(), "the driver failed: {status}");
             Ok(())
         })
@@ -445,8 +550,9 @@ mod driver {
         Ok(out)
     }
 
-    /// The `recall` tool-call body (with the artifact of the conversation so far, as Vapi sends it).
-    fn tool_call_template(bodies: &[Value], call_id: &str) -> anyhow::Result<Template> {
+    /// A tool-call body for the built-in tool `name` (with the artifact of the conversation so far, as Vapi
+    /// sends it).
+    fn tool_call_template(bodies: &[Value], call_id: &str, name: &str, arguments: Value) -> anyhow::Result<Template> {
         let mut body = bodies
             .iter()
             .filter(|b| b["message"]["type"] == "tool-calls")
@@ -454,11 +560,11 @@ mod driver {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the call file has fewer than two tool-calls"))?;
         let call = json!({"id": "call_bench_@@SEQ@@", "type": "function",
-            "function": {"name": "recall", "arguments": {"topic": "router"}}});
+            "function": {"name": name, "arguments": arguments}});
         let message = &mut body["message"];
         message["toolCallList"] = json!([call]);
         if let Some(with) = message["toolWithToolCallList"].as_array_mut() {
-            with.retain(|t| t["function"]["name"] == "recall");
+            with.retain(|t| t["function"]["name"] == name);
             if let Some(first) = with.first_mut() {
                 first["toolCall"] = call;
             }
@@ -483,9 +589,10 @@ mod driver {
         }
     }
 
-    /// Plays calls `0..calls` over `connections` connections: each call's bodies in order on one connection.
+    /// Plays calls `0..calls` over `connections` connections: each call's bodies in order, step `s` on instance
+    /// `s % addrs.len()` (one connection to each instance per sender).
     async fn prime(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         calls: usize,
         prefix: &str,
@@ -498,8 +605,8 @@ mod driver {
             let next = next.clone();
             let templates = templates.clone();
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 loop {
@@ -511,6 +618,8 @@ mod driver {
                     for (step, template) in templates.iter().enumerate() {
                         let ts = (1_787_241_600_000u64 + step as u64 * 1_000).to_string();
                         template.render(&[&id, "0", &ts], &mut body);
+                        let instance = step % conns.len();
+                        let conn = &mut conns[instance];
                         tally(&mut phase, conn.send("POST", "/webhook", &body).await);
                     }
                 }
@@ -554,25 +663,28 @@ mod driver {
     }
 
     /// Sends informational events round-robin over `calls` calls for `warmup + seconds`, counting the
-    /// answers of the last `seconds`.
+    /// answers of the last `seconds`. Sequence numbers (unique transcripts, timestamps) count from `first`, so
+    /// that no two rounds send the same event. A call's `k`-th event goes to instance `k % addrs.len()`.
+    #[allow(clippy::too_many_arguments)]
     async fn blast(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         calls: usize,
         prefix: &str,
+        first: u64,
         warmup: Duration,
         measured: Duration,
         templates: Arc<Vec<Template>>,
     ) -> Phase {
-        let seq = Arc::new(AtomicU64::new(0));
+        let seq = Arc::new(AtomicU64::new(first));
         let counting = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for _ in 0..connections {
             let (seq, counting, done, templates) = (seq.clone(), counting.clone(), done.clone(), templates.clone());
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 while !done.load(Ordering::Relaxed) {
@@ -581,6 +693,8 @@ mod driver {
                     let ts = (1_787_241_700_000 + n).to_string();
                     let template = &templates[n as usize % templates.len()];
                     template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let instance = (n as usize / calls) % conns.len();
+                    let conn = &mut conns[instance];
                     let outcome = conn.send("POST", "/webhook", &body).await;
                     if counting.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
                         tally(&mut phase, outcome);
@@ -600,29 +714,31 @@ mod driver {
         phase
     }
 
-    /// Sends `count` tool-calls to random calls of `0..calls`, recording latencies (and checking the
+    /// Sends `count` tool-calls to calls of `0..calls` spread by a hash, recording latencies (and checking the
     /// answers when `check`). Tool call ids and timestamps count from `first`, so that no two phases send the
-    /// same tool call.
+    /// same tool call. A call's `k`-th tool call goes to instance `k % addrs.len()` with template
+    /// `(k / addrs.len()) % templates.len()`, so that each instance sees every template.
     #[allow(clippy::too_many_arguments)]
     async fn tool_calls(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         first: u64,
         count: u64,
         calls: usize,
         prefix: &str,
-        template: Arc<Template>,
+        templates: Arc<Vec<Template>>,
         check: bool,
     ) -> Phase {
         let seq = Arc::new(AtomicU64::new(first));
+        let per_call: Arc<Vec<AtomicUsize>> = Arc::new((0..calls).map(|_| AtomicUsize::new(0)).collect());
         let end = first + count;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..connections {
-            let (seq, template) = (seq.clone(), template.clone());
+            let (seq, per_call, templates) = (seq.clone(), per_call.clone(), templates.clone());
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 loop {
@@ -632,9 +748,13 @@ mod driver {
                     }
                     // A multiplicative hash spreads the calls without a random generator.
                     let call = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % calls;
+                    let k = per_call[call].fetch_add(1, Ordering::Relaxed);
                     let id = format!("{prefix}-{call}");
                     let ts = (1_787_241_900_000 + n).to_string();
+                    let template = &templates[(k / conns.len()) % templates.len()];
                     template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let instance = k % conns.len();
+                    let conn = &mut conns[instance];
                     let sent = Instant::now();
                     let outcome = conn.send("POST", "/webhook", &body).await;
                     phase.latencies.record(sent.elapsed());
@@ -681,8 +801,7 @@ mod driver {
         let tool_count = env_usize("LOAD_TOOL_CALLS", 5000).max(1) as u64;
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
         let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
-        let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "ingest,tools,recall,monitor".into());
-        let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+        let phase = phase_selected;
         let warmup = Duration::from_secs(1);
         let measured = Duration::from_secs(ingest_seconds);
 
@@ -703,7 +822,12 @@ mod driver {
         let ingest = Arc::new(ingest);
         let ingest_bytes = ingest.iter().map(Template::len).sum::<usize>() / ingest.len();
         let conversation = Arc::new(conversation_templates(&bodies, &call_id, 20)?);
-        let tool = Arc::new(tool_call_template(&bodies, &call_id)?);
+        let tool = Arc::new(vec![tool_call_template(
+            &bodies,
+            &call_id,
+            "recall",
+            json!({"topic": "router"}),
+        )?]);
         let status_ended = {
             let mut body = bodies
                 .iter()
@@ -727,7 +851,7 @@ mod driver {
         if phase("ingest") {
             eprintln!("priming {ingest_calls} calls for the ingest run");
             let primed = prime(
-                target.switchboard,
+                &[target.switchboard],
                 connections,
                 ingest_calls,
                 "ingest",
@@ -747,10 +871,11 @@ mod driver {
                     before.live
                 );
                 let sb = blast(
-                    target.switchboard,
+                    &[target.switchboard],
                     connections,
                     ingest_calls,
                     "ingest",
+                    round as u64 * ROUND_SEQ,
                     warmup,
                     measured,
                     ingest.clone(),
@@ -762,10 +887,11 @@ mod driver {
                 ingest_live = after.live;
                 let before = server_stats(target.control).await?;
                 let bare = blast(
-                    target.bare,
+                    &[target.bare],
                     connections,
                     ingest_calls,
                     "ingest",
+                    round as u64 * ROUND_SEQ,
                     warmup,
                     measured,
                     ingest.clone(),
@@ -784,7 +910,14 @@ mod driver {
                 });
             }
             // End the ingest calls so that the next phases see only their own live calls.
-            let ended = prime(target.switchboard, connections, ingest_calls, "ingest", ending.clone()).await;
+            let ended = prime(
+                &[target.switchboard],
+                connections,
+                ingest_calls,
+                "ingest",
+                ending.clone(),
+            )
+            .await;
             report_errors("ending the ingest calls", &ended);
             ingest_result = Some(IngestResult {
                 live: ingest_live,
@@ -813,7 +946,7 @@ mod driver {
                 before.live
             );
             let primed = prime(
-                target.switchboard,
+                &[target.switchboard],
                 connections,
                 live_calls,
                 "live",
@@ -830,7 +963,7 @@ mod driver {
                 after.live
             );
             let sb_tools = tool_calls(
-                target.switchboard,
+                &[target.switchboard],
                 tool_connections,
                 0,
                 tool_count,
@@ -842,7 +975,7 @@ mod driver {
             .await;
             report_errors("tool-calls (Switchboard)", &sb_tools);
             let bare_tools = tool_calls(
-                target.bare,
+                &[target.bare],
                 tool_connections,
                 0,
                 tool_count,
@@ -857,7 +990,7 @@ mod driver {
             tools_result = Some(ToolsResult {
                 live: tools_live,
                 connections: tool_connections,
-                bytes: tool.len(),
+                bytes: tool[0].len(),
                 sb: sb_tools,
                 bare: bare_tools,
                 live_calls,
@@ -867,7 +1000,9 @@ mod driver {
             });
         }
 
-        print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+        if ingest_result.is_some() || tools_result.is_some() || recall_result.is_some() {
+            print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+        }
 
         // 5. The monitor: subscribers that read slowly or not at all must not slow the webhook.
         if phase("monitor") {
@@ -875,7 +1010,313 @@ mod driver {
             let result = monitor_phase(target, connections, rounds, &conversation, &tool, &ended_first).await?;
             print_monitor(result);
         }
+
+        // 6. The stores: one instance on the memory store, two on one Redis, two on a Redis Cluster.
+        if phase("stores") {
+            let set_ups = set_ups()?;
+            let stores = Stores {
+                calls: env_usize("LOAD_STORES_CALLS", 1000).max(1),
+                tool_count: env_usize("LOAD_STORES_TOOL_CALLS", 2000).max(1) as u64,
+                connections,
+                tool_connections,
+                rounds,
+                warmup,
+                measured,
+                ingest: ingest.clone(),
+                conversation: conversation.clone(),
+                in_progress: in_progress.clone(),
+                tools: Arc::new(vec![
+                    tool_call_template(
+                        &bodies,
+                        &call_id,
+                        "remember",
+                        json!({"key": "ticket", "value": "NW-48213"}),
+                    )?,
+                    tool_call_template(&bodies, &call_id, "recall", json!({"topic": "router"}))?,
+                ]),
+            };
+            let figures = match tokio::time::timeout(STORES_DEADLINE, stores_phase(&stores, &set_ups)).await {
+                Ok(figures) => figures?,
+                Err(_) => anyhow::bail!("the stores phase exceeded {STORES_DEADLINE:?}"),
+            };
+            print_stores(&stores, &figures, ingest_bytes);
+        }
         Ok(())
+    }
+
+    /// The `stores` phase's bound: priming, every round of every set-up.
+    const STORES_DEADLINE: Duration = Duration::from_secs(5 * 60);
+
+    /// A store set-up of the `stores` phase: its name and its instances, from `LOAD_STORES`
+    /// (`name=addr[,addr...];...`, set by the host).
+    struct SetUp {
+        name: String,
+        addrs: Vec<SocketAddr>,
+    }
+
+    fn set_ups() -> anyhow::Result<Vec<SetUp>> {
+        let spec = std::env::var("LOAD_STORES").unwrap_or_default();
+        let set_ups = spec
+            .split(';')
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                let (name, addrs) = part
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("LOAD_STORES: no `=` in {part:?}"))?;
+                let addrs = addrs.split(',').map(str::parse).collect::<Result<Vec<_>, _>>()?;
+                Ok(SetUp {
+                    name: name.to_string(),
+                    addrs,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            set_ups.first().is_some_and(|first| first.name == "memory"),
+            "LOAD_STORES must start with the memory set-up, the baseline: {spec:?}"
+        );
+        Ok(set_ups)
+    }
+
+    /// What the `stores` phase sends.
+    struct Stores {
+        /// Live calls of each part (ingest, tool calls).
+        calls: usize,
+        /// Tool calls per set-up and round.
+        tool_count: u64,
+        connections: usize,
+        tool_connections: usize,
+        rounds: usize,
+        warmup: Duration,
+        measured: Duration,
+        ingest: Arc<Vec<Template>>,
+        conversation: Arc<Vec<Template>>,
+        in_progress: Arc<Vec<Template>>,
+        /// `remember` and `recall`: a call's tool calls alternate between them.
+        tools: Arc<Vec<Template>>,
+    }
+
+    /// One set-up's figures.
+    struct StoreFigures {
+        name: String,
+        instances: usize,
+        /// Events per second in each round.
+        ingest: Vec<f64>,
+        ingest_errors: u64,
+        first_error: Option<String>,
+        /// Every measured tool call of every round.
+        tools: Phase,
+        /// Each round's tool-call p50 and p99, in seconds.
+        tool_rounds: Vec<(f64, f64)>,
+    }
+
+    /// Every set-up in the same run: each one's ingest calls primed, then ingest rounds, then its tool-call
+    /// calls primed with a 20-turn conversation and warmed up, then tool-call rounds. Each round visits every
+    /// set-up, starting one further along each time, so that drift in the machine's load spreads over them.
+    async fn stores_phase(stores: &Stores, set_ups: &[SetUp]) -> anyhow::Result<Vec<StoreFigures>> {
+        let calls = stores.calls;
+        let mut figures: Vec<StoreFigures> = set_ups
+            .iter()
+            .map(|set_up| StoreFigures {
+                name: set_up.name.clone(),
+                instances: set_up.addrs.len(),
+                ingest: Vec::new(),
+                ingest_errors: 0,
+                first_error: None,
+                tools: Phase::default(),
+                tool_rounds: Vec::new(),
+            })
+            .collect();
+        let order = |round: usize| (0..set_ups.len()).map(move |i| (i + round) % set_ups.len());
+        for set_up in set_ups {
+            eprintln!("stores: priming {calls} calls on {}", set_up.name);
+            let primed = prime(
+                &set_up.addrs,
+                stores.connections,
+                calls,
+                "stores-ingest",
+                stores.in_progress.clone(),
+            )
+            .await;
+            report_errors(&format!("stores priming ({})", set_up.name), &primed);
+        }
+        for round in 0..stores.rounds {
+            for index in order(round) {
+                let set_up = &set_ups[index];
+                eprintln!(
+                    "stores: ingest round {}/{} on {} ({} instances), {} connections",
+                    round + 1,
+                    stores.rounds,
+                    set_up.name,
+                    set_up.addrs.len(),
+                    stores.connections
+                );
+                let phase = blast(
+                    &set_up.addrs,
+                    stores.connections,
+                    calls,
+                    "stores-ingest",
+                    round as u64 * ROUND_SEQ,
+                    stores.warmup,
+                    stores.measured,
+                    stores.ingest.clone(),
+                )
+                .await;
+                report_errors(&format!("stores ingest ({})", set_up.name), &phase);
+                let figure = &mut figures[index];
+                figure.ingest.push(phase.rate());
+                figure.ingest_errors += phase.errors;
+                if figure.first_error.is_none() {
+                    figure.first_error = phase.first_error;
+                }
+            }
+        }
+        for set_up in set_ups {
+            eprintln!(
+                "stores: priming {calls} calls with a 20-turn conversation on {}",
+                set_up.name
+            );
+            let primed = prime(
+                &set_up.addrs,
+                stores.connections,
+                calls,
+                "stores-tools",
+                stores.conversation.clone(),
+            )
+            .await;
+            report_errors(&format!("stores conversation priming ({})", set_up.name), &primed);
+            // Warm-up, not counted: a call's first tool call pays for its first tool record.
+            let warm = tool_calls(
+                &set_up.addrs,
+                stores.tool_connections,
+                0,
+                calls as u64,
+                calls,
+                "stores-tools",
+                stores.tools.clone(),
+                false,
+            )
+            .await;
+            report_errors(&format!("stores tool-call warm-up ({})", set_up.name), &warm);
+        }
+        for round in 0..stores.rounds {
+            let first = calls as u64 + round as u64 * stores.tool_count;
+            for index in order(round) {
+                let set_up = &set_ups[index];
+                eprintln!(
+                    "stores: tool-call round {}/{} on {}: {} tool calls over {} connections",
+                    round + 1,
+                    stores.rounds,
+                    set_up.name,
+                    stores.tool_count,
+                    stores.tool_connections
+                );
+                let mut phase = tool_calls(
+                    &set_up.addrs,
+                    stores.tool_connections,
+                    first,
+                    stores.tool_count,
+                    calls,
+                    "stores-tools",
+                    stores.tools.clone(),
+                    true,
+                )
+                .await;
+                report_errors(&format!("stores tool calls ({})", set_up.name), &phase);
+                let summary = phase.latencies.summary();
+                let figure = &mut figures[index];
+                figure
+                    .tool_rounds
+                    .push((summary.p50.as_secs_f64(), summary.p99.as_secs_f64()));
+                figure.tools.ok += phase.ok;
+                figure.tools.errors += phase.errors;
+                figure.tools.check_failures += phase.check_failures;
+                figure.tools.latencies.merge(&phase.latencies);
+                if figure.tools.first_error.is_none() {
+                    figure.tools.first_error = phase.first_error;
+                }
+            }
+        }
+        Ok(figures)
+    }
+
+    fn print_stores(stores: &Stores, figures: &[StoreFigures], ingest_bytes: usize) {
+        fn name(set_up: &str) -> &str {
+            match set_up {
+                "memory" => "memory store",
+                "redis" => "one Redis",
+                "cluster" => "Redis Cluster, 3 primaries",
+                other => other,
+            }
+        }
+        let mut summaries: Vec<_> = figures
+            .iter()
+            .map(|f| {
+                let mut latencies = f.tools.latencies.clone();
+                (median(f.ingest.clone()), latencies.summary())
+            })
+            .collect();
+        let Some((memory_rate, memory_tools)) = summaries.first().cloned() else {
+            return;
+        };
+        println!();
+        println!(
+            "| store | instances | ingest events/s | ingest vs memory | tool-call p50 | tool-call p99 | p50 vs memory | p99 vs memory |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (figure, (rate, tools)) in figures.iter().zip(summaries.iter_mut()) {
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {} | {} | {:.2} x | {:.2} x |",
+                name(&figure.name),
+                figure.instances,
+                rate,
+                ratio(*rate, memory_rate),
+                ms(tools.p50),
+                ms(tools.p99),
+                ratio(tools.p50.as_secs_f64(), memory_tools.p50.as_secs_f64()),
+                ratio(tools.p99.as_secs_f64(), memory_tools.p99.as_secs_f64())
+            );
+        }
+        println!();
+        println!(
+            "Ingest: {} live calls, {} connections, ~{} B bodies, each call's events alternating between the \
+             instances; median of {} rounds of {} s. Tool calls: {} live calls of 20 turns, {} per round and \
+             set-up over {} connections, `remember` and `recall` alternating, each call's tool calls alternating \
+             between the instances; p50/p99 over all {} rounds.",
+            stores.calls,
+            stores.connections,
+            ingest_bytes,
+            stores.rounds,
+            stores.measured.as_secs(),
+            stores.calls,
+            stores.tool_count,
+            stores.tool_connections,
+            stores.rounds
+        );
+        for figure in figures {
+            let rates: Vec<String> = figure.ingest.iter().map(|r| format!("{r:.0}")).collect();
+            let rounds: Vec<String> = figure
+                .tool_rounds
+                .iter()
+                .map(|(p50, p99)| format!("{:.2}/{:.2}", p50 * 1000.0, p99 * 1000.0))
+                .collect();
+            println!(
+                "- {}: ingest per round {} events/s ({} errors); tool-call p50/p99 per round {} ms; {} tool calls, \
+                 {} errors, {} answers failed the checker{}",
+                name(&figure.name),
+                rates.join(", "),
+                figure.ingest_errors,
+                rounds.join(", "),
+                figure.tools.latencies.count(),
+                figure.tools.errors,
+                figure.tools.check_failures,
+                figure
+                    .first_error
+                    .as_ref()
+                    .or(figure.tools.first_error.as_ref())
+                    .map(|e| format!("; first error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
     }
 
     /// Subscribers of `GET /monitor/events`: one that never reads (its socket receive buffer kept small, so the
@@ -972,7 +1413,7 @@ mod driver {
         connections: usize,
         rounds: usize,
         conversation: &Arc<Vec<Template>>,
-        tool: &Arc<Template>,
+        tool: &Arc<Vec<Template>>,
         ending: &Arc<Vec<Template>>,
     ) -> anyhow::Result<MonitorResult> {
         let calls = env_usize("LOAD_MONITOR_CALLS", 200).max(1);
@@ -980,12 +1421,19 @@ mod driver {
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
         let token = std::env::var("LOAD_ADMIN_TOKEN")?;
         eprintln!("priming {calls} calls for the monitor run");
-        let primed = prime(target.switchboard, connections, calls, "monitor", conversation.clone()).await;
+        let primed = prime(
+            &[target.switchboard],
+            connections,
+            calls,
+            "monitor",
+            conversation.clone(),
+        )
+        .await;
         report_errors("monitor priming", &primed);
         let resyncs_before = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await?;
         // Warm-up, not counted: each call's first tool record.
         let warm = tool_calls(
-            target.switchboard,
+            &[target.switchboard],
             tool_connections,
             0,
             calls as u64,
@@ -1020,7 +1468,7 @@ mod driver {
                     false => None,
                 };
                 let phase = tool_calls(
-                    target.switchboard,
+                    &[target.switchboard],
                     tool_connections,
                     first,
                     count,
@@ -1041,7 +1489,7 @@ mod driver {
             results.push((without.unwrap_or_default(), with.unwrap_or_default()));
         }
         let resyncs = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await? - resyncs_before;
-        let ended = prime(target.switchboard, connections, calls, "monitor", ending.clone()).await;
+        let ended = prime(&[target.switchboard], connections, calls, "monitor", ending.clone()).await;
         report_errors("ending the monitor calls", &ended);
         Ok(MonitorResult {
             calls,
@@ -1092,7 +1540,7 @@ mod driver {
         rounds: usize,
         bodies: &[Value],
         call_id: &str,
-        tool: &Arc<Template>,
+        tool: &Arc<Vec<Template>>,
         ending: &Arc<Vec<Template>>,
     ) -> anyhow::Result<RecallResult> {
         let calls = env_usize("LOAD_RECALL_CALLS", 1000).max(1);
@@ -1106,14 +1554,14 @@ mod driver {
             calls * conversation.len(),
             before.live
         );
-        let primed = prime(target.switchboard, connections, calls, "recall", conversation).await;
+        let primed = prime(&[target.switchboard], connections, calls, "recall", conversation).await;
         report_errors("recall priming", &primed);
         let live = server_stats(target.control).await?.live;
         // Warm-up, not counted: the first tool call of a call pays for its first tool record.
         let mut first = 0;
         for addr in [target.switchboard, target.bare] {
             let warm = tool_calls(
-                addr,
+                &[addr],
                 tool_connections,
                 first,
                 count / 4,
@@ -1130,7 +1578,7 @@ mod driver {
             live,
             turns,
             connections: tool_connections,
-            bytes: tool.len(),
+            bytes: tool[0].len(),
             rounds: Vec::new(),
             sb: Phase::default(),
             bare: Phase::default(),
@@ -1141,7 +1589,7 @@ mod driver {
             );
             let before = server_stats(target.control).await?;
             let sb = tool_calls(
-                target.switchboard,
+                &[target.switchboard],
                 tool_connections,
                 first,
                 count,
@@ -1156,7 +1604,7 @@ mod driver {
             let sb_cpu = cpu_us_per_request(before, after, sb.ok);
             let before = server_stats(target.control).await?;
             let bare = tool_calls(
-                target.bare,
+                &[target.bare],
                 tool_connections,
                 first,
                 count,
@@ -1186,7 +1634,7 @@ mod driver {
                 }
             }
         }
-        let ended = prime(target.switchboard, connections, calls, "recall", ending.clone()).await;
+        let ended = prime(&[target.switchboard], connections, calls, "recall", ending.clone()).await;
         report_errors("ending the recall calls", &ended);
         Ok(result)
     }
