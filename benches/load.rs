@@ -12,14 +12,24 @@
 //!    the same bodies (rounds alternate the servers);
 //! 5. the live call monitor: tool-call latency with two subscribers of `GET /monitor/events` attached (one that
 //!    never reads, one that reads 1 KiB every 100 ms; long transcripts first fill their buffers until the bus
-//!    drops one behind) against none, in alternating rounds on the same server.
+//!    drops one behind) against none, in alternating rounds on the same server;
+//! 6. the stores (`stores`, not run by default: `LOAD_PHASES=stores`): the host also starts one `redis-server`
+//!    and a three-primary Redis Cluster (no persistence on either) on free loopback ports, and serves one
+//!    Switchboard instance on the memory store, two on the Redis and two on the cluster. For each set-up in the
+//!    same run the driver measures the informational-event ingest rate with `LOAD_STORES_CALLS` live calls and
+//!    the tool-call (`remember` and `recall`, alternating) p50/p99 on as many calls holding a 20-turn
+//!    conversation; where there are two instances, each call's events and tool calls alternate between them.
+//!    Ratios are against the memory set-up; rounds visit every set-up, each round starting one further along.
+//!    The phase is bounded by 5 minutes.
 //!
 //! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
 //! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
 //! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8), `LOAD_RECALL_CALLS` (1000), `LOAD_RECALL_TURNS` (100),
 //! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), `LOAD_MONITOR_CALLS`
-//! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), and `LOAD_PHASES` (`ingest,tools,recall,monitor`:
-//! the phases to run). The whole run is bounded by a 15-minute deadline.
+//! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), `LOAD_STORES_CALLS` (1000),
+//! `LOAD_STORES_TOOL_CALLS` (2000 per set-up and round), and `LOAD_PHASES` (`ingest,tools,recall,monitor`: the
+//! phases to run, any of those and `stores`). The whole run is bounded by a 15-minute deadline; the servers and
+//! Redis processes the host started stop at its end, on an error, and on SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -210,24 +220,34 @@ mod host {
                     .into_future(),
             );
 
-            // The store set-ups: one instance on the memory store, two on one Redis, two on the cluster.
-            let mut set_ups: Vec<(&str, Vec<Served>)> = Vec::new();
+            // The store set-ups: one instance on the memory store, two on one Redis, two on the cluster, each
+            // with the ports of its Redis processes (for their CPU time).
+            let mut set_ups: Vec<(&str, Vec<Served>, Vec<u16>)> = Vec::new();
             if let Some((server, cluster)) = &redis {
                 let started = async {
-                    set_ups.push(("memory", serve_set_up("memory", 1, None, &stop_rx).await?));
-                    let one = call_runtime::RedisConfig::new(server.url());
-                    set_ups.push(("redis", serve_set_up("redis", 2, Some(one), &stop_rx).await?));
+                    set_ups.push(("memory", serve_set_up("memory", 1, None, &stop_rx).await?, Vec::new()));
+                    let url = server.url();
+                    let port = url.rsplit(':').next().and_then(|port| port.parse().ok());
+                    let one = call_runtime::RedisConfig::new(url.clone());
+                    let served = serve_set_up("redis", 2, Some(one), &stop_rx).await?;
+                    set_ups.push(("redis", served, port.into_iter().collect()));
+                    let ports = cluster.nodes.iter().map(|node| node.port).collect();
                     let cluster = call_runtime::RedisConfig::cluster(cluster.urls());
-                    set_ups.push(("cluster", serve_set_up("cluster", 2, Some(cluster), &stop_rx).await?));
+                    set_ups.push((
+                        "cluster",
+                        serve_set_up("cluster", 2, Some(cluster), &stop_rx).await?,
+                        ports,
+                    ));
                     anyhow::Ok(())
                 };
                 started.await?;
             }
             let stores = set_ups
                 .iter()
-                .map(|(name, served)| {
+                .map(|(name, served, ports)| {
                     let addrs: Vec<String> = served.iter().map(|s| s.addr.to_string()).collect();
-                    format!("{name}={}", addrs.join(","))
+                    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    format!("{name}={}/{}", addrs.join(","), ports.join(","))
                 })
                 .collect::<Vec<_>>()
                 .join(";");
@@ -261,7 +281,7 @@ mod host {
             bare_serving.await??;
             control_serving.await??;
             switchboard.shutdown().await;
-            for served in set_ups.into_iter().flat_map(|(_, served)| served) {
+            for served in set_ups.into_iter().flat_map(|(_, served, _)| served) {
                 served.serving.await??;
                 served.switchboard.shutdown().await;
             }
@@ -576,6 +596,9 @@ mod driver {
     #[derive(Debug, Default)]
     struct Phase {
         ok: u64,
+        /// Successful answers including those outside the measured window (warm-up, the last in flight): what
+        /// the server's CPU time over the whole run is divided by.
+        answered: u64,
         errors: u64,
         first_error: Option<String>,
         elapsed: Duration,
@@ -586,6 +609,18 @@ mod driver {
     impl Phase {
         fn rate(&self) -> f64 {
             self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        }
+
+        /// Adds `other`'s counts and latencies to these (the elapsed time stays).
+        fn absorb(&mut self, other: Phase) {
+            self.ok += other.ok;
+            self.answered += other.answered;
+            self.errors += other.errors;
+            self.check_failures += other.check_failures;
+            self.latencies.merge(&other.latencies);
+            if self.first_error.is_none() {
+                self.first_error = other.first_error;
+            }
         }
     }
 
@@ -631,7 +666,10 @@ mod driver {
 
     fn tally(phase: &mut Phase, outcome: std::io::Result<(u16, Vec<u8>)>) {
         match outcome {
-            Ok((status, _)) if (200..300).contains(&status) => phase.ok += 1,
+            Ok((status, _)) if (200..300).contains(&status) => {
+                phase.ok += 1;
+                phase.answered += 1;
+            }
             Ok((status, body)) => {
                 phase.errors += 1;
                 phase
@@ -649,13 +687,7 @@ mod driver {
         let mut total = Phase::default();
         for task in tasks {
             if let Ok(phase) = task.await {
-                total.ok += phase.ok;
-                total.errors += phase.errors;
-                total.check_failures += phase.check_failures;
-                total.latencies.merge(&phase.latencies);
-                if total.first_error.is_none() {
-                    total.first_error = phase.first_error;
-                }
+                total.absorb(phase);
             }
         }
         total.elapsed = started.elapsed();
@@ -698,6 +730,8 @@ mod driver {
                     let outcome = conn.send("POST", "/webhook", &body).await;
                     if counting.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
                         tally(&mut phase, outcome);
+                    } else if outcome.is_ok_and(|(status, _)| (200..300).contains(&status)) {
+                        phase.answered += 1;
                     }
                 }
                 phase
@@ -883,7 +917,7 @@ mod driver {
                 .await;
                 let after = server_stats(target.control).await?;
                 report_errors("ingest (Switchboard)", &sb);
-                let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+                let sb_cpu = cpu_us_per_request(before, after, sb.answered);
                 ingest_live = after.live;
                 let before = server_stats(target.control).await?;
                 let bare = blast(
@@ -899,7 +933,7 @@ mod driver {
                 .await;
                 let after = server_stats(target.control).await?;
                 report_errors("ingest (bare)", &bare);
-                let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+                let bare_cpu = cpu_us_per_request(before, after, bare.answered);
                 sb_errors += sb.errors;
                 bare_errors += bare.errors;
                 ingest_rounds.push(Round {
@@ -1035,10 +1069,11 @@ mod driver {
                     tool_call_template(&bodies, &call_id, "recall", json!({"topic": "router"}))?,
                 ]),
             };
-            let figures = match tokio::time::timeout(STORES_DEADLINE, stores_phase(&stores, &set_ups)).await {
-                Ok(figures) => figures?,
-                Err(_) => anyhow::bail!("the stores phase exceeded {STORES_DEADLINE:?}"),
-            };
+            let figures =
+                match tokio::time::timeout(STORES_DEADLINE, stores_phase(&stores, &set_ups, target.control)).await {
+                    Ok(figures) => figures?,
+                    Err(_) => anyhow::bail!("the stores phase exceeded {STORES_DEADLINE:?}"),
+                };
             print_stores(&stores, &figures, ingest_bytes);
         }
         Ok(())
@@ -1047,11 +1082,12 @@ mod driver {
     /// The `stores` phase's bound: priming, every round of every set-up.
     const STORES_DEADLINE: Duration = Duration::from_secs(5 * 60);
 
-    /// A store set-up of the `stores` phase: its name and its instances, from `LOAD_STORES`
-    /// (`name=addr[,addr...];...`, set by the host).
+    /// A store set-up of the `stores` phase: its name, its instances and the ports of its Redis processes on
+    /// 127.0.0.1, from `LOAD_STORES` (`name=addr[,addr...]/[port,...];...`, set by the host).
     struct SetUp {
         name: String,
         addrs: Vec<SocketAddr>,
+        redis_ports: Vec<u16>,
     }
 
     fn set_ups() -> anyhow::Result<Vec<SetUp>> {
@@ -1060,13 +1096,20 @@ mod driver {
             .split(';')
             .filter(|part| !part.is_empty())
             .map(|part| {
-                let (name, addrs) = part
+                let (name, rest) = part
                     .split_once('=')
                     .ok_or_else(|| anyhow::anyhow!("LOAD_STORES: no `=` in {part:?}"))?;
+                let (addrs, ports) = rest.split_once('/').unwrap_or((rest, ""));
                 let addrs = addrs.split(',').map(str::parse).collect::<Result<Vec<_>, _>>()?;
+                let redis_ports = ports
+                    .split(',')
+                    .filter(|port| !port.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(SetUp {
                     name: name.to_string(),
                     addrs,
+                    redis_ports,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -1075,6 +1118,48 @@ mod driver {
             "LOAD_STORES must start with the memory set-up, the baseline: {spec:?}"
         );
         Ok(set_ups)
+    }
+
+    /// The CPU time (user + system, in seconds) the Redis processes on `ports` have used, from `INFO cpu`.
+    fn redis_cpu(ports: &[u16]) -> anyhow::Result<f64> {
+        let mut total = 0.0;
+        for port in ports {
+            let output = std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "INFO", "cpu"])
+                .output()?;
+            let info = String::from_utf8_lossy(&output.stdout);
+            for field in ["used_cpu_sys:", "used_cpu_user:"] {
+                total += info
+                    .lines()
+                    .find_map(|line| line.strip_prefix(field)?.trim().parse::<f64>().ok())
+                    .ok_or_else(|| anyhow::anyhow!("no {field} in INFO cpu of 127.0.0.1:{port}"))?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// CPU spent per request over a measurement: Switchboard's (the host process: only the measured set-up's
+    /// instances are busy) and its Redis processes', in microseconds.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Cpu {
+        switchboard: f64,
+        redis: f64,
+    }
+
+    /// Runs `measure`, returning its phase and the CPU it cost per answered request.
+    async fn with_cpu(
+        control: SocketAddr,
+        set_up: &SetUp,
+        measure: impl Future<Output = Phase>,
+    ) -> anyhow::Result<(Phase, Cpu)> {
+        let (before, redis_before) = (server_stats(control).await?, redis_cpu(&set_up.redis_ports)?);
+        let phase = measure.await;
+        let (after, redis_after) = (server_stats(control).await?, redis_cpu(&set_up.redis_ports)?);
+        let cpu = Cpu {
+            switchboard: cpu_us_per_request(before, after, phase.answered),
+            redis: (redis_after - redis_before) * 1e6 / phase.answered.max(1) as f64,
+        };
+        Ok((phase, cpu))
     }
 
     /// What the `stores` phase sends.
@@ -1101,10 +1186,14 @@ mod driver {
         instances: usize,
         /// Events per second in each round.
         ingest: Vec<f64>,
-        ingest_errors: u64,
-        first_error: Option<String>,
+        /// CPU per ingested event in each round.
+        ingest_cpu: Vec<Cpu>,
+        /// Every measured event of every round (its errors).
+        ingested: Phase,
         /// Every measured tool call of every round.
         tools: Phase,
+        /// CPU per tool call in each round.
+        tool_cpu: Vec<Cpu>,
         /// Each round's tool-call p50 and p99, in seconds.
         tool_rounds: Vec<(f64, f64)>,
     }
@@ -1112,7 +1201,11 @@ mod driver {
     /// Every set-up in the same run: each one's ingest calls primed, then ingest rounds, then its tool-call
     /// calls primed with a 20-turn conversation and warmed up, then tool-call rounds. Each round visits every
     /// set-up, starting one further along each time, so that drift in the machine's load spreads over them.
-    async fn stores_phase(stores: &Stores, set_ups: &[SetUp]) -> anyhow::Result<Vec<StoreFigures>> {
+    async fn stores_phase(
+        stores: &Stores,
+        set_ups: &[SetUp],
+        control: SocketAddr,
+    ) -> anyhow::Result<Vec<StoreFigures>> {
         let calls = stores.calls;
         let mut figures: Vec<StoreFigures> = set_ups
             .iter()
@@ -1120,9 +1213,10 @@ mod driver {
                 name: set_up.name.clone(),
                 instances: set_up.addrs.len(),
                 ingest: Vec::new(),
-                ingest_errors: 0,
-                first_error: None,
+                ingest_cpu: Vec::new(),
+                ingested: Phase::default(),
                 tools: Phase::default(),
+                tool_cpu: Vec::new(),
                 tool_rounds: Vec::new(),
             })
             .collect();
@@ -1150,7 +1244,7 @@ mod driver {
                     set_up.addrs.len(),
                     stores.connections
                 );
-                let phase = blast(
+                let blasted = blast(
                     &set_up.addrs,
                     stores.connections,
                     calls,
@@ -1159,15 +1253,13 @@ mod driver {
                     stores.warmup,
                     stores.measured,
                     stores.ingest.clone(),
-                )
-                .await;
+                );
+                let (phase, cpu) = with_cpu(control, set_up, blasted).await?;
                 report_errors(&format!("stores ingest ({})", set_up.name), &phase);
                 let figure = &mut figures[index];
                 figure.ingest.push(phase.rate());
-                figure.ingest_errors += phase.errors;
-                if figure.first_error.is_none() {
-                    figure.first_error = phase.first_error;
-                }
+                figure.ingest_cpu.push(cpu);
+                figure.ingested.absorb(phase);
             }
         }
         for set_up in set_ups {
@@ -1210,7 +1302,7 @@ mod driver {
                     stores.tool_count,
                     stores.tool_connections
                 );
-                let mut phase = tool_calls(
+                let called = tool_calls(
                     &set_up.addrs,
                     stores.tool_connections,
                     first,
@@ -1219,21 +1311,16 @@ mod driver {
                     "stores-tools",
                     stores.tools.clone(),
                     true,
-                )
-                .await;
+                );
+                let (mut phase, cpu) = with_cpu(control, set_up, called).await?;
                 report_errors(&format!("stores tool calls ({})", set_up.name), &phase);
                 let summary = phase.latencies.summary();
                 let figure = &mut figures[index];
                 figure
                     .tool_rounds
                     .push((summary.p50.as_secs_f64(), summary.p99.as_secs_f64()));
-                figure.tools.ok += phase.ok;
-                figure.tools.errors += phase.errors;
-                figure.tools.check_failures += phase.check_failures;
-                figure.tools.latencies.merge(&phase.latencies);
-                if figure.tools.first_error.is_none() {
-                    figure.tools.first_error = phase.first_error;
-                }
+                figure.tool_cpu.push(cpu);
+                figure.tools.absorb(phase);
             }
         }
         Ok(figures)
@@ -1278,10 +1365,28 @@ mod driver {
         }
         println!();
         println!(
+            "| store | Switchboard CPU per event | Redis CPU per event | Switchboard CPU per tool call | Redis CPU per tool call |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for figure in figures {
+            let of = |cpu: &[Cpu], f: fn(&Cpu) -> f64| median(cpu.iter().map(f).collect());
+            println!(
+                "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+                name(&figure.name),
+                of(&figure.ingest_cpu, |c| c.switchboard),
+                of(&figure.ingest_cpu, |c| c.redis),
+                of(&figure.tool_cpu, |c| c.switchboard),
+                of(&figure.tool_cpu, |c| c.redis)
+            );
+        }
+        println!();
+        println!(
             "Ingest: {} live calls, {} connections, ~{} B bodies, each call's events alternating between the \
              instances; median of {} rounds of {} s. Tool calls: {} live calls of 20 turns, {} per round and \
              set-up over {} connections, `remember` and `recall` alternating, each call's tool calls alternating \
-             between the instances; p50/p99 over all {} rounds.",
+             between the instances; p50/p99 over all {} rounds. CPU: user + system time of the host process (all \
+             instances; only the measured set-up's are busy) and of the set-up's Redis processes (`INFO cpu`), \
+             over each measurement and its warm-up, per answered request; median of the rounds.",
             stores.calls,
             stores.connections,
             ingest_bytes,
@@ -1304,12 +1409,13 @@ mod driver {
                  {} errors, {} answers failed the checker{}",
                 name(&figure.name),
                 rates.join(", "),
-                figure.ingest_errors,
+                figure.ingested.errors,
                 rounds.join(", "),
                 figure.tools.latencies.count(),
                 figure.tools.errors,
                 figure.tools.check_failures,
                 figure
+                    .ingested
                     .first_error
                     .as_ref()
                     .or(figure.tools.first_error.as_ref())
@@ -1601,7 +1707,7 @@ mod driver {
             .await;
             let after = server_stats(target.control).await?;
             report_errors("recall (Switchboard)", &sb);
-            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+            let sb_cpu = cpu_us_per_request(before, after, sb.answered);
             let before = server_stats(target.control).await?;
             let bare = tool_calls(
                 &[target.bare],
@@ -1616,7 +1722,7 @@ mod driver {
             .await;
             let after = server_stats(target.control).await?;
             report_errors("recall (bare)", &bare);
-            let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+            let bare_cpu = cpu_us_per_request(before, after, bare.answered);
             first += count;
             result.rounds.push(Round {
                 sb_rate: sb.rate(),
@@ -1624,15 +1730,8 @@ mod driver {
                 sb_cpu,
                 bare_cpu,
             });
-            for (total, phase) in [(&mut result.sb, sb), (&mut result.bare, bare)] {
-                total.ok += phase.ok;
-                total.errors += phase.errors;
-                total.check_failures += phase.check_failures;
-                total.latencies.merge(&phase.latencies);
-                if total.first_error.is_none() {
-                    total.first_error = phase.first_error;
-                }
-            }
+            result.sb.absorb(sb);
+            result.bare.absorb(bare);
         }
         let ended = prime(&[target.switchboard], connections, calls, "recall", ending.clone()).await;
         report_errors("ending the recall calls", &ended);
