@@ -12,16 +12,26 @@
 //!    the same bodies (rounds alternate the servers);
 //! 5. the live call monitor: tool-call latency with two subscribers of `GET /monitor/events` attached (one that
 //!    never reads, one that reads 1 KiB every 100 ms; long transcripts first fill their buffers until the bus
-//!    drops one behind) against none, in alternating rounds on the same server.
+//!    drops one behind) against none, in alternating rounds on the same server;
+//! 6. the stores (`stores`, not run by default: `LOAD_PHASES=stores`): the host also starts one `redis-server`
+//!    and a three-primary Redis Cluster (no persistence on either) on free loopback ports, and serves one
+//!    Switchboard instance on the memory store, two on the Redis and two on the cluster. For each set-up in the
+//!    same run the driver measures the informational-event ingest rate with `LOAD_STORES_CALLS` live calls and
+//!    the tool-call (`remember` and `recall`, alternating) p50/p99 on as many calls holding a 20-turn
+//!    conversation; where there are two instances, each call's events and tool calls alternate between them.
+//!    Ratios are against the memory set-up; rounds visit every set-up, each round starting one further along.
+//!    The phase is bounded by 5 minutes.
 //!
 //! Knobs (environment): `LOAD_INGEST_CALLS` (1000), `LOAD_INGEST_SECONDS` (3 per server and round),
 //! `LOAD_ROUNDS` (3, alternating the servers), `LOAD_CONNECTIONS` (64), `LOAD_LIVE_CALLS` (10000),
 //! `LOAD_TOOL_CALLS` (5000), `LOAD_TOOL_CONNECTIONS` (8), `LOAD_RECALL_CALLS` (1000), `LOAD_RECALL_TURNS` (100),
 //! `LOAD_RECALL_TOOL_CALLS` (3000 per server and round), `LOAD_RECALL_CONNECTIONS` (8), `LOAD_MONITOR_CALLS`
-//! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), and `LOAD_PHASES` (`ingest,tools,recall,monitor`:
-//! the phases to run). The whole run is bounded by a 15-minute deadline.
+//! (200), `LOAD_MONITOR_TOOL_CALLS` (3000 per round and side), `LOAD_STORES_CALLS` (1000),
+//! `LOAD_STORES_TOOL_CALLS` (2000 per set-up and round), and `LOAD_PHASES` (`ingest,tools,recall,monitor`: the
+//! phases to run, any of those and `stores`). The whole run is bounded by a 15-minute deadline; the servers and
+//! Redis processes the host started stop at its end, on an error, and on SIGINT or SIGTERM.
 //!
-//! Under `cargo test` (no `--bench` argument) every phase runs once at a tiny size (each count knob not set in
+//! Under `cargo test` (no `--bench` argument) the selected phases run once at a tiny size (each count knob not set in
 //! the environment is its default / 100, between 1 and 20): it proves the bench still works, in seconds.
 
 use std::net::SocketAddr;
@@ -38,12 +48,21 @@ use switchboard::{Config, Switchboard, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "../crates/call-runtime/tests/support/redis_cluster.rs"]
+#[allow(dead_code, reason = "the bench kills and moves nothing")]
+mod redis_cluster;
+#[path = "../crates/call-runtime/tests/support/redis_server.rs"]
+#[allow(dead_code, reason = "the bench needs no durable server")]
+mod redis_server;
+
 const DRIVER_ENV: &str = "LOAD_DRIVER";
 const SMOKE_ENV: &str = "LOAD_SMOKE";
 const DEADLINE: Duration = Duration::from_secs(15 * 60);
 const CALL_PLACEHOLDER: &str = "@@CALL@@";
 const SEQ_PLACEHOLDER: &str = "@@SEQ@@";
 const TS_PLACEHOLDER: &str = "\"@@TS@@\"";
+/// Sequence numbers of successive ingest rounds start this far apart, so no round repeats an earlier event.
+const ROUND_SEQ: u64 = 1_000_000_000;
 
 fn main() -> ExitCode {
     let result = if std::env::var_os(DRIVER_ENV).is_some() {
@@ -58,6 +77,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The phases run when `LOAD_PHASES` is not set.
+const DEFAULT_PHASES: &str = "ingest,tools,recall,monitor";
+
+/// Whether `LOAD_PHASES` (or the default) names phase `name`.
+fn phase_selected(name: &str) -> bool {
+    std::env::var("LOAD_PHASES")
+        .unwrap_or_else(|_| DEFAULT_PHASES.into())
+        .split(',')
+        .any(|p| p.trim() == name)
 }
 
 /// The knob `name` from the environment, else `default` (a hundredth of it, between 1 and 20, in a smoke run).
@@ -99,20 +129,70 @@ const TICKS_PER_SECOND: f64 = 100.0;
 mod host {
     use super::*;
 
-    /// Serves Switchboard, the bare server and a control endpoint; runs the driver as a child process.
+    /// A Switchboard instance served on a free loopback port until the bench's stop signal.
+    struct Served {
+        switchboard: Switchboard,
+        addr: SocketAddr,
+        serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    async fn stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    async fn serve(config: Config, stop: &tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Served> {
+        let switchboard = Switchboard::start(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = http::app(switchboard.clone());
+        let serving = tokio::spawn(http::serve(listener, app, stopped(stop.clone())));
+        Ok(Served {
+            switchboard,
+            addr,
+            serving,
+        })
+    }
+
+    /// `instances` instances on `redis` (none: the memory store), named `{name}-{i}`.
+    async fn serve_set_up(
+        name: &str,
+        instances: usize,
+        redis: Option<call_runtime::RedisConfig>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<Served>> {
+        let mut served = Vec::new();
+        for i in 0..instances {
+            let mut config = Config {
+                redis: redis.clone(),
+                ..Config::default()
+            };
+            config.server.instance_id = Some(format!("{name}-{i}"));
+            served.push(serve(config, stop).await?);
+        }
+        Ok(served)
+    }
+
+    /// Serves Switchboard, the bare server and a control endpoint (and, for the `stores` phase, the store
+    /// set-ups); runs the driver as a child process.
     pub(super) fn main() -> anyhow::Result<()> {
+        // The Redis processes outlive the runtime (locals drop in reverse order), so every instance on them has
+        // stopped first; dropping them kills them, on an error or a panic too.
+        let redis = phase_selected("stores").then(|| {
+            eprintln!("starting one redis-server and a three-primary Redis Cluster on loopback");
+            (
+                redis_server::RedisServer::start(),
+                redis_cluster::RedisCluster::start_volatile(3),
+            )
+        });
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
             let switchboard = Switchboard::start(Config::default()).await?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
 
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let switchboard_addr = listener.local_addr()?;
             let app = http::app(switchboard.clone());
-            let serving = tokio::spawn(http::serve(listener, app, wait(stopped.clone())));
+            let serving = tokio::spawn(http::serve(listener, app, stopped(stop_rx.clone())));
 
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let bare_addr = listener.local_addr()?;
@@ -127,7 +207,7 @@ mod host {
             );
             let bare_serving = tokio::spawn(
                 axum::serve(listener, bare)
-                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
                     .into_future(),
             );
 
@@ -146,9 +226,41 @@ mod host {
             );
             let control_serving = tokio::spawn(
                 axum::serve(listener, control)
-                    .with_graceful_shutdown(wait(stopped.clone()))
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
                     .into_future(),
             );
+
+            // The store set-ups: one instance on the memory store, two on one Redis, two on the cluster, each
+            // with the ports of its Redis processes (for their CPU time).
+            let mut set_ups: Vec<(&str, Vec<Served>, Vec<u16>)> = Vec::new();
+            if let Some((server, cluster)) = &redis {
+                let started = async {
+                    set_ups.push(("memory", serve_set_up("memory", 1, None, &stop_rx).await?, Vec::new()));
+                    let url = server.url();
+                    let port = url.rsplit(':').next().and_then(|port| port.parse().ok());
+                    let one = call_runtime::RedisConfig::new(url.clone());
+                    let served = serve_set_up("redis", 2, Some(one), &stop_rx).await?;
+                    set_ups.push(("redis", served, port.into_iter().collect()));
+                    let ports = cluster.nodes.iter().map(|node| node.port).collect();
+                    let cluster = call_runtime::RedisConfig::cluster(cluster.urls());
+                    set_ups.push((
+                        "cluster",
+                        serve_set_up("cluster", 2, Some(cluster), &stop_rx).await?,
+                        ports,
+                    ));
+                    anyhow::Ok(())
+                };
+                started.await?;
+            }
+            let stores = set_ups
+                .iter()
+                .map(|(name, served, ports)| {
+                    let addrs: Vec<String> = served.iter().map(|s| s.addr.to_string()).collect();
+                    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    format!("{name}={}/{}", addrs.join(","), ports.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(";");
 
             let mut driver = tokio::process::Command::new(std::env::current_exe()?);
             // `cargo bench` passes `--bench`; without it (`cargo test`) the driver makes a smoke run.
@@ -161,13 +273,22 @@ mod host {
                 .env("LOAD_BARE", bare_addr.to_string())
                 .env("LOAD_CONTROL", control_addr.to_string())
                 .env("LOAD_ADMIN_TOKEN", switchboard.admin_token().value())
+                .env("LOAD_STORES", stores)
                 .kill_on_drop(true)
                 .spawn()?;
-            let status = match tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()).await {
-                Ok(status) => status?,
-                Err(_) => {
+            // On SIGINT or SIGTERM the bench stops like on an error: the driver killed, the servers and the
+            // Redis processes with it.
+            let status = tokio::select! {
+                waited = tokio::time::timeout(DEADLINE + Duration::from_secs(30), child.wait()) => match waited {
+                    Ok(status) => status?,
+                    Err(_) => {
+                        child.kill().await?;
+                        anyhow::bail!("the driver did not finish within {DEADLINE:?}");
+                    }
+                },
+                () = switchboard::cli::shutdown_signal() => {
                     child.kill().await?;
-                    anyhow::bail!("the driver did not finish within {DEADLINE:?}");
+                    anyhow::bail!("interrupted");
                 }
             };
             let _ = stop.send(true);
@@ -175,6 +296,10 @@ mod host {
             bare_serving.await??;
             control_serving.await??;
             switchboard.shutdown().await;
+            for served in set_ups.into_iter().flat_map(|(_, served, _)| served) {
+                served.serving.await??;
+                served.switchboard.shutdown().await;
+            }
             anyhow::ensure!(status.success(), "the driver failed: {status}");
             Ok(())
         })
@@ -460,8 +585,9 @@ mod driver {
         Ok(out)
     }
 
-    /// The `recall` tool-call body (with the artifact of the conversation so far, as Vapi sends it).
-    fn tool_call_template(bodies: &[Value], call_id: &str) -> anyhow::Result<Template> {
+    /// A tool-call body for the built-in tool `name` (with the artifact of the conversation so far, as Vapi
+    /// sends it).
+    fn tool_call_template(bodies: &[Value], call_id: &str, name: &str, arguments: Value) -> anyhow::Result<Template> {
         let mut body = bodies
             .iter()
             .filter(|b| b["message"]["type"] == "tool-calls")
@@ -469,11 +595,11 @@ mod driver {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the call file has fewer than two tool-calls"))?;
         let call = json!({"id": "call_bench_@@SEQ@@", "type": "function",
-            "function": {"name": "recall", "arguments": {"topic": "router"}}});
+            "function": {"name": name, "arguments": arguments}});
         let message = &mut body["message"];
         message["toolCallList"] = json!([call]);
         if let Some(with) = message["toolWithToolCallList"].as_array_mut() {
-            with.retain(|t| t["function"]["name"] == "recall");
+            with.retain(|t| t["function"]["name"] == name);
             if let Some(first) = with.first_mut() {
                 first["toolCall"] = call;
             }
@@ -485,6 +611,9 @@ mod driver {
     #[derive(Debug, Default)]
     struct Phase {
         ok: u64,
+        /// Successful answers including those outside the measured window (warm-up, the last in flight): what
+        /// the server's CPU time over the whole run is divided by.
+        answered: u64,
         errors: u64,
         first_error: Option<String>,
         elapsed: Duration,
@@ -496,11 +625,24 @@ mod driver {
         fn rate(&self) -> f64 {
             self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
         }
+
+        /// Adds `other`'s counts and latencies to these (the elapsed time stays).
+        fn absorb(&mut self, other: Phase) {
+            self.ok += other.ok;
+            self.answered += other.answered;
+            self.errors += other.errors;
+            self.check_failures += other.check_failures;
+            self.latencies.merge(&other.latencies);
+            if self.first_error.is_none() {
+                self.first_error = other.first_error;
+            }
+        }
     }
 
-    /// Plays calls `0..calls` over `connections` connections: each call's bodies in order on one connection.
+    /// Plays calls `0..calls` over `connections` connections: each call's bodies in order, step `s` on instance
+    /// `s % addrs.len()` (one connection to each instance per sender).
     async fn prime(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         calls: usize,
         prefix: &str,
@@ -513,8 +655,8 @@ mod driver {
             let next = next.clone();
             let templates = templates.clone();
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 loop {
@@ -526,6 +668,8 @@ mod driver {
                     for (step, template) in templates.iter().enumerate() {
                         let ts = (1_787_241_600_000u64 + step as u64 * 1_000).to_string();
                         template.render(&[&id, "0", &ts], &mut body);
+                        let instance = step % conns.len();
+                        let conn = &mut conns[instance];
                         tally(&mut phase, conn.send("POST", "/webhook", &body).await);
                     }
                 }
@@ -537,7 +681,10 @@ mod driver {
 
     fn tally(phase: &mut Phase, outcome: std::io::Result<(u16, Vec<u8>)>) {
         match outcome {
-            Ok((status, _)) if (200..300).contains(&status) => phase.ok += 1,
+            Ok((status, _)) if (200..300).contains(&status) => {
+                phase.ok += 1;
+                phase.answered += 1;
+            }
             Ok((status, body)) => {
                 phase.errors += 1;
                 phase
@@ -555,13 +702,7 @@ mod driver {
         let mut total = Phase::default();
         for task in tasks {
             if let Ok(phase) = task.await {
-                total.ok += phase.ok;
-                total.errors += phase.errors;
-                total.check_failures += phase.check_failures;
-                total.latencies.merge(&phase.latencies);
-                if total.first_error.is_none() {
-                    total.first_error = phase.first_error;
-                }
+                total.absorb(phase);
             }
         }
         total.elapsed = started.elapsed();
@@ -569,25 +710,28 @@ mod driver {
     }
 
     /// Sends informational events round-robin over `calls` calls for `warmup + seconds`, counting the
-    /// answers of the last `seconds`.
+    /// answers of the last `seconds`. Sequence numbers (unique transcripts, timestamps) count from `first`, so
+    /// that no two rounds send the same event. A call's `k`-th event goes to instance `k % addrs.len()`.
+    #[allow(clippy::too_many_arguments)]
     async fn blast(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         calls: usize,
         prefix: &str,
+        first: u64,
         warmup: Duration,
         measured: Duration,
         templates: Arc<Vec<Template>>,
     ) -> Phase {
-        let seq = Arc::new(AtomicU64::new(0));
+        let seq = Arc::new(AtomicU64::new(first));
         let counting = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for _ in 0..connections {
             let (seq, counting, done, templates) = (seq.clone(), counting.clone(), done.clone(), templates.clone());
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 while !done.load(Ordering::Relaxed) {
@@ -596,9 +740,13 @@ mod driver {
                     let ts = (1_787_241_700_000 + n).to_string();
                     let template = &templates[n as usize % templates.len()];
                     template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let instance = (n as usize / calls) % conns.len();
+                    let conn = &mut conns[instance];
                     let outcome = conn.send("POST", "/webhook", &body).await;
                     if counting.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
                         tally(&mut phase, outcome);
+                    } else if outcome.is_ok_and(|(status, _)| (200..300).contains(&status)) {
+                        phase.answered += 1;
                     }
                 }
                 phase
@@ -615,29 +763,31 @@ mod driver {
         phase
     }
 
-    /// Sends `count` tool-calls to random calls of `0..calls`, recording latencies (and checking the
+    /// Sends `count` tool-calls to calls of `0..calls` spread by a hash, recording latencies (and checking the
     /// answers when `check`). Tool call ids and timestamps count from `first`, so that no two phases send the
-    /// same tool call.
+    /// same tool call. A call's `k`-th tool call goes to instance `k % addrs.len()` with template
+    /// `(k / addrs.len()) % templates.len()`, so that each instance sees every template.
     #[allow(clippy::too_many_arguments)]
     async fn tool_calls(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         connections: usize,
         first: u64,
         count: u64,
         calls: usize,
         prefix: &str,
-        template: Arc<Template>,
+        templates: Arc<Vec<Template>>,
         check: bool,
     ) -> Phase {
         let seq = Arc::new(AtomicU64::new(first));
+        let per_call: Arc<Vec<AtomicUsize>> = Arc::new((0..calls).map(|_| AtomicUsize::new(0)).collect());
         let end = first + count;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..connections {
-            let (seq, template) = (seq.clone(), template.clone());
+            let (seq, per_call, templates) = (seq.clone(), per_call.clone(), templates.clone());
             let prefix = prefix.to_string();
+            let mut conns: Vec<Conn> = addrs.iter().map(|addr| Conn::new(*addr)).collect();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
                 let mut phase = Phase::default();
                 let mut body = Vec::new();
                 loop {
@@ -647,9 +797,13 @@ mod driver {
                     }
                     // A multiplicative hash spreads the calls without a random generator.
                     let call = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % calls;
+                    let k = per_call[call].fetch_add(1, Ordering::Relaxed);
                     let id = format!("{prefix}-{call}");
                     let ts = (1_787_241_900_000 + n).to_string();
+                    let template = &templates[(k / conns.len()) % templates.len()];
                     template.render(&[&id, &n.to_string(), &ts], &mut body);
+                    let instance = k % conns.len();
+                    let conn = &mut conns[instance];
                     let sent = Instant::now();
                     let outcome = conn.send("POST", "/webhook", &body).await;
                     phase.latencies.record(sent.elapsed());
@@ -696,8 +850,7 @@ mod driver {
         let tool_count = env_usize("LOAD_TOOL_CALLS", 5000).max(1) as u64;
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
         let rounds = env_usize("LOAD_ROUNDS", 3).max(1);
-        let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "ingest,tools,recall,monitor".into());
-        let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+        let phase = phase_selected;
         let warmup = Duration::from_secs(1);
         let measured = Duration::from_secs(ingest_seconds);
 
@@ -718,7 +871,12 @@ mod driver {
         let ingest = Arc::new(ingest);
         let ingest_bytes = ingest.iter().map(Template::len).sum::<usize>() / ingest.len();
         let conversation = Arc::new(conversation_templates(&bodies, &call_id, 20)?);
-        let tool = Arc::new(tool_call_template(&bodies, &call_id)?);
+        let tool = Arc::new(vec![tool_call_template(
+            &bodies,
+            &call_id,
+            "recall",
+            json!({"topic": "router"}),
+        )?]);
         let status_ended = {
             let mut body = bodies
                 .iter()
@@ -742,7 +900,7 @@ mod driver {
         if phase("ingest") {
             eprintln!("priming {ingest_calls} calls for the ingest run");
             let primed = prime(
-                target.switchboard,
+                &[target.switchboard],
                 connections,
                 ingest_calls,
                 "ingest",
@@ -762,10 +920,11 @@ mod driver {
                     before.live
                 );
                 let sb = blast(
-                    target.switchboard,
+                    &[target.switchboard],
                     connections,
                     ingest_calls,
                     "ingest",
+                    round as u64 * ROUND_SEQ,
                     warmup,
                     measured,
                     ingest.clone(),
@@ -773,14 +932,15 @@ mod driver {
                 .await;
                 let after = server_stats(target.control).await?;
                 report_errors("ingest (Switchboard)", &sb);
-                let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+                let sb_cpu = cpu_us_per_request(before, after, sb.answered);
                 ingest_live = after.live;
                 let before = server_stats(target.control).await?;
                 let bare = blast(
-                    target.bare,
+                    &[target.bare],
                     connections,
                     ingest_calls,
                     "ingest",
+                    round as u64 * ROUND_SEQ,
                     warmup,
                     measured,
                     ingest.clone(),
@@ -788,7 +948,7 @@ mod driver {
                 .await;
                 let after = server_stats(target.control).await?;
                 report_errors("ingest (bare)", &bare);
-                let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+                let bare_cpu = cpu_us_per_request(before, after, bare.answered);
                 sb_errors += sb.errors;
                 bare_errors += bare.errors;
                 ingest_rounds.push(Round {
@@ -799,7 +959,14 @@ mod driver {
                 });
             }
             // End the ingest calls so that the next phases see only their own live calls.
-            let ended = prime(target.switchboard, connections, ingest_calls, "ingest", ending.clone()).await;
+            let ended = prime(
+                &[target.switchboard],
+                connections,
+                ingest_calls,
+                "ingest",
+                ending.clone(),
+            )
+            .await;
             report_errors("ending the ingest calls", &ended);
             ingest_result = Some(IngestResult {
                 live: ingest_live,
@@ -828,7 +995,7 @@ mod driver {
                 before.live
             );
             let primed = prime(
-                target.switchboard,
+                &[target.switchboard],
                 connections,
                 live_calls,
                 "live",
@@ -845,7 +1012,7 @@ mod driver {
                 after.live
             );
             let sb_tools = tool_calls(
-                target.switchboard,
+                &[target.switchboard],
                 tool_connections,
                 0,
                 tool_count,
@@ -857,7 +1024,7 @@ mod driver {
             .await;
             report_errors("tool-calls (Switchboard)", &sb_tools);
             let bare_tools = tool_calls(
-                target.bare,
+                &[target.bare],
                 tool_connections,
                 0,
                 tool_count,
@@ -872,7 +1039,7 @@ mod driver {
             tools_result = Some(ToolsResult {
                 live: tools_live,
                 connections: tool_connections,
-                bytes: tool.len(),
+                bytes: tool[0].len(),
                 sb: sb_tools,
                 bare: bare_tools,
                 live_calls,
@@ -882,7 +1049,9 @@ mod driver {
             });
         }
 
-        print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+        if ingest_result.is_some() || tools_result.is_some() || recall_result.is_some() {
+            print_table(ingest_result.as_ref(), tools_result.as_mut(), recall_result.as_mut());
+        }
 
         // 5. The monitor: subscribers that read slowly or not at all must not slow the webhook.
         if phase("monitor") {
@@ -890,7 +1059,385 @@ mod driver {
             let result = monitor_phase(target, connections, rounds, &conversation, &tool, &ended_first).await?;
             print_monitor(result);
         }
+
+        // 6. The stores: one instance on the memory store, two on one Redis, two on a Redis Cluster.
+        if phase("stores") {
+            let set_ups = set_ups()?;
+            let stores = Stores {
+                calls: env_usize("LOAD_STORES_CALLS", 1000).max(1),
+                tool_count: env_usize("LOAD_STORES_TOOL_CALLS", 2000).max(1) as u64,
+                connections,
+                tool_connections,
+                rounds,
+                warmup,
+                measured,
+                ingest: ingest.clone(),
+                conversation: conversation.clone(),
+                in_progress: in_progress.clone(),
+                tools: Arc::new(vec![
+                    tool_call_template(
+                        &bodies,
+                        &call_id,
+                        "remember",
+                        json!({"key": "ticket", "value": "NW-48213"}),
+                    )?,
+                    tool_call_template(&bodies, &call_id, "recall", json!({"topic": "router"}))?,
+                ]),
+            };
+            let figures =
+                match tokio::time::timeout(STORES_DEADLINE, stores_phase(&stores, &set_ups, target.control)).await {
+                    Ok(figures) => figures?,
+                    Err(_) => anyhow::bail!("the stores phase exceeded {STORES_DEADLINE:?}"),
+                };
+            print_stores(&stores, &figures, ingest_bytes);
+        }
         Ok(())
+    }
+
+    /// The `stores` phase's bound: priming, every round of every set-up.
+    const STORES_DEADLINE: Duration = Duration::from_secs(5 * 60);
+
+    /// A store set-up of the `stores` phase: its name, its instances and the ports of its Redis processes on
+    /// 127.0.0.1, from `LOAD_STORES` (`name=addr[,addr...]/[port,...];...`, set by the host).
+    struct SetUp {
+        name: String,
+        addrs: Vec<SocketAddr>,
+        redis_ports: Vec<u16>,
+    }
+
+    fn set_ups() -> anyhow::Result<Vec<SetUp>> {
+        let spec = std::env::var("LOAD_STORES").unwrap_or_default();
+        let set_ups = spec
+            .split(';')
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                let (name, rest) = part
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("LOAD_STORES: no `=` in {part:?}"))?;
+                let (addrs, ports) = rest.split_once('/').unwrap_or((rest, ""));
+                let addrs = addrs.split(',').map(str::parse).collect::<Result<Vec<_>, _>>()?;
+                let redis_ports = ports
+                    .split(',')
+                    .filter(|port| !port.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(SetUp {
+                    name: name.to_string(),
+                    addrs,
+                    redis_ports,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            set_ups.first().is_some_and(|first| first.name == "memory"),
+            "LOAD_STORES must start with the memory set-up, the baseline: {spec:?}"
+        );
+        Ok(set_ups)
+    }
+
+    /// The CPU time (user + system, in seconds) the Redis processes on `ports` have used, from `INFO cpu`.
+    fn redis_cpu(ports: &[u16]) -> anyhow::Result<f64> {
+        let mut total = 0.0;
+        for port in ports {
+            let output = std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "INFO", "cpu"])
+                .output()?;
+            let info = String::from_utf8_lossy(&output.stdout);
+            for field in ["used_cpu_sys:", "used_cpu_user:"] {
+                total += info
+                    .lines()
+                    .find_map(|line| line.strip_prefix(field)?.trim().parse::<f64>().ok())
+                    .ok_or_else(|| anyhow::anyhow!("no {field} in INFO cpu of 127.0.0.1:{port}"))?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// CPU spent per request over a measurement: Switchboard's (the host process: only the measured set-up's
+    /// instances are busy) and its Redis processes', in microseconds.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Cpu {
+        switchboard: f64,
+        redis: f64,
+    }
+
+    /// Runs `measure`, returning its phase and the CPU it cost per answered request.
+    async fn with_cpu(
+        control: SocketAddr,
+        set_up: &SetUp,
+        measure: impl Future<Output = Phase>,
+    ) -> anyhow::Result<(Phase, Cpu)> {
+        let (before, redis_before) = (server_stats(control).await?, redis_cpu(&set_up.redis_ports)?);
+        let phase = measure.await;
+        let (after, redis_after) = (server_stats(control).await?, redis_cpu(&set_up.redis_ports)?);
+        let cpu = Cpu {
+            switchboard: cpu_us_per_request(before, after, phase.answered),
+            redis: (redis_after - redis_before) * 1e6 / phase.answered.max(1) as f64,
+        };
+        Ok((phase, cpu))
+    }
+
+    /// What the `stores` phase sends.
+    struct Stores {
+        /// Live calls of each part (ingest, tool calls).
+        calls: usize,
+        /// Tool calls per set-up and round.
+        tool_count: u64,
+        connections: usize,
+        tool_connections: usize,
+        rounds: usize,
+        warmup: Duration,
+        measured: Duration,
+        ingest: Arc<Vec<Template>>,
+        conversation: Arc<Vec<Template>>,
+        in_progress: Arc<Vec<Template>>,
+        /// `remember` and `recall`: a call's tool calls alternate between them.
+        tools: Arc<Vec<Template>>,
+    }
+
+    /// One set-up's figures.
+    struct StoreFigures {
+        name: String,
+        instances: usize,
+        /// Events per second in each round.
+        ingest: Vec<f64>,
+        /// CPU per ingested event in each round.
+        ingest_cpu: Vec<Cpu>,
+        /// Every measured event of every round (its errors).
+        ingested: Phase,
+        /// Every measured tool call of every round.
+        tools: Phase,
+        /// CPU per tool call in each round.
+        tool_cpu: Vec<Cpu>,
+        /// Each round's tool-call p50 and p99, in seconds.
+        tool_rounds: Vec<(f64, f64)>,
+    }
+
+    /// Every set-up in the same run: each one's ingest calls primed, then ingest rounds, then its tool-call
+    /// calls primed with a 20-turn conversation and warmed up, then tool-call rounds. Each round visits every
+    /// set-up, starting one further along each time, so that drift in the machine's load spreads over them.
+    async fn stores_phase(
+        stores: &Stores,
+        set_ups: &[SetUp],
+        control: SocketAddr,
+    ) -> anyhow::Result<Vec<StoreFigures>> {
+        let calls = stores.calls;
+        let mut figures: Vec<StoreFigures> = set_ups
+            .iter()
+            .map(|set_up| StoreFigures {
+                name: set_up.name.clone(),
+                instances: set_up.addrs.len(),
+                ingest: Vec::new(),
+                ingest_cpu: Vec::new(),
+                ingested: Phase::default(),
+                tools: Phase::default(),
+                tool_cpu: Vec::new(),
+                tool_rounds: Vec::new(),
+            })
+            .collect();
+        let order = |round: usize| (0..set_ups.len()).map(move |i| (i + round) % set_ups.len());
+        for set_up in set_ups {
+            eprintln!("stores: priming {calls} calls on {}", set_up.name);
+            let primed = prime(
+                &set_up.addrs,
+                stores.connections,
+                calls,
+                "stores-ingest",
+                stores.in_progress.clone(),
+            )
+            .await;
+            report_errors(&format!("stores priming ({})", set_up.name), &primed);
+        }
+        for round in 0..stores.rounds {
+            for index in order(round) {
+                let set_up = &set_ups[index];
+                eprintln!(
+                    "stores: ingest round {}/{} on {} ({} instances), {} connections",
+                    round + 1,
+                    stores.rounds,
+                    set_up.name,
+                    set_up.addrs.len(),
+                    stores.connections
+                );
+                let blasted = blast(
+                    &set_up.addrs,
+                    stores.connections,
+                    calls,
+                    "stores-ingest",
+                    round as u64 * ROUND_SEQ,
+                    stores.warmup,
+                    stores.measured,
+                    stores.ingest.clone(),
+                );
+                let (phase, cpu) = with_cpu(control, set_up, blasted).await?;
+                report_errors(&format!("stores ingest ({})", set_up.name), &phase);
+                let figure = &mut figures[index];
+                figure.ingest.push(phase.rate());
+                figure.ingest_cpu.push(cpu);
+                figure.ingested.absorb(phase);
+            }
+        }
+        for set_up in set_ups {
+            eprintln!(
+                "stores: priming {calls} calls with a 20-turn conversation on {}",
+                set_up.name
+            );
+            let primed = prime(
+                &set_up.addrs,
+                stores.connections,
+                calls,
+                "stores-tools",
+                stores.conversation.clone(),
+            )
+            .await;
+            report_errors(&format!("stores conversation priming ({})", set_up.name), &primed);
+            // Warm-up, not counted: a call's first tool call pays for its first tool record.
+            let warm = tool_calls(
+                &set_up.addrs,
+                stores.tool_connections,
+                0,
+                calls as u64,
+                calls,
+                "stores-tools",
+                stores.tools.clone(),
+                false,
+            )
+            .await;
+            report_errors(&format!("stores tool-call warm-up ({})", set_up.name), &warm);
+        }
+        for round in 0..stores.rounds {
+            let first = calls as u64 + round as u64 * stores.tool_count;
+            for index in order(round) {
+                let set_up = &set_ups[index];
+                eprintln!(
+                    "stores: tool-call round {}/{} on {}: {} tool calls over {} connections",
+                    round + 1,
+                    stores.rounds,
+                    set_up.name,
+                    stores.tool_count,
+                    stores.tool_connections
+                );
+                let called = tool_calls(
+                    &set_up.addrs,
+                    stores.tool_connections,
+                    first,
+                    stores.tool_count,
+                    calls,
+                    "stores-tools",
+                    stores.tools.clone(),
+                    true,
+                );
+                let (mut phase, cpu) = with_cpu(control, set_up, called).await?;
+                report_errors(&format!("stores tool calls ({})", set_up.name), &phase);
+                let summary = phase.latencies.summary();
+                let figure = &mut figures[index];
+                figure
+                    .tool_rounds
+                    .push((summary.p50.as_secs_f64(), summary.p99.as_secs_f64()));
+                figure.tool_cpu.push(cpu);
+                figure.tools.absorb(phase);
+            }
+        }
+        Ok(figures)
+    }
+
+    fn print_stores(stores: &Stores, figures: &[StoreFigures], ingest_bytes: usize) {
+        fn name(set_up: &str) -> &str {
+            match set_up {
+                "memory" => "memory store",
+                "redis" => "one Redis",
+                "cluster" => "Redis Cluster, 3 primaries",
+                other => other,
+            }
+        }
+        let mut summaries: Vec<_> = figures
+            .iter()
+            .map(|f| {
+                let mut latencies = f.tools.latencies.clone();
+                (median(f.ingest.clone()), latencies.summary())
+            })
+            .collect();
+        let Some((memory_rate, memory_tools)) = summaries.first().cloned() else {
+            return;
+        };
+        println!();
+        println!(
+            "| store | instances | ingest events/s | ingest vs memory | tool-call p50 | tool-call p99 | p50 vs memory | p99 vs memory |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (figure, (rate, tools)) in figures.iter().zip(summaries.iter_mut()) {
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {} | {} | {:.2} x | {:.2} x |",
+                name(&figure.name),
+                figure.instances,
+                rate,
+                ratio(*rate, memory_rate),
+                ms(tools.p50),
+                ms(tools.p99),
+                ratio(tools.p50.as_secs_f64(), memory_tools.p50.as_secs_f64()),
+                ratio(tools.p99.as_secs_f64(), memory_tools.p99.as_secs_f64())
+            );
+        }
+        println!();
+        println!(
+            "| store | Switchboard CPU per event | Redis CPU per event | Switchboard CPU per tool call | Redis CPU per tool call |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for figure in figures {
+            let of = |cpu: &[Cpu], f: fn(&Cpu) -> f64| median(cpu.iter().map(f).collect());
+            println!(
+                "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+                name(&figure.name),
+                of(&figure.ingest_cpu, |c| c.switchboard),
+                of(&figure.ingest_cpu, |c| c.redis),
+                of(&figure.tool_cpu, |c| c.switchboard),
+                of(&figure.tool_cpu, |c| c.redis)
+            );
+        }
+        println!();
+        println!(
+            "Ingest: {} live calls, {} connections, ~{} B bodies, each call's events alternating between the \
+             instances; median of {} rounds of {} s. Tool calls: {} live calls of 20 turns, {} per round and \
+             set-up over {} connections, `remember` and `recall` alternating, each call's tool calls alternating \
+             between the instances; p50/p99 over all {} rounds. CPU: user + system time of the host process (all \
+             instances; only the measured set-up's are busy) and of the set-up's Redis processes (`INFO cpu`), \
+             over each measurement and its warm-up, per answered request; median of the rounds.",
+            stores.calls,
+            stores.connections,
+            ingest_bytes,
+            stores.rounds,
+            stores.measured.as_secs(),
+            stores.calls,
+            stores.tool_count,
+            stores.tool_connections,
+            stores.rounds
+        );
+        for figure in figures {
+            let rates: Vec<String> = figure.ingest.iter().map(|r| format!("{r:.0}")).collect();
+            let rounds: Vec<String> = figure
+                .tool_rounds
+                .iter()
+                .map(|(p50, p99)| format!("{:.2}/{:.2}", p50 * 1000.0, p99 * 1000.0))
+                .collect();
+            println!(
+                "- {}: ingest per round {} events/s ({} errors); tool-call p50/p99 per round {} ms; {} tool calls, \
+                 {} errors, {} answers failed the checker{}",
+                name(&figure.name),
+                rates.join(", "),
+                figure.ingested.errors,
+                rounds.join(", "),
+                figure.tools.latencies.count(),
+                figure.tools.errors,
+                figure.tools.check_failures,
+                figure
+                    .ingested
+                    .first_error
+                    .as_ref()
+                    .or(figure.tools.first_error.as_ref())
+                    .map(|e| format!("; first error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
     }
 
     /// Subscribers of `GET /monitor/events`: one that never reads (its socket receive buffer kept small, so the
@@ -987,7 +1534,7 @@ mod driver {
         connections: usize,
         rounds: usize,
         conversation: &Arc<Vec<Template>>,
-        tool: &Arc<Template>,
+        tool: &Arc<Vec<Template>>,
         ending: &Arc<Vec<Template>>,
     ) -> anyhow::Result<MonitorResult> {
         let calls = env_usize("LOAD_MONITOR_CALLS", 200).max(1);
@@ -995,12 +1542,19 @@ mod driver {
         let tool_connections = env_usize("LOAD_TOOL_CONNECTIONS", 8).max(1);
         let token = std::env::var("LOAD_ADMIN_TOKEN")?;
         eprintln!("priming {calls} calls for the monitor run");
-        let primed = prime(target.switchboard, connections, calls, "monitor", conversation.clone()).await;
+        let primed = prime(
+            &[target.switchboard],
+            connections,
+            calls,
+            "monitor",
+            conversation.clone(),
+        )
+        .await;
         report_errors("monitor priming", &primed);
         let resyncs_before = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await?;
         // Warm-up, not counted: each call's first tool record.
         let warm = tool_calls(
-            target.switchboard,
+            &[target.switchboard],
             tool_connections,
             0,
             calls as u64,
@@ -1035,7 +1589,7 @@ mod driver {
                     false => None,
                 };
                 let phase = tool_calls(
-                    target.switchboard,
+                    &[target.switchboard],
                     tool_connections,
                     first,
                     count,
@@ -1056,7 +1610,7 @@ mod driver {
             results.push((without.unwrap_or_default(), with.unwrap_or_default()));
         }
         let resyncs = metric(target.switchboard, &token, "switchboard_monitor_resyncs_total").await? - resyncs_before;
-        let ended = prime(target.switchboard, connections, calls, "monitor", ending.clone()).await;
+        let ended = prime(&[target.switchboard], connections, calls, "monitor", ending.clone()).await;
         report_errors("ending the monitor calls", &ended);
         Ok(MonitorResult {
             calls,
@@ -1107,7 +1661,7 @@ mod driver {
         rounds: usize,
         bodies: &[Value],
         call_id: &str,
-        tool: &Arc<Template>,
+        tool: &Arc<Vec<Template>>,
         ending: &Arc<Vec<Template>>,
     ) -> anyhow::Result<RecallResult> {
         let calls = env_usize("LOAD_RECALL_CALLS", 1000).max(1);
@@ -1121,14 +1675,14 @@ mod driver {
             calls * conversation.len(),
             before.live
         );
-        let primed = prime(target.switchboard, connections, calls, "recall", conversation).await;
+        let primed = prime(&[target.switchboard], connections, calls, "recall", conversation).await;
         report_errors("recall priming", &primed);
         let live = server_stats(target.control).await?.live;
         // Warm-up, not counted: the first tool call of a call pays for its first tool record.
         let mut first = 0;
         for addr in [target.switchboard, target.bare] {
             let warm = tool_calls(
-                addr,
+                &[addr],
                 tool_connections,
                 first,
                 count / 4,
@@ -1145,7 +1699,7 @@ mod driver {
             live,
             turns,
             connections: tool_connections,
-            bytes: tool.len(),
+            bytes: tool[0].len(),
             rounds: Vec::new(),
             sb: Phase::default(),
             bare: Phase::default(),
@@ -1156,7 +1710,7 @@ mod driver {
             );
             let before = server_stats(target.control).await?;
             let sb = tool_calls(
-                target.switchboard,
+                &[target.switchboard],
                 tool_connections,
                 first,
                 count,
@@ -1168,10 +1722,10 @@ mod driver {
             .await;
             let after = server_stats(target.control).await?;
             report_errors("recall (Switchboard)", &sb);
-            let sb_cpu = cpu_us_per_request(before, after, sb.ok);
+            let sb_cpu = cpu_us_per_request(before, after, sb.answered);
             let before = server_stats(target.control).await?;
             let bare = tool_calls(
-                target.bare,
+                &[target.bare],
                 tool_connections,
                 first,
                 count,
@@ -1183,7 +1737,7 @@ mod driver {
             .await;
             let after = server_stats(target.control).await?;
             report_errors("recall (bare)", &bare);
-            let bare_cpu = cpu_us_per_request(before, after, bare.ok);
+            let bare_cpu = cpu_us_per_request(before, after, bare.answered);
             first += count;
             result.rounds.push(Round {
                 sb_rate: sb.rate(),
@@ -1191,17 +1745,10 @@ mod driver {
                 sb_cpu,
                 bare_cpu,
             });
-            for (total, phase) in [(&mut result.sb, sb), (&mut result.bare, bare)] {
-                total.ok += phase.ok;
-                total.errors += phase.errors;
-                total.check_failures += phase.check_failures;
-                total.latencies.merge(&phase.latencies);
-                if total.first_error.is_none() {
-                    total.first_error = phase.first_error;
-                }
-            }
+            result.sb.absorb(sb);
+            result.bare.absorb(bare);
         }
-        let ended = prime(target.switchboard, connections, calls, "recall", ending.clone()).await;
+        let ended = prime(&[target.switchboard], connections, calls, "recall", ending.clone()).await;
         report_errors("ending the recall calls", &ended);
         Ok(result)
     }

@@ -1,7 +1,8 @@
 //! A real Redis Cluster on free loopback ports, started by a test: `redis-server --cluster-enabled yes`
 //! nodes joined with `redis-cli --cluster create`, each in its own temporary directory, killed when dropped.
-//! With replicas, every node runs with an append-only file fsynced on every write and a short
-//! `cluster-node-timeout`, so a killed primary's replica is promoted within a few seconds.
+//! Every node runs with a short `cluster-node-timeout`, so a killed primary's replica is promoted within a few
+//! seconds, and (unless started with [`RedisCluster::start_volatile`], as benches comparing it with one Redis
+//! without persistence do) with an append-only file fsynced on every write.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ pub(crate) struct Node {
     pub(crate) port: u16,
     /// Its data: the append-only file and `nodes.conf`, so a restarted node rejoins as itself.
     dir: PathBuf,
+    /// Whether it keeps an append-only file fsynced on every write.
+    durable: bool,
     child: Option<Child>,
 }
 
@@ -23,7 +26,11 @@ impl Node {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             .args(["--cluster-replica-validity-factor", "0"])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .args(match self.durable {
+                true => ["--appendonly", "yes", "--appendfsync", "always"].as_slice(),
+                false => ["--appendonly", "no"].as_slice(),
+            })
+            .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -59,8 +66,19 @@ pub(crate) struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// Starts `primaries × (1 + replicas)` nodes and joins them into one cluster covering every slot.
+    /// Starts `primaries × (1 + replicas)` nodes and joins them into one cluster covering every slot; every
+    /// node fsyncs each write to its append-only file.
     pub(crate) fn start(primaries: usize, replicas: usize) -> RedisCluster {
+        RedisCluster::launch(primaries, replicas, true)
+    }
+
+    /// Starts `primaries` primaries without replicas or persistence (what a restart loses is lost).
+    #[allow(dead_code, reason = "the benches start it; the tests need durable nodes")]
+    pub(crate) fn start_volatile(primaries: usize) -> RedisCluster {
+        RedisCluster::launch(primaries, 0, false)
+    }
+
+    fn launch(primaries: usize, replicas: usize, durable: bool) -> RedisCluster {
         let dir = std::env::temp_dir().join(format!("switchboard-cluster-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("create the cluster's directory");
         let mut cluster = RedisCluster { nodes: Vec::new(), dir };
@@ -71,6 +89,7 @@ impl RedisCluster {
             let mut node = Node {
                 port,
                 dir: node_dir,
+                durable,
                 child: None,
             };
             node.spawn();
