@@ -181,8 +181,11 @@ impl Switchboard {
         self.inner.runtime.readiness().await
     }
 
-    /// Stops every call actor, persisting each call's state.
+    /// Sends what Live Call Control and the telephony bridge still have queued (for at most the shutdown grace
+    /// period), then stops every call actor, persisting each call's state.
     pub async fn shutdown(&self) {
+        let grace = std::time::Duration::from_secs(self.inner.config.http.shutdown_grace_seconds);
+        self.inner.control.drain(grace).await;
         self.inner.runtime.shutdown().await;
     }
 

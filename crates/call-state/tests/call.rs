@@ -255,21 +255,6 @@ fn a_whole_call_folds_into_an_ordered_conversation_without_duplicates() {
     assert_eq!((report.cost, report.duration_seconds), (Some(0.25), Some(42.5)));
     assert!(state.trimmed().is_empty());
     assert_eq!(state.events_applied(), events.len() as u64);
-
-    let found: Vec<&str> = state
-        .search("what did they say about Tuesday?", 3)
-        .iter()
-        .map(|t| t.text.as_str())
-        .collect();
-    assert_eq!(found, ["I'd like to book a cleaning. For next Tuesday."]);
-    let found: Vec<&str> = state
-        .search("nine cleaning works", 2)
-        .iter()
-        .map(|t| t.text.as_str())
-        .collect();
-    assert_eq!(found, ["Nine works.", "I'd like to book a cleaning. For next Tuesday."]);
-    assert!(state.search("the", 5).is_empty());
-    assert!(state.search("Acme", 5).iter().all(|t| t.role != Role::System));
 }
 
 #[test]
