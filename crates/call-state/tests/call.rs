@@ -335,3 +335,33 @@ fn a_twenty_turn_call_stays_lean() {
     assert!(footprint.overhead() <= 4096, "{footprint:?}");
     assert!(std::mem::size_of::<CallState>() <= 768);
 }
+
+#[test]
+fn conversation_entries_become_turns_one_way() {
+    use vapi_types::{ConversationTurn, TurnRole};
+    let entry = |role: TurnRole, text: &str| ConversationTurn {
+        role,
+        text: text.into(),
+        at_ms: Some(5),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        name: None,
+    };
+    let turn = |role: Role, text: &str| {
+        Some(call_state::Turn {
+            role,
+            text: text.into(),
+            at_ms: Some(5),
+        })
+    };
+    for (entry, expected) in [
+        (entry(TurnRole::User, "hi"), turn(Role::User, "hi")),
+        (entry(TurnRole::Assistant, "hello"), turn(Role::Assistant, "hello")),
+        (entry(TurnRole::System, "be brief"), turn(Role::System, "be brief")),
+        (entry(TurnRole::ToolResult, "42"), turn(Role::Tool, "42")),
+        (entry(TurnRole::ToolCall, ""), None),
+        (entry(TurnRole::User, ""), None),
+    ] {
+        assert_eq!(call_state::Turn::from_conversation(&entry), expected, "{entry:?}");
+    }
+}
