@@ -138,6 +138,12 @@ async fn a_client_that_stops_reading_its_answer_is_disconnected() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(server.addr).await.unwrap();
+    let client = stream.local_addr().unwrap();
+    let seen = eventually(PATIENCE, async || {
+        (server_side_state(server.addr, client) == Some(ESTABLISHED)).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "the server's end of {client} is not in /proc/net/tcp");
     let body = serde_json::to_vec(&request).unwrap();
     let head = format!(
         "POST /voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -147,7 +153,6 @@ async fn a_client_that_stops_reading_its_answer_is_disconnected() {
     stream.write_all(&body).await.unwrap();
     // Reading nothing until the server has closed its side: how long the engine and a loaded machine take to
     // fill the socket buffers before the write stalls is not this test's business.
-    let client = stream.local_addr().unwrap();
     let closed = eventually(PATIENCE * 3, async || {
         (server_side_state(server.addr, client) != Some(ESTABLISHED)).then_some(())
     })

@@ -669,12 +669,9 @@ async fn calls_through_the_assistants_conversation_url_share_memory() {
     );
     let (status, answer) = server.post_json(url.path(), &remember).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        answer["results"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("\"conversation\""),
-        "{answer}"
+    assert_eq!(
+        tool_result(&answer, 0),
+        json!({"noted": "dentist", "scope": "conversation"})
     );
     let read = tool_calls("call-friday", 2, &[("r", "read_note", json!({"key": "dentist"}))]);
     let (_, answer) = server.post_json(url.path(), &read).await;
