@@ -221,6 +221,7 @@ impl Switchboard {
         // The message's call event, derived once: recorded below, and the legacy function call's id comes from it.
         let event = call_state::event_from_message(&message);
         let event_id = event.as_ref().map(|event| event.id.0);
+        let informs = event.as_ref().is_some_and(crate::context::informs);
         let legacy_call_id = match (&message.body, &event) {
             (MessageBody::FunctionCall(_), Some(event)) => first_tool_call_id(event),
             _ => None,
@@ -244,7 +245,9 @@ impl Switchboard {
                 return Reply::Unavailable(error.to_string());
             }
         }
-        self.notice_missing_subscriptions(&message, seen).await;
+        if !informs {
+            self.notice_missing_subscriptions(&message, seen).await;
+        }
         if let Some(event) = crate::monitor::event::informational(&message, crate::http::now_ms()) {
             self.trace(event);
         }

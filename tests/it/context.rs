@@ -185,3 +185,25 @@ async fn unreadable_conversation_entries_are_skipped_and_the_tool_call_answered(
     assert_eq!(answer["turns"], 2, "{answer}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn transcripts_carrying_the_conversation_are_no_sign_of_missing_subscriptions() {
+    let server = TestServer::start(Config::default()).await;
+    let call = "call-transcripts-with-artifacts";
+    // Vapi's transcripts carry the call's artifact too: the first one already shows two turns.
+    for (i, len) in [(0, 2), (1, 3), (2, 4)] {
+        let mut body = transcript(
+            call,
+            10 + i,
+            "user",
+            &format!("Caller line {} about my appointment.", len - 1),
+        );
+        body["message"]["artifact"] = json!({"messages": log(len)});
+        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
+    }
+    assert_eq!(missing_subscriptions(&server).await, 0);
+    // A quiet call on the same server is still noticed.
+    summary(&server, &summarize_with_artifact("call-quiet-3", 10, "s1", 3)).await;
+    assert_eq!(missing_subscriptions(&server).await, 1);
+    server.stop().await;
+}
