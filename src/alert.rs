@@ -8,7 +8,8 @@
 //!
 //! Three things travel this way: `hang` alerts ([`Alerter`], to `[alerts] hang_url`), the results of async
 //! tools (to the live call's control URL) and `phone-call-control` requests (to the telephony bridge); the last
-//! two in [`crate::control`]. Deliveries still queued when the process exits are lost.
+//! two in [`crate::control`], which waits for its own at shutdown ([`crate::control::Control::drain`]). A hang
+//! alert still queued when the process exits is lost.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -181,8 +181,11 @@ impl Switchboard {
         self.inner.runtime.readiness().await
     }
 
-    /// Stops every call actor, persisting each call's state.
+    /// Sends what Live Call Control and the telephony bridge still have queued (for at most the shutdown grace
+    /// period), then stops every call actor, persisting each call's state.
     pub async fn shutdown(&self) {
+        let grace = std::time::Duration::from_secs(self.inner.config.http.shutdown_grace_seconds);
+        self.inner.control.drain(grace).await;
         self.inner.runtime.shutdown().await;
     }
 
@@ -218,6 +221,7 @@ impl Switchboard {
         // The message's call event, derived once: recorded below, and the legacy function call's id comes from it.
         let event = call_state::event_from_message(&message);
         let event_id = event.as_ref().map(|event| event.id.0);
+        let informs = event.as_ref().is_some_and(crate::context::informs);
         let legacy_call_id = match (&message.body, &event) {
             (MessageBody::FunctionCall(_), Some(event)) => first_tool_call_id(event),
             _ => None,
@@ -241,7 +245,9 @@ impl Switchboard {
                 return Reply::Unavailable(error.to_string());
             }
         }
-        self.notice_missing_subscriptions(&message, seen).await;
+        if !informs {
+            self.notice_missing_subscriptions(&message, seen).await;
+        }
         if let Some(event) = crate::monitor::event::informational(&message, crate::http::now_ms()) {
             self.trace(event);
         }

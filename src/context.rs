@@ -8,12 +8,21 @@
 //! this way before any transcript or update most likely has an assistant not subscribed to them: that is
 //! logged once, as a warning, and counted once in `switchboard_missing_subscriptions_total`. "Once" is decided by
 //! the call's state (the id of the event that first showed it), so it holds across instances; only a retried
-//! delivery of that very message can count it again.
+//! delivery of that very message can count it again. Asking the call's state for that costs a round trip to its
+//! actor, so it is skipped where the answer is known without asking: a message whose own event, recorded just
+//! before, is a transcript ([`informs`]) has made its call informed, and nothing it shows can be the notice.
 
-use call_state::EventId;
+use call_state::{CallEvent, EventId, EventKind};
 use vapi_types::ServerMessage;
 
 use crate::app::Switchboard;
+
+/// Whether `event`, once recorded, makes its call informed (a transcript, partial or final): the conversation
+/// its message shows, recorded after it, then cannot be the first sign of the call's conversation. Conversation
+/// updates inform too, but show no conversation of another message's kind.
+pub(crate) fn informs(event: &CallEvent) -> bool {
+    matches!(event.kind, EventKind::Transcript { .. })
+}
 
 impl Switchboard {
     /// Records the conversation `message` shows (when it shows one and is not an update) in its call. A failure

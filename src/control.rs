@@ -26,6 +26,10 @@
 //! tool-call ledger ([`call_runtime::CallRuntime::run_tool_once`], shared between instances through Redis)
 //! claims each delivery under a key of its own before it is queued. Each POST carries an `Idempotency-Key`,
 //! since a request whose answer was lost is sent again.
+//!
+//! **Shutdown.** A graceful stop waits ([`Control::drain`], up to `[http] shutdown_grace_seconds`) for every
+//! result and request already begun to be delivered or given up, retries included; what is still unsent then
+//! is logged and counted as `outcome="shutdown"`, never dropped silently.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +43,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::watch;
 use vapi_types::{ControlMessage, PhoneCallControl, ServerMessage};
 
 use crate::alert::{Courier, Delivery, Outcome, RetryPolicy};
@@ -99,18 +104,19 @@ impl ControlConfig {
             HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| "control.api_key is not a valid header value".to_string())?;
         }
-        retry_ranges("control", self.attempts, self.timeout_ms, self.queue)
+        self.policy().map(drop)
     }
 
-    fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            attempts: self.attempts,
-            timeout: Duration::from_millis(self.timeout_ms),
-            backoff: Duration::from_millis(self.backoff_ms),
-            queue: self.queue,
-            // Each call has its own control URL: one slow call's endpoint must not hold up the others.
-            in_flight: 32,
-        }
+    fn policy(&self) -> Result<RetryPolicy, String> {
+        // Each call has its own control URL: one slow call's endpoint must not hold up the others.
+        retry_policy(
+            "control",
+            self.attempts,
+            self.timeout_ms,
+            self.backoff_ms,
+            self.queue,
+            32,
+        )
     }
 }
 
@@ -171,27 +177,43 @@ impl TelephonyConfig {
         if self.secret.as_deref().is_some_and(str::is_empty) {
             return Err("telephony.secret must not be empty".into());
         }
-        retry_ranges("telephony", self.attempts, self.timeout_ms, self.queue)
+        self.policy().map(drop)
     }
 
-    fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            attempts: self.attempts,
-            timeout: Duration::from_millis(self.timeout_ms),
-            backoff: Duration::from_millis(self.backoff_ms),
-            queue: self.queue,
-            in_flight: 8,
-        }
+    fn policy(&self) -> Result<RetryPolicy, String> {
+        // One bridge serves every call: a few deliveries at a time, so a burst does not flood it.
+        retry_policy(
+            "telephony",
+            self.attempts,
+            self.timeout_ms,
+            self.backoff_ms,
+            self.queue,
+            8,
+        )
     }
 }
 
-fn retry_ranges(table: &str, attempts: u32, timeout_ms: u64, queue: usize) -> Result<(), String> {
+/// The [`RetryPolicy`] of a `[control]` or `[telephony]` table, once its ranges are checked.
+fn retry_policy(
+    table: &str,
+    attempts: u32,
+    timeout_ms: u64,
+    backoff_ms: u64,
+    queue: usize,
+    in_flight: usize,
+) -> Result<RetryPolicy, String> {
     if !(1..=10).contains(&attempts) || !(1..=60_000).contains(&timeout_ms) || !(1..=1_000_000).contains(&queue) {
         return Err(format!(
             "{table}: attempts must be within 1..=10, timeout_ms within 1..=60000, queue within 1..=1000000"
         ));
     }
-    Ok(())
+    Ok(RetryPolicy {
+        attempts,
+        timeout: Duration::from_millis(timeout_ms),
+        backoff: Duration::from_millis(backoff_ms),
+        queue,
+        in_flight,
+    })
 }
 
 /// Why a control URL is not used.
@@ -315,7 +337,7 @@ pub struct ControlStats {
 }
 
 /// The outcomes of an async tool's result, as `switchboard_async_results_total{outcome}` names them.
-pub const RESULT_OUTCOMES: [&str; 7] = [
+pub const RESULT_OUTCOMES: [&str; 8] = [
     "delivered",
     "failed",
     "no_control_url",
@@ -323,35 +345,82 @@ pub const RESULT_OUTCOMES: [&str; 7] = [
     "call_ended",
     "queue_full",
     "duplicate",
+    "shutdown",
 ];
 
 /// The outcomes of a `phone-call-control`, as `switchboard_phone_call_controls_total{outcome}` names them.
-pub const CONTROL_OUTCOMES: [&str; 6] = [
+pub const CONTROL_OUTCOMES: [&str; 7] = [
     "delivered",
     "failed",
     "no_bridge",
     "too_large",
     "queue_full",
     "duplicate",
+    "shutdown",
 ];
 
 /// Most bytes of a [`BridgeRequest`]: one whose destination or transport makes it longer is not sent (a forward
 /// with a cut destination would go to the wrong place).
 pub const MAX_BRIDGE_BYTES: usize = 64 * 1024;
 
+/// What a delivery carries, for its counters.
+#[derive(Debug, Clone, Copy)]
+enum Carried {
+    /// An async tool's result (`switchboard_async_results_total`).
+    AsyncResult,
+    /// A `phone-call-control` (`switchboard_phone_call_controls_total`).
+    PhoneControl,
+}
+
 impl ControlStats {
-    fn count(counters: &[AtomicU64], names: &[&str], outcome: &str) {
+    fn count(&self, carried: Carried, outcome: &str) {
+        self.add(carried, outcome, 1);
+    }
+
+    fn add(&self, carried: Carried, outcome: &str, n: u64) {
+        let (counters, names): (&[AtomicU64], &[&str]) = match carried {
+            Carried::AsyncResult => (&self.results, &RESULT_OUTCOMES),
+            Carried::PhoneControl => (&self.controls, &CONTROL_OUTCOMES),
+        };
         if let Some(index) = names.iter().position(|name| *name == outcome) {
-            counters[index].fetch_add(1, Ordering::Relaxed);
+            counters[index].fetch_add(n, Ordering::Relaxed);
         }
     }
+}
 
-    fn result(&self, outcome: &str) {
-        ControlStats::count(&self.results, &RESULT_OUTCOMES, outcome);
+/// How many deliveries of one kind are under way: begun (a result being checked and claimed, queued, or being
+/// sent and retried) and not yet ended. Each [`Underway`] is one; the shutdown waits for the count to reach 0.
+#[derive(Debug, Clone)]
+struct Pending(Arc<watch::Sender<usize>>);
+
+/// One delivery under way; it ends when this is dropped, however the delivery ended (sent, given up, not
+/// queued, or dropped with its queue).
+struct Underway(Arc<watch::Sender<usize>>);
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Pending {
+    fn begin(&self) -> Underway {
+        self.0.send_modify(|n| *n += 1);
+        Underway(Arc::clone(&self.0))
     }
 
-    fn control(&self, outcome: &str) {
-        ControlStats::count(&self.controls, &CONTROL_OUTCOMES, outcome);
+    /// Waits until nothing is under way, for at most `grace`; then how many still are.
+    async fn settle(&self, grace: Duration) -> usize {
+        let mut count = self.0.subscribe();
+        // The sender lives in `self`: waiting ends only at 0 or at the deadline.
+        let _ = tokio::time::timeout(grace, count.wait_for(|n| *n == 0)).await;
+        *self.0.borrow()
+    }
+}
+
+impl Drop for Underway {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -367,13 +436,15 @@ impl Collector for ControlCollector {
             (
                 "switchboard_async_results",
                 "Results of async tools, by what became of them: added to the live call, given up after retries, \
-                 or not sent (no control URL, host refused, call ended, queue full, already sent)",
+                 not sent (no control URL, host refused, call ended, queue full, already sent), or still unsent \
+                 when the shutdown grace period ended",
                 &self.stats.results,
                 &RESULT_OUTCOMES,
             ),
             (
                 "switchboard_phone_call_controls",
-                "phone-call-control requests, by what became of them at the telephony bridge",
+                "phone-call-control requests, by what became of them at the telephony bridge (shutdown: still \
+                 unsent when the shutdown grace period ended)",
                 &self.stats.controls,
                 &CONTROL_OUTCOMES,
             ),
@@ -402,6 +473,8 @@ struct ControlInner {
     courier: Courier,
     bridge: Option<Bridge>,
     stats: Arc<ControlStats>,
+    results_pending: Pending,
+    controls_pending: Pending,
 }
 
 struct Bridge {
@@ -432,7 +505,7 @@ impl Control {
             Some(url) => Some(Bridge {
                 url: reqwest::Url::parse(url).map_err(|error| format!("telephony.bridge_url: {error}"))?,
                 secret: telephony.secret.as_deref().map(Arc::from),
-                courier: Courier::start(telephony.policy())?,
+                courier: Courier::start(telephony.policy()?)?,
             }),
             None => None,
         };
@@ -441,9 +514,11 @@ impl Control {
                 runtime,
                 hosts: control.hosts.clone(),
                 authorization,
-                courier: Courier::start(control.policy())?,
+                courier: Courier::start(control.policy()?)?,
                 bridge,
                 stats: Arc::default(),
+                results_pending: Pending::default(),
+                controls_pending: Pending::default(),
             }),
         })
     }
@@ -452,6 +527,36 @@ impl Control {
     pub fn collector(&self) -> ControlCollector {
         ControlCollector {
             stats: Arc::clone(&self.inner.stats),
+        }
+    }
+
+    /// Waits, for at most `grace`, until every async result and `phone-call-control` begun is delivered or given
+    /// up: a graceful shutdown does not drop what is queued or being retried. Whatever is still unsent then is
+    /// lost with the process; it is logged and counted (`outcome="shutdown"`). Returns how many were left.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let inner = &self.inner;
+        let started = tokio::time::Instant::now();
+        let results = inner.results_pending.settle(grace).await;
+        let controls = inner
+            .controls_pending
+            .settle(grace.saturating_sub(started.elapsed()))
+            .await;
+        if results + controls > 0 {
+            tracing::error!(
+                async_results = results,
+                phone_call_controls = controls,
+                "deliveries not made within the shutdown grace period are lost"
+            );
+            inner.stats.add(Carried::AsyncResult, "shutdown", results as u64);
+            inner.stats.add(Carried::PhoneControl, "shutdown", controls as u64);
+        }
+        results + controls
+    }
+
+    fn pending(&self, carried: Carried) -> &Pending {
+        match carried {
+            Carried::AsyncResult => &self.inner.results_pending,
+            Carried::PhoneControl => &self.inner.controls_pending,
         }
     }
 
@@ -504,7 +609,7 @@ impl Control {
                     tool_call_id = call.id,
                     "async result recorded; no control URL"
                 );
-                return inner.stats.result("no_control_url");
+                return inner.stats.count(Carried::AsyncResult, "no_control_url");
             }
             ResultTarget::Refused(refused, host) => {
                 tracing::warn!(
@@ -514,34 +619,22 @@ impl Control {
                     %refused,
                     "control URL refused; the async result stays in the call's records"
                 );
-                return inner.stats.result("refused_host");
+                return inner.stats.count(Carried::AsyncResult, "refused_host");
             }
         };
         // A call that ended has no live conversation to add to.
         if let Ok(Some(state)) = inner.runtime.query(&call_id).await
             && state.state.status() == Some("ended")
         {
-            return inner.stats.result("call_ended");
+            return inner.stats.count(Carried::AsyncResult, "call_ended");
         }
         let message = ControlMessage::add_system_message(result_text(&call, &finished), true);
         let mut delivery = Delivery::json(url, &message, "add-message");
         if let Some(authorization) = &inner.authorization {
             delivery.headers.insert(AUTHORIZATION, authorization.clone());
         }
-        let key = format!("{call_id}:{}", call.id);
-        if let Ok(key) = HeaderValue::from_str(&key) {
-            delivery.headers.insert("idempotency-key", key);
-        }
-        let stats = Arc::clone(&inner.stats);
-        delivery.done = Some(Box::new(move |outcome| match outcome {
-            Outcome::Delivered { .. } => stats.result("delivered"),
-            Outcome::GaveUp { .. } => stats.result("failed"),
-        }));
-        let ledger_key = format!("add-message:{}", call.id);
-        self.once(&call_id, &ledger_key, &inner.courier, delivery, |outcome| {
-            inner.stats.result(outcome)
-        })
-        .await;
+        self.send_once(&call_id, &call.id, Carried::AsyncResult, &inner.courier, delivery)
+            .await;
     }
 
     /// Carries out a `phone-call-control` through the bridge, once per message (`event_id`, the id of the
@@ -555,14 +648,14 @@ impl Control {
                 request = control.request,
                 "phone-call-control recorded but not carried out: no [telephony] bridge_url"
             );
-            return inner.stats.control("no_bridge");
+            return inner.stats.count(Carried::PhoneControl, "no_bridge");
         };
         let (Some(event_id), false) = (event_id, call_id.is_empty()) else {
             tracing::warn!(
                 request = control.request,
                 "phone-call-control without a call id not carried out"
             );
-            return inner.stats.control("failed");
+            return inner.stats.count(Carried::PhoneControl, "failed");
         };
         let call = message.common.call.as_ref();
         let body = BridgeRequest {
@@ -588,35 +681,42 @@ impl Control {
                 bytes = delivery.body.len(),
                 "phone-call-control not carried out: over {MAX_BRIDGE_BYTES} bytes"
             );
-            return inner.stats.control("too_large");
+            return inner.stats.count(Carried::PhoneControl, "too_large");
         }
         delivery.signing_secret = bridge.secret.clone();
-        if let Ok(key) = HeaderValue::from_str(&format!("{call_id}:{event_id:016x}")) {
-            delivery.headers.insert("idempotency-key", key);
-        }
-        let (stats, request, logged_call) = (Arc::clone(&inner.stats), control.request.clone(), call_id.to_string());
-        delivery.done = Some(Box::new(move |outcome| match outcome {
-            Outcome::Delivered { .. } => stats.control("delivered"),
-            Outcome::GaveUp { attempts } => {
-                tracing::error!(
-                    call_id = logged_call,
-                    request,
-                    attempts,
-                    "phone-call-control not carried out"
-                );
-                stats.control("failed");
-            }
-        }));
-        let ledger_key = format!("phone-call-control:{event_id:016x}");
-        self.once(call_id, &ledger_key, &bridge.courier, delivery, |outcome| {
-            inner.stats.control(outcome)
-        })
-        .await;
+        let id = format!("{event_id:016x}");
+        self.send_once(call_id, &id, Carried::PhoneControl, &bridge.courier, delivery)
+            .await;
     }
 
-    /// Queues `delivery` unless the ledger says it was queued before under (`call_id`, `key`); `count` gets
-    /// `duplicate` or `queue_full` when it is not queued.
-    async fn once(&self, call_id: &str, key: &str, courier: &Courier, delivery: Delivery, count: impl Fn(&str)) {
+    /// Queues `delivery` once however often it is asked for: the ledger claims (`call_id`, `{label}:{id}`)
+    /// first, and a claim made before counts `duplicate`. Each attempt carries `Idempotency-Key: {call_id}:{id}`.
+    /// What becomes of it is counted under `carried`: `delivered`, `failed`, or `queue_full` when it is not
+    /// queued.
+    async fn send_once(&self, call_id: &str, id: &str, carried: Carried, courier: &Courier, mut delivery: Delivery) {
+        if let Ok(key) = HeaderValue::from_str(&format!("{call_id}:{id}")) {
+            delivery.headers.insert("idempotency-key", key);
+        }
+        let label = delivery.label;
+        let key = format!("{label}:{id}");
+        let (stats, logged_call, logged_key) = (Arc::clone(&self.inner.stats), call_id.to_string(), key.clone());
+        // Under way until the courier calls back, or drops the delivery unsent.
+        let underway = self.pending(carried).begin();
+        delivery.done = Some(Box::new(move |outcome| {
+            match outcome {
+                Outcome::Delivered { .. } => stats.count(carried, "delivered"),
+                Outcome::GaveUp { attempts } => {
+                    tracing::error!(
+                        call_id = logged_call,
+                        key = logged_key,
+                        attempts,
+                        "{label} not carried out"
+                    );
+                    stats.count(carried, "failed");
+                }
+            }
+            drop(underway);
+        }));
         let courier = courier.clone();
         let queue = async move {
             match courier.send(delivery) {
@@ -626,21 +726,22 @@ impl Control {
         };
         // Unclaimable: a ledger that cannot record the claim still lets this instance send (once here); the
         // receiver has the Idempotency-Key.
+        let stats = &self.inner.stats;
         match self
             .inner
             .runtime
-            .run_tool_once(call_id, key, CLAIM_HOLD, Unclaimable::Run, queue)
+            .run_tool_once(call_id, &key, CLAIM_HOLD, Unclaimable::Run, queue)
             .await
         {
-            Ok(run) if run.replay.is_some() => count("duplicate"),
+            Ok(run) if run.replay.is_some() => stats.count(carried, "duplicate"),
             Ok(run) if &*run.answer == "queue full" => {
                 tracing::warn!(call_id, key, "delivery queue full; dropped");
-                count("queue_full");
+                stats.count(carried, "queue_full");
             }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(call_id, key, %error, "delivery not queued");
-                count("queue_full");
+                stats.count(carried, "queue_full");
             }
         }
     }
@@ -708,7 +809,12 @@ impl Background for AsyncResults {
             Arc::clone(&self.call_id),
             Arc::clone(&self.target),
         );
-        tokio::spawn(async move { control.deliver_result(call_id, target, call, finished).await });
+        // Under way from now: checking the call and claiming the delivery come before it is queued.
+        let underway = control.pending(Carried::AsyncResult).begin();
+        tokio::spawn(async move {
+            control.deliver_result(call_id, target, call, finished).await;
+            drop(underway);
+        });
     }
 }
 

@@ -48,8 +48,5 @@ fuzz_target!(|data: &[u8]| {
 
     // Queries and the snapshot form.
     let _ = state.footprint();
-    if let Some(turn) = state.conversation().first() {
-        let _ = state.search(&turn.text, 3);
-    }
     serde_json::to_string(&state).expect("a state serializes");
 });

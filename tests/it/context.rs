@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::Config;
 
-use crate::support::{TestServer, message, tool_calls};
+use crate::support::{TestServer, eventually, message, tool_calls, tool_result, transcript};
 
 /// Vapi's conversation log of `len` turns, the assistant first.
 fn log(len: usize) -> Value {
@@ -35,14 +35,11 @@ fn summarize_with_artifact(call: &str, at: i64, id: &str, len: usize) -> Value {
 async fn summary(server: &TestServer, body: &Value) -> Value {
     let (status, answer) = server.post_json("/webhook", body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    serde_json::from_str(answer["results"][0]["result"].as_str().expect("a result")).unwrap()
+    tool_result(&answer, 0)
 }
 
-fn missing_subscriptions(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("switchboard_missing_subscriptions_total "))
-        .map_or(0, |value| value.trim().parse().unwrap())
+async fn missing_subscriptions(server: &TestServer) -> u64 {
+    server.metric("switchboard_missing_subscriptions_total").await
 }
 
 #[tokio::test]
@@ -58,7 +55,7 @@ async fn a_call_without_informational_events_answers_from_the_tool_calls_artifac
             .contains("Caller line 3 about my appointment."),
         "{first}"
     );
-    assert_eq!(missing_subscriptions(&server.metrics().await), 1);
+    assert_eq!(missing_subscriptions(&server).await, 1);
 
     // Three more such messages, the conversation growing: still one notice for the call.
     for (n, len) in [(2, 5), (3, 7), (4, 9)] {
@@ -69,11 +66,11 @@ async fn a_call_without_informational_events_answers_from_the_tool_calls_artifac
         .await;
         assert_eq!(later["turns"], len, "{later}");
     }
-    assert_eq!(missing_subscriptions(&server.metrics().await), 1);
+    assert_eq!(missing_subscriptions(&server).await, 1);
 
     // A second such call is a second notice.
     summary(&server, &summarize_with_artifact("call-quiet-2", 10, "s1", 3)).await;
-    assert_eq!(missing_subscriptions(&server.metrics().await), 2);
+    assert_eq!(missing_subscriptions(&server).await, 2);
     server.stop().await;
 }
 
@@ -83,36 +80,28 @@ async fn transcripts_and_artifacts_together_show_each_turn_once() {
     let call = "call-subscribed";
     let turns = log(6);
     // The transcripts of the first four turns, then a tool call whose artifact shows six.
-    for (i, turn) in turns.as_array().unwrap().iter().take(4).enumerate() {
+    let said = |at: i64, turn: &Value| {
         let role = if turn["role"] == "bot" { "assistant" } else { "user" };
-        let body = message(
-            call,
-            "transcript",
-            100 + i as i64,
-            json!({"role": role, "transcriptType": "final", "transcript": turn["message"]}),
+        transcript(call, at, role, turn["message"].as_str().unwrap())
+    };
+    for (i, turn) in turns.as_array().unwrap().iter().take(4).enumerate() {
+        assert_eq!(
+            server.post_json("/webhook", &said(100 + i as i64, turn)).await.0,
+            StatusCode::OK
         );
-        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
     }
     let answer = summary(&server, &summarize_with_artifact(call, 200, "s1", 6)).await;
     assert_eq!(answer["turns"], 6, "{answer}");
     // The transcripts of turns five and six arrive after the artifact showed them.
     for (i, turn) in turns.as_array().unwrap().iter().enumerate().skip(4) {
-        let role = if turn["role"] == "bot" { "assistant" } else { "user" };
-        let body = message(
-            call,
-            "transcript",
-            300 + i as i64,
-            json!({"role": role, "transcriptType": "final", "transcript": turn["message"]}),
+        assert_eq!(
+            server.post_json("/webhook", &said(300 + i as i64, turn)).await.0,
+            StatusCode::OK
         );
-        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
     }
     let answer = summary(&server, &summarize_with_artifact(call, 400, "s2", 6)).await;
     assert_eq!(answer["turns"], 6, "{answer}");
-    assert_eq!(
-        missing_subscriptions(&server.metrics().await),
-        0,
-        "transcripts came first"
-    );
+    assert_eq!(missing_subscriptions(&server).await, 0, "transcripts came first");
     server.stop().await;
 }
 
@@ -160,21 +149,23 @@ async fn status_updates_endpointing_and_knowledge_requests_fill_the_context_too(
     let (code, answer) = server.post_json("/webhook", &endpointing).await;
     assert_eq!(code, StatusCode::OK);
     assert!(answer["timeoutSeconds"].is_number(), "{answer}");
-    let mut turns = Value::Null;
-    for n in 0..100 {
-        let answer = summary(
-            &server,
-            &tool_calls("call-eot", 2 + n, &[(&format!("s{n}"), "summarize_call", json!({}))]),
-        )
-        .await;
-        turns = answer["turns"].clone();
-        if turns == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(turns, 2);
-    assert_eq!(missing_subscriptions(&server.metrics().await), 3, "three quiet calls");
+    let mut asked = 0;
+    let recorded = eventually(Duration::from_secs(10), async || {
+        asked += 1;
+        let body = tool_calls(
+            "call-eot",
+            1 + asked,
+            &[(&format!("s{asked}"), "summarize_call", json!({}))],
+        );
+        let answer = summary(&server, &body).await;
+        (answer["turns"] == 2).then_some(answer)
+    })
+    .await;
+    assert!(
+        recorded.is_some(),
+        "the endpointing request's conversation was not recorded"
+    );
+    assert_eq!(missing_subscriptions(&server).await, 3, "three quiet calls");
     server.stop().await;
 }
 
@@ -192,5 +183,27 @@ async fn unreadable_conversation_entries_are_skipped_and_the_tool_call_answered(
     });
     let answer = summary(&server, &body).await;
     assert_eq!(answer["turns"], 2, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn transcripts_carrying_the_conversation_are_no_sign_of_missing_subscriptions() {
+    let server = TestServer::start(Config::default()).await;
+    let call = "call-transcripts-with-artifacts";
+    // Vapi's transcripts carry the call's artifact too: the first one already shows two turns.
+    for (i, len) in [(0, 2), (1, 3), (2, 4)] {
+        let mut body = transcript(
+            call,
+            10 + i,
+            "user",
+            &format!("Caller line {} about my appointment.", len - 1),
+        );
+        body["message"]["artifact"] = json!({"messages": log(len)});
+        assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
+    }
+    assert_eq!(missing_subscriptions(&server).await, 0);
+    // A quiet call on the same server is still noticed.
+    summary(&server, &summarize_with_artifact("call-quiet-3", 10, "s1", 3)).await;
+    assert_eq!(missing_subscriptions(&server).await, 1);
     server.stop().await;
 }

@@ -14,7 +14,10 @@ use switchboard::Config;
 use switchboard::tools::{ToolContext, ToolRegistry};
 
 use crate::redis::redis_server::RedisServer;
-use crate::support::{TestServer, fixture, message, tool_calls};
+use crate::support::{Binary, TestServer, eventually, fixture, message, tool_calls};
+
+/// How long the tests wait for something the server does in the background.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// One POST a peer received.
 #[derive(Clone, Debug)]
@@ -102,12 +105,16 @@ impl Peer {
     /// A config with the async HTTP tool `lookup` served here, loopback allowed as a control host, fast
     /// retries, and `extra` TOML on top.
     fn config(&self, extra: &str) -> Config {
-        Config::from_toml(&format!(
-            "[control]\nhosts = [\"vapi.ai\", \"127.0.0.1\"]\nbackoff_ms = 10\n{extra}\n\
+        Config::from_toml(&self.toml("backoff_ms = 10", extra)).unwrap()
+    }
+
+    /// The TOML of [`Peer::config`] with `backoff` (`backoff_ms = ...`) and `extra` in `[control]`.
+    fn toml(&self, backoff: &str, extra: &str) -> String {
+        format!(
+            "[control]\nhosts = [\"vapi.ai\", \"127.0.0.1\"]\n{backoff}\n{extra}\n\
              [[tools.http]]\nname = \"lookup\"\nurl = \"{}\"\nasync = true\n",
             self.url("/tool")
-        ))
-        .unwrap()
+        )
     }
 }
 
@@ -122,12 +129,10 @@ impl Endpoint {
 
     /// Waits (at most 10 s) until `count` POSTs were accepted.
     async fn wait_accepted(&self, count: usize) -> Vec<Post> {
-        for _ in 0..1000 {
-            if self.accepted().len() >= count {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(WAIT, async || {
+            Some(self.accepted()).filter(|accepted| accepted.len() >= count)
+        })
+        .await;
         let accepted = self.accepted();
         assert!(accepted.len() >= count, "{} of {count} POSTs accepted", accepted.len());
         accepted
@@ -146,40 +151,29 @@ fn lookup(call_id: &str, at: i64, tool_call_id: &str, order: &str, control_url: 
 /// The value of the `switchboard_async_results_total` (or other) counter with `outcome`, once it reaches
 /// `at_least` (waiting at most 10 s), else its last value.
 async fn counter(server: &TestServer, name: &str, outcome: &str, at_least: u64) -> u64 {
-    let line = format!("{name}_total{{outcome=\"{outcome}\"}} ");
-    let mut value = 0;
-    for _ in 0..1000 {
-        let text = server.metrics().await;
-        value = text
-            .lines()
-            .find_map(|l| l.strip_prefix(line.as_str()))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if value >= at_least {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let series = format!("{name}_total{{outcome=\"{outcome}\"}}");
+    let reached = eventually(WAIT, async || {
+        Some(server.metric(&series).await).filter(|value| *value >= at_least)
+    });
+    match reached.await {
+        Some(value) => value,
+        None => server.metric(&series).await,
     }
-    value
 }
 
 /// The call's recorded tool result for `tool_call_id`, once recorded (waiting at most 10 s).
 async fn recorded_result(server: &TestServer, call_id: &str, tool_call_id: &str) -> Value {
-    for _ in 0..1000 {
+    eventually(WAIT, async || {
         let (_, context) = server.get_json(&format!("/calls/{call_id}")).await;
-        let result = context["toolCalls"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        context["toolCalls"]
+            .as_array()?
+            .iter()
             .find(|record| record["id"] == tool_call_id)
             .map(|record| record["result"].clone())
-            .unwrap_or(Value::Null);
-        if !result.is_null() {
-            return result;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Value::Null
+            .filter(|result| !result.is_null())
+    })
+    .await
+    .unwrap_or(Value::Null)
 }
 
 const LIVE_ACK: &str =
@@ -646,4 +640,93 @@ async fn instances_sharing_redis_add_an_async_result_once() {
     assert_eq!(peer.control.posts().len(), 2);
     a.stop().await;
     b.stop().await;
+}
+
+/// Runs `switchboard serve` with `[http] shutdown_grace_seconds = grace`, JSON logs and `control` (the TOML of
+/// [`Peer::toml`]), has it acknowledge `lookup` for call `c-restart` and waits until the control URL saw the
+/// result's first attempt; then stops the process with SIGTERM and returns its stderr lines.
+async fn stop_with_a_result_being_sent(peer: &Peer, grace: u64, control: &str) -> Vec<String> {
+    let toml = format!("log_format = \"json\"\n[http]\nshutdown_grace_seconds = {grace}\n{control}");
+    let mut binary = Binary::start(&["serve"], &toml);
+    let body = lookup("c-restart", 1, "t1", "42", Some(&peer.url("/control")));
+    let answer: Value = reqwest::Client::new()
+        .post(binary.url("/webhook"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["results"][0]["result"], LIVE_ACK);
+    let tried = eventually(WAIT, async || (!peer.control.posts().is_empty()).then_some(())).await;
+    assert!(tried.is_some(), "the result was never sent");
+    tokio::task::spawn_blocking(move || {
+        let status = binary.terminate();
+        assert!(status.success(), "{status:?}");
+        binary.stderr_to_end()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_result_being_retried_at_shutdown_is_delivered_before_the_process_exits() {
+    let peer = Peer::start().await;
+    // The control URL refuses the first two attempts; the third, half a second and a second later, is taken.
+    peer.control.fail_first.store(2, Ordering::SeqCst);
+    let lines = stop_with_a_result_being_sent(&peer, 20, &peer.toml("backoff_ms = 500", "attempts = 5")).await;
+    // The process has exited: what the control URL has now is all it will ever get.
+    let accepted = peer.control.accepted();
+    assert_eq!(accepted.len(), 1, "stderr: {lines:#?}");
+    assert_eq!(accepted[0].headers["idempotency-key"], "c-restart:t1");
+    assert_eq!(peer.control.posts().len(), 3);
+    assert!(
+        !lines.iter().any(|line| line.contains("shutdown grace period")),
+        "nothing lost: {lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_result_still_unsent_when_the_grace_period_ends_is_logged_as_lost() {
+    let peer = Peer::start().await;
+    peer.control.fail_first.store(usize::MAX, Ordering::SeqCst);
+    // Ten attempts, seconds apart: far more than the one-second grace period.
+    let lines = stop_with_a_result_being_sent(&peer, 1, &peer.toml("backoff_ms = 1000", "attempts = 10")).await;
+    let lost: Vec<Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("shutdown grace period"))
+        })
+        .collect();
+    assert_eq!(lost.len(), 1, "{lines:#?}");
+    assert_eq!(lost[0]["level"], "ERROR");
+    assert_eq!(lost[0]["fields"]["async_results"], 1, "{}", lost[0]);
+    assert_eq!(lost[0]["fields"]["phone_call_controls"], 0, "{}", lost[0]);
+    assert!(peer.control.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_stopping_server_counts_what_it_could_not_send() {
+    let peer = Peer::start().await;
+    peer.control.fail_first.store(usize::MAX, Ordering::SeqCst);
+    let mut config = Config::from_toml(&peer.toml("backoff_ms = 1000", "attempts = 10")).unwrap();
+    config.http.shutdown_grace_seconds = 1;
+    let switchboard = switchboard::Switchboard::start(config).await.unwrap();
+    let app = switchboard::http::app(switchboard.clone());
+    let body = lookup("c-count", 1, "t1", "8", Some(&peer.url("/control")));
+    let (status, answer) = crate::support::oneshot(app, crate::support::post("/webhook", body.to_string())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["results"][0]["result"], LIVE_ACK);
+    let tried = eventually(WAIT, async || (!peer.control.posts().is_empty()).then_some(())).await;
+    assert!(tried.is_some(), "the result was never sent");
+    switchboard.shutdown().await;
+    let metrics = switchboard.metrics().render();
+    assert!(
+        metrics.contains("switchboard_async_results_total{outcome=\"shutdown\"} 1\n"),
+        "{metrics}"
+    );
 }

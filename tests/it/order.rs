@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use switchboard::Config;
 
-use crate::support::{TestServer, message};
+use crate::support::{TestServer, message, transcript};
 
 #[tokio::test]
 async fn a_late_status_after_ended_leaves_the_call_ended() {
@@ -40,12 +40,7 @@ async fn out_of_order_transcripts_read_in_spoken_order() {
     ];
     for index in [1, 3, 0, 2] {
         let (at, role, text) = said[index];
-        let body = message(
-            "shuffled",
-            "transcript",
-            at,
-            json!({"role": role, "transcriptType": "final", "transcript": text}),
-        );
+        let body = transcript("shuffled", at, role, text);
         let (code, answer) = server.post_json("/webhook", &body).await;
         assert_eq!(code, StatusCode::OK, "{answer}");
     }

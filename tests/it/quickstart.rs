@@ -16,7 +16,7 @@ use switchboard::config::AuthArgs;
 use switchboard::tools::{ToolContext, ToolRegistry};
 
 use crate::redis::redis_server::RedisServer;
-use crate::support::{TestServer, message, tool_calls};
+use crate::support::{TestServer, message, tool_calls, tool_result, transcript};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -118,17 +118,9 @@ async fn order_backend() -> (String, tokio::task::JoinHandle<()>) {
 
 /// Plays a short call against `server` and checks the example's tools, knowledge base and routing answer.
 async fn serve_the_example_call(server: &TestServer, call: &str) {
-    let said = |at: i64, role: &str, text: &str| {
-        message(
-            call,
-            "transcript",
-            at,
-            json!({"role": role, "transcriptType": "final", "transcript": text}),
-        )
-    };
     for body in [
         message(call, "status-update", 1, json!({"status": "in-progress"})),
-        said(2, "user", "My order number is 48213 and it has not arrived."),
+        transcript(call, 2, "user", "My order number is 48213 and it has not arrived."),
     ] {
         assert_eq!(server.post_json("/webhook", &body).await.0, StatusCode::OK);
     }
@@ -146,9 +138,8 @@ async fn serve_the_example_call(server: &TestServer, call: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let order: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
     assert_eq!(
-        order,
+        tool_result(&answer, 0),
         json!({"order": "48213", "status": "shipped", "authorized": true})
     );
     assert!(
@@ -342,11 +333,12 @@ fn assert_valid_for_vapi(assistant: &Value) {
     }
 }
 
-fn options(url: &str) -> AssistantOptions {
+/// The `vapi-assistant` options for `url`, in `conversation` when given.
+fn options(url: &str, conversation: Option<&str>) -> AssistantOptions {
     AssistantOptions::new(&AssistantArgs {
         url: url.into(),
         config: None,
-        conversation: None,
+        conversation: conversation.map(str::to_owned),
         credential_id: None,
         name: "Switchboard".into(),
         model: "gpt-4o".into(),
@@ -384,7 +376,7 @@ async fn the_assistant_validates_against_vapis_schema_and_the_server_answers_its
     config.tools.http[0].url = backend;
     let mut tools = switchboard::tools::configured(&config.tools).unwrap();
     tools.extend(rust_tools());
-    let assistant = switchboard::assistant::assistant(&config, &tools, &options("https://sb.example.com/"));
+    let assistant = switchboard::assistant::assistant(&config, &tools, &options("https://sb.example.com/", None));
     assert_valid_for_vapi(&assistant);
     // The check catches what Vapi would refuse.
     let broken: [(&str, Value); 4] = [
@@ -659,16 +651,7 @@ fn an_http_tool_whose_parameters_vapi_would_refuse_stops_the_start() {
 async fn calls_through_the_assistants_conversation_url_share_memory() {
     let config = Config::default();
     let tools = switchboard::tools::configured(&config.tools).unwrap();
-    let options = AssistantOptions::new(&AssistantArgs {
-        url: "https://sb.example.com".into(),
-        config: None,
-        conversation: Some("customer-42".into()),
-        credential_id: None,
-        name: "Switchboard".into(),
-        model: "gpt-4o".into(),
-        auth: AuthArgs::default(),
-    })
-    .unwrap();
+    let options = options("https://sb.example.com", Some("customer-42"));
     let assistant = switchboard::assistant::assistant(&config, &tools, &options);
     assert_valid_for_vapi(&assistant);
     // Vapi posts to the assistant's server URL; here, the same path on the test server.
@@ -686,22 +669,20 @@ async fn calls_through_the_assistants_conversation_url_share_memory() {
     );
     let (status, answer) = server.post_json(url.path(), &remember).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        answer["results"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("\"conversation\""),
-        "{answer}"
+    assert_eq!(
+        tool_result(&answer, 0),
+        json!({"noted": "dentist", "scope": "conversation"})
     );
     let read = tool_calls("call-friday", 2, &[("r", "read_note", json!({"key": "dentist"}))]);
     let (_, answer) = server.post_json(url.path(), &read).await;
-    let note: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(note, json!({"key": "dentist", "found": true, "value": "Dr. Ortiz"}));
+    assert_eq!(
+        tool_result(&answer, 0),
+        json!({"key": "dentist", "found": true, "value": "Dr. Ortiz"})
+    );
     // A call on the plain webhook is in no conversation: the note is not there.
     let elsewhere = tool_calls("call-other", 3, &[("r2", "read_note", json!({"key": "dentist"}))]);
     let (_, answer) = server.post_json("/webhook", &elsewhere).await;
-    let note: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(note["found"], false, "{note}");
+    assert_eq!(tool_result(&answer, 0)["found"], false, "{answer}");
     server.stop().await;
 }
 

@@ -5,19 +5,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchboard::Config;
 
-use crate::support::{TestServer, message, tool_calls};
+use crate::support::{TestServer, message, tool_calls, tool_result, transcript};
 
 /// 2026-08-21T16:00:00Z, in epoch milliseconds.
 const START: i64 = 1_787_328_000_000;
-
-fn transcript(call: &str, at: i64, role: &str, text: &str) -> Value {
-    message(
-        call,
-        "transcript",
-        at,
-        json!({"role": role, "transcriptType": "final", "transcript": text}),
-    )
-}
 
 /// The answer of one tool call (its id made of `at`: each tool call id runs once), parsed from its `result`.
 async fn call_tool(server: &TestServer, call: &str, at: i64, name: &str, arguments: Value) -> Value {
@@ -26,10 +17,7 @@ async fn call_tool(server: &TestServer, call: &str, at: i64, name: &str, argumen
         .post_json("/webhook", &tool_calls(call, at, &[(&id, name, arguments)]))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let result = answer["results"][0]["result"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no result: {answer}"));
-    serde_json::from_str(result).unwrap_or_else(|_| panic!("result is not JSON: {result}"))
+    tool_result(&answer, 0)
 }
 
 /// A call where the caller asks to move their appointment and the assistant says "appointment" in each of its
@@ -128,7 +116,7 @@ async fn recall_with_hostile_arguments_answers_briefly() {
     assert_eq!(status, StatusCode::OK);
     let result = answer["results"][0]["result"].as_str().unwrap();
     assert!(result.len() < 2_000, "{} bytes", result.len());
-    let parsed: Value = serde_json::from_str(result).unwrap();
+    let parsed = tool_result(&answer, 0);
     assert_eq!(parsed["said"][0]["speaker"], "caller", "{parsed}");
 
     // Wrong or missing arguments are an error for that call, naming the problem.
@@ -156,8 +144,10 @@ async fn recall_with_hostile_arguments_answers_briefly() {
         results[1]["error"].as_str().unwrap().contains("invalid type"),
         "{answer}"
     );
-    let empty: Value = serde_json::from_str(results[2]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(empty, json!({"topic": "  ", "found": false, "said": []}));
+    assert_eq!(
+        tool_result(&answer, 2),
+        json!({"topic": "  ", "found": false, "said": []})
+    );
     server.stop().await;
 }
 

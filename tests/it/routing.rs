@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use switchboard::{Config, Switchboard};
 
-use crate::support::{TestServer, fixture, message};
+use crate::support::{TestServer, fixture, message, transcript};
 
 #[tokio::test]
 async fn transfer_follows_what_the_caller_said_earlier() {
@@ -18,14 +18,7 @@ async fn transfer_follows_what_the_caller_said_earlier() {
     .unwrap();
     let server = TestServer::start(config).await;
     let call = "call-transfer";
-    let said = |at, text: &str| {
-        message(
-            call,
-            "transcript",
-            at,
-            json!({"role": "user", "transcriptType": "final", "transcript": text}),
-        )
-    };
+    let said = |at, text: &str| transcript(call, at, "user", text);
     server.post_json("/webhook", &said(1, "Hi there.")).await;
     let (_, before) = server
         .post_json("/webhook", &message(call, "transfer-destination-request", 2, json!({})))
@@ -97,10 +90,7 @@ async fn transfer_keywords_match_any_form_of_the_callers_words() {
         ("call-stem-2", "They cancelled my appointment twice.", billing.clone()),
         ("call-stem-3", "There is a billboard outside your office.", json!(null)),
     ] {
-        let said = json!({"role": "user", "transcriptType": "final", "transcript": text});
-        server
-            .post_json("/webhook", &message(call, "transcript", 1, said))
-            .await;
+        server.post_json("/webhook", &transcript(call, 1, "user", text)).await;
         let (status, answer) = server
             .post_json("/webhook", &message(call, "transfer-destination-request", 2, json!({})))
             .await;

@@ -1,7 +1,10 @@
 //! Shared test helpers: fixtures, a router, and a real server on a free loopback port.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,6 +14,10 @@ use serde_json::Value;
 use switchboard::{Config, Switchboard, http};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
+
+/// A generous bound for "the server gives up on this client" or "the process exits": far above every timeout
+/// the tests configure, far below the timeouts the server would otherwise wait for (or forever).
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The fixtures directory (copied from the shared reference material, each keeping its `_source`).
 pub(crate) fn fixtures_dir() -> PathBuf {
@@ -136,6 +143,15 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The value of one series in `/metrics` (`name` or `name{labels}`, as the text writes it); 0 when absent.
+    pub(crate) async fn metric(&self, series: &str) -> u64 {
+        let text = self.metrics().await;
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .map_or(0, |value| value.trim().parse().unwrap())
+    }
+
     /// `request` with the admin token.
     pub(crate) fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.bearer_auth(&self.admin_token)
@@ -187,4 +203,150 @@ pub(crate) fn tool_calls(call_id: &str, at: i64, calls: &[(&str, &str, Value)]) 
         at,
         serde_json::json!({"toolCallList": list, "toolWithToolCallList": []}),
     )
+}
+
+/// A final `transcript` body: `role` said `text` at `at`.
+pub(crate) fn transcript(call_id: &str, at: i64, role: &str, text: &str) -> Value {
+    message(
+        call_id,
+        "transcript",
+        at,
+        serde_json::json!({"role": role, "transcriptType": "final", "transcript": text}),
+    )
+}
+
+/// The `result` of the `index`th answer to a `tool-calls` body, parsed as JSON.
+pub(crate) fn tool_result(answer: &Value, index: usize) -> Value {
+    let result = answer["results"][index]["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no result {index}: {answer}"));
+    serde_json::from_str(result).unwrap_or_else(|_| panic!("result {index} is not JSON: {result}"))
+}
+
+/// Asks `check` every 10 ms until it answers `Some`, for at most `deadline`; `None` when the deadline passes
+/// first. For conditions that become true in the background: the test waits for the condition itself, never
+/// for a guessed time.
+pub(crate) async fn eventually<T>(deadline: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A `switchboard` process serving on a free loopback port, killed when dropped.
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    /// Its stderr lines, read by a thread so the process never blocks on a full pipe.
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Binary {
+    /// Starts `switchboard <args> --config <toml> --listen 127.0.0.1:<free>` and waits (bounded) until it listens.
+    pub(crate) fn start(args: &[&str], toml: &str) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = std::env::temp_dir().join(format!("switchboard-test-{}-{port}.toml", std::process::id()));
+        std::fs::write(&config, toml).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", &addr.to_string()])
+            .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = BufReader::new(child.stderr.take().unwrap());
+        let (lines, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in pipe.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let binary = Binary { child, addr, stderr };
+        for _ in 0..1000 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                std::fs::remove_file(&config).ok();
+                return binary;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("`switchboard {}` did not listen on {addr}", args.join(" "));
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The stderr lines not read yet, to the end of the stream (the process exits within `PATIENCE`).
+    pub(crate) fn stderr_to_end(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stderr.recv_timeout(PATIENCE) {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// The stderr lines up to and including the first containing `needle`.
+    pub(crate) fn stderr_until(&mut self, needle: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no `{needle}` on stderr: {lines:?}"));
+            let found = line.contains(needle);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+    }
+
+    /// The process's peak resident memory in KiB (`VmHWM` of `/proc/<pid>/status`).
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits (bounded by `PATIENCE`) for the exit status.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("still running {PATIENCE:?} after SIGTERM");
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -9,16 +9,7 @@ use serde_json::{Value, json};
 use switchboard::Config;
 use switchboard::tools::{ToolContext, ToolRegistry};
 
-use crate::support::{TestServer, message, tool_calls};
-
-fn transcript(call: &str, at: i64, role: &str, text: &str) -> Value {
-    message(
-        call,
-        "transcript",
-        at,
-        json!({"role": role, "transcriptType": "final", "transcript": text}),
-    )
-}
+use crate::support::{TestServer, message, tool_calls, tool_result, transcript};
 
 #[derive(Deserialize)]
 struct OrderArgs {}
@@ -71,8 +62,7 @@ async fn a_tool_answers_from_an_order_number_given_turns_earlier() {
     assert_eq!(status, StatusCode::OK);
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results[0]["toolCallId"], "tc-1");
-    let order: Value = serde_json::from_str(results[0]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(order, json!({"order": "48213", "status": "shipped"}));
+    assert_eq!(tool_result(&answer, 0), json!({"order": "48213", "status": "shipped"}));
     assert!(results[1]["result"].as_str().unwrap().contains("48213"), "{answer}");
 
     // The results are recorded in the call's context.
@@ -191,13 +181,11 @@ async fn memory_is_shared_by_the_calls_of_a_conversation() {
         ],
     );
     let (_, answer) = server.post_json(path, &read).await;
-    let first: Value = serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
     assert_eq!(
-        first,
+        tool_result(&answer, 0),
         json!({"key": "preferred_day", "found": true, "value": "Tuesday"})
     );
-    let second: Value = serde_json::from_str(answer["results"][1]["result"].as_str().unwrap()).unwrap();
-    assert_eq!(second["found"], false);
+    assert_eq!(tool_result(&answer, 1)["found"], false);
     // The first call's own memory holds its note.
     let (_, context) = server.get_json("/calls/call-one").await;
     assert_eq!(context["memory"], json!({"mood": "calm"}));

@@ -204,23 +204,27 @@ fn assistant_label(assistant: Option<&Value>) -> Option<String> {
 
 /// The call-state turns of a conversation: spoken, system and tool-result turns with text.
 fn turns_of(conversation: &[ConversationTurn]) -> Vec<Turn> {
-    conversation
-        .iter()
-        .filter_map(|turn| {
-            let role = match turn.role {
-                TurnRole::User => Role::User,
-                TurnRole::Assistant => Role::Assistant,
-                TurnRole::System => Role::System,
-                TurnRole::ToolResult => Role::Tool,
-                TurnRole::ToolCall => return None,
-            };
-            (!turn.text.is_empty()).then(|| Turn {
-                role,
-                text: turn.text.clone(),
-                at_ms: turn.at_ms,
-            })
+    conversation.iter().filter_map(Turn::from_conversation).collect()
+}
+
+impl Turn {
+    /// The turn a conversation entry is, as every reader of a conversation maps it: a spoken, system or
+    /// tool-result entry with text. `None` for a tool-call entry (its calls are tool records, not words) and an
+    /// entry without text.
+    pub fn from_conversation(entry: &ConversationTurn) -> Option<Turn> {
+        let role = match entry.role {
+            TurnRole::User => Role::User,
+            TurnRole::Assistant => Role::Assistant,
+            TurnRole::System => Role::System,
+            TurnRole::ToolResult => Role::Tool,
+            TurnRole::ToolCall => return None,
+        };
+        (!entry.text.is_empty()).then(|| Turn {
+            role,
+            text: entry.text.clone(),
+            at_ms: entry.at_ms,
         })
-        .collect()
+    }
 }
 
 /// A `conversation-update`'s conversation: its turns and the tool calls and results it logs.

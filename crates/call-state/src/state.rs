@@ -50,7 +50,7 @@ use serde_json::Value;
 use crate::endpointing::{Endpointing, Mark};
 use crate::event::{CallEvent, EventId, EventKind, Metadata, Role, ToolInvocation, ToolOutcome, Turn};
 use crate::limits::{Limits, Trimmed};
-use crate::text::{covers, json_len, normalized, query_words, raw_words, same_word, truncate_at};
+use crate::text::{covers, json_len, normalized, truncate_at};
 
 /// The version of the snapshot format (the serde form of [`CallState`]). Bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -1117,42 +1117,6 @@ impl CallState {
     /// turns the assistant took after them went.
     pub fn endpointing(&self) -> &Endpointing {
         &self.endpointing
-    }
-
-    /// The turns mentioning the query's words, best first, at most `limit`.
-    ///
-    /// Case-insensitive word overlap: a turn scores one per distinct query word it contains (common words such
-    /// as "the" or "what" are ignored); ties go to the more recent turn. The system prompt is not searched.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<&Turn> {
-        let wanted = query_words(query);
-        if wanted.is_empty() || limit == 0 {
-            return Vec::new();
-        }
-        // Words are compared in place: a search runs on every `recall`, over every turn, and must not allocate
-        // per word.
-        let mut found = vec![false; wanted.len()];
-        let mut scored: Vec<(usize, usize)> = self
-            .turns
-            .iter()
-            .enumerate()
-            .filter(|(_, turn)| turn.role != Role::System)
-            .filter_map(|(index, turn)| {
-                found.fill(false);
-                for word in raw_words(&turn.text) {
-                    for (hit, wanted) in found.iter_mut().zip(&wanted) {
-                        *hit = *hit || same_word(word, wanted);
-                    }
-                }
-                let score = found.iter().filter(|hit| **hit).count();
-                (score > 0).then_some((score, index))
-            })
-            .collect();
-        scored.sort_by(|a, b| b.cmp(a));
-        scored
-            .into_iter()
-            .take(limit)
-            .map(|(_, index)| &self.turns[index])
-            .collect()
     }
 
     /// An estimate of the memory this state uses, by capacity.

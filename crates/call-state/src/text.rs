@@ -1,4 +1,4 @@
-//! Text helpers: cutting at a char boundary, normalising for comparison, and word matching for search.
+//! Text helpers: cutting at a char boundary, measuring JSON, and normalising for comparison.
 
 /// `text` cut to at most `max` bytes at a char boundary.
 pub(crate) fn truncate_at(text: &str, max: usize) -> &str {
@@ -30,43 +30,11 @@ pub(crate) fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
     count.0
 }
 
-/// Words that carry no meaning for "what did the caller say about X" (they would match every turn).
-const STOP_WORDS: &[&str] = &[
-    "a", "about", "an", "and", "are", "as", "at", "be", "did", "do", "for", "from", "i", "in", "is", "it", "me", "my",
-    "of", "on", "or", "said", "say", "that", "the", "this", "to", "was", "what", "when", "where", "who", "with", "you",
-];
-
 /// The lowercase alphanumeric words of `text`, in order.
 pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
-}
-
-/// The alphanumeric words of `text` as they are written, in order (no allocation).
-pub(crate) fn raw_words(text: &str) -> impl Iterator<Item = &str> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-}
-
-/// Whether the written word `raw` lowercases to `lower`, char by char and without allocating (so a Greek final
-/// sigma compares as `σ`).
-pub(crate) fn same_word(raw: &str, lower: &str) -> bool {
-    if raw.is_ascii() {
-        return raw.len() == lower.len() && raw.eq_ignore_ascii_case(lower);
-    }
-    raw.chars().flat_map(char::to_lowercase).eq(lower.chars())
-}
-
-/// The distinct words of a search query, without stop words.
-pub(crate) fn query_words(query: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for word in words(query) {
-        if !STOP_WORDS.contains(&word.as_str()) && !out.contains(&word) {
-            out.push(word);
-        }
-    }
-    out
 }
 
 /// `text` as ` word word word `: lowercase words separated and surrounded by single spaces, so that a
@@ -121,20 +89,6 @@ mod tests {
     }
 
     #[test]
-    fn words_compare_in_place_as_lowercase() {
-        assert_eq!(
-            raw_words("Router, ROUTER's light!").collect::<Vec<_>>(),
-            ["Router", "ROUTER", "s", "light"]
-        );
-        assert!(same_word("Router", "router"));
-        assert!(!same_word("Routers", "router"));
-        assert!(same_word("Élan", "élan"));
-        assert!(same_word("ÄRGER", "ärger"));
-        assert!(!same_word("Ärger", "arger"));
-        assert!(same_word("日本", "日本"));
-    }
-
-    #[test]
     fn covering_compares_words() {
         let check = |turn: &str, utterance: &str, expected: bool| {
             assert_eq!(covers(turn, utterance), expected, "{turn:?} covers {utterance:?}");
@@ -155,14 +109,5 @@ mod tests {
             true,
         );
         check("book a cleaning", "cancel my appointment tomorrow", false);
-    }
-
-    #[test]
-    fn query_words_drop_stop_words_and_repeats() {
-        assert_eq!(
-            query_words("What did the caller say about Tuesday, Tuesday?"),
-            ["caller", "tuesday"]
-        );
-        assert!(query_words("  ,; ").is_empty());
     }
 }

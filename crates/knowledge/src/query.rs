@@ -8,8 +8,8 @@
 
 use std::collections::HashSet;
 
-use call_state::{CallState, Role};
-use vapi_types::{KnowledgeBaseRequest, TurnRole, conversation};
+use call_state::{CallState, Role, Turn};
+use vapi_types::{KnowledgeBaseRequest, conversation};
 
 use crate::index::terms;
 
@@ -89,17 +89,9 @@ pub fn build_query(request: &KnowledgeBaseRequest, context: Option<&CallState>, 
 fn request_turns(request: &KnowledgeBaseRequest) -> Vec<(Role, String)> {
     let turns = conversation::read_lists(&request.messages, &request.messages_openai_formatted).unwrap_or_default();
     turns
-        .into_iter()
-        .filter_map(|turn| {
-            let role = match turn.role {
-                TurnRole::User => Role::User,
-                TurnRole::Assistant => Role::Assistant,
-                TurnRole::System => Role::System,
-                TurnRole::ToolResult => Role::Tool,
-                TurnRole::ToolCall => return None,
-            };
-            (!turn.text.is_empty()).then_some((role, turn.text))
-        })
+        .iter()
+        .filter_map(Turn::from_conversation)
+        .map(|turn| (turn.role, turn.text))
         .collect()
 }
 
