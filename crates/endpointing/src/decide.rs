@@ -516,7 +516,7 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
     detect_continuation(&all, ending, &mut cues);
     detect_dictation(&all, &lower, &context_words, &mut cues);
     detect_hedge(&all, &mut cues);
-    detect_short_answer(&all, &context_words, ending, &mut cues);
+    detect_short_answer(&all, &context_words, context.as_deref(), ending, &mut cues);
 
     // Cues that explain the same ending should not both count.
     if cues.contains(Cue::Acknowledgement) {
@@ -576,7 +576,9 @@ fn detect_stop(all: &[&str], cues: &mut Cues) {
 }
 
 fn is_acknowledgement(all: &[&str]) -> bool {
+    // `do` is an ack word for `will do`; a turn that starts with it opens a question (`do you`).
     all.len() <= 6
+        && all.first() != Some(&"do")
         && all.iter().all(|w| lex::is_ack_word(w))
         && !all.last().is_some_and(|w| lex::is_open_ack_end(w))
         && !all.iter().all(|w| lex::is_ack_function(w))
@@ -906,11 +908,14 @@ fn detect_hedge(all: &[&str], cues: &mut Cues) {
     }
 }
 
-fn detect_short_answer(all: &[&str], context: &[&str], ending: Ending, cues: &mut Cues) {
+fn detect_short_answer(all: &[&str], context: &[&str], assistant: Option<&str>, ending: Ending, cues: &mut Cues) {
     let n = all.len();
     let starts_with_answer =
         lex::is_ack_word(all[0]) || lex::is_subject_pronoun(all[0]) || all[0] == "it" || all[0] == "i'd";
-    if n <= 4 && starts_with_answer {
+    // `I'd love to` answers `Would you like to...?`, but after `How can I help?` (or nothing) `I need to` is the
+    // start of a request: without a yes or no, an answer that ends on an auxiliary needs a yes/no question.
+    let answerable = lex::is_ack_word(all[0]) || assistant.is_some_and(is_yes_no_question);
+    if n <= 4 && starts_with_answer && answerable {
         let last = all[n - 1];
         let aux_end = lex::is_auxiliary(last)
             && n >= 2
@@ -932,6 +937,17 @@ fn detect_short_answer(all: &[&str], context: &[&str], ending: Ending, cues: &mu
             cues.insert(Cue::AnswersQuestion);
         }
     }
+}
+
+/// Whether the last sentence of the assistant's (lowercase) message is a yes/no question: it starts, after
+/// discourse markers, with an inverted auxiliary (`would you like to...`, `is this your first visit?`).
+fn is_yes_no_question(assistant: &str) -> bool {
+    let body = assistant.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let start = body.rfind(['.', '?', '!']).map_or(0, |i| i + 1);
+    words(&body[start..])
+        .into_iter()
+        .find(|w| !lex::is_discourse_marker(w))
+        .is_some_and(lex::is_question_auxiliary)
 }
 
 #[cfg(test)]
