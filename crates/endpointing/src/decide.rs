@@ -262,8 +262,8 @@ impl Blend {
     /// The blend Switchboard uses.
     pub const DEFAULT: Blend = Blend {
         rules: 0.5,
-        model: 1.5,
-        offset: -0.75,
+        model: 1.25,
+        offset: -0.5,
     };
 }
 
@@ -557,12 +557,13 @@ fn detect_stop(all: &[&str], cues: &mut Cues) {
         cues.insert(Cue::StopRequest);
         return;
     }
-    let n = all.len();
-    if n > 6 {
+    // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`). In a
+    // short turn it may stand anywhere; a longer one must open with it (`stop, I just want to return this`).
+    let first = all.iter().position(|w| *w == "stop");
+    let opens = first.is_some_and(|i| i == 0 || (i == 1 && matches!(all[0], "please" | "no" | "okay" | "ok" | "hey")));
+    if all.len() > 6 && !opens {
         return;
     }
-    // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`).
-    let first = all.iter().position(|w| *w == "stop");
     let addressed = first.is_some_and(|i| {
         let object = all
             .get(i + 1)
