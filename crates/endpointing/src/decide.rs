@@ -911,11 +911,12 @@ fn detect_hedge(all: &[&str], cues: &mut Cues) {
 
 fn detect_short_answer(all: &[&str], context: &[&str], assistant: Option<&str>, ending: Ending, cues: &mut Cues) {
     let n = all.len();
-    let starts_with_answer =
-        lex::is_ack_word(all[0]) || lex::is_subject_pronoun(all[0]) || all[0] == "it" || all[0] == "i'd";
+    // `do` is an ack word only inside `will do`; a turn that opens with it is a question (`do you have`).
+    let yes = lex::is_ack_word(all[0]) && all[0] != "do";
+    let starts_with_answer = yes || lex::is_subject_pronoun(all[0]) || all[0] == "it" || all[0] == "i'd";
     // `I'd love to` answers `Would you like to...?`, but after `How can I help?` (or nothing) `I need to` is the
     // start of a request: without a yes or no, an answer that ends on an auxiliary needs a yes/no question.
-    let answerable = lex::is_ack_word(all[0]) || assistant.is_some_and(is_yes_no_question);
+    let answerable = yes || assistant.is_some_and(is_yes_no_question);
     if n <= 4 && starts_with_answer && answerable {
         let last = all[n - 1];
         let aux_end = lex::is_auxiliary(last)

@@ -177,7 +177,11 @@ fn trailing_auxiliary_waits_unless_a_short_answer() {
 #[test]
 fn do_you_opens_a_question_not_an_acknowledgement() {
     let config = EndpointingConfig::default();
-    for (assistant, user) in [(None, "Do you"), (Some("How can I help?"), "do you")] {
+    for (assistant, user) in [
+        (None, "Do you"),
+        (Some("How can I help?"), "do you"),
+        (None, "do you have"),
+    ] {
         let decision = decide(&Turn { user, assistant }, &config);
         assert!(
             !decision.cues.contains(Cue::Acknowledgement),
