@@ -304,7 +304,7 @@ def train(language, c_value, cuts_per_turn=CUTS_PER_TURN, bits=HASH_BITS):
     accuracy = float((model.predict(x) == y).mean())
     print(
         f"{language}: {len(pairs)} complete turns, {len(rows)} examples ({int(y.sum())} complete), "
-        f"{distinct} distinct features, {valid_count} validation turns, train accuracy {accuracy:.3f}, dev accuracy {dev_check(model, buckets, language)}, "
+        f"{distinct} distinct features, {valid_count} validation turns, train accuracy {accuracy:.3f}, dev (accuracy, AUC) {dev_check(model, buckets, language)}, "
         f"wrote {out.relative_to(CRATE)} ({out.stat().st_size} bytes)"
     )
 
