@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Builds eot_holdout.json from eot_holdout.txt (see the header of that file for the source form).
 
+`python3 make_eot_holdout.py NAME` builds NAME.json from NAME.txt instead (the other hold-out sets, and the
+development sets `eot_dev*`, whose note says they are tuned on).
+
 Each line gives one complete turn (label speak) and, for every ` / ` mark, the unfinished turn up to it
 (label wait); `hold` and `stop` lines are single turns labelled wait, `ack` lines single turns labelled
 speak. Every other line is stored as a transcriber without punctuation returns it (lowercase, punctuation
@@ -54,11 +57,16 @@ with open(f"{NAME}.txt", encoding="utf-8") as source:
                 "label": label,
             })
 
+if NAME.startswith("eot_dev"):
+    note = ("Switchboard end-of-turn development set: caller turns in many domains, each complete and cut at the "
+            "points where callers pause mid-turn. Used to choose the model's data, features and blend. ")
+else:
+    note = ("Switchboard end-of-turn hold-out set: caller turns in many domains, each complete and cut at the "
+            "points where callers pause mid-turn. Never used to train or tune. ")
 out = {
     "version": 1,
-    "note": "Switchboard end-of-turn hold-out set: caller turns in many domains, each complete and cut at the "
-            "points where callers pause mid-turn. Never used to train or tune. speak = the turn is complete, "
-            "wait = the caller is still speaking or asked the assistant to wait or stop.",
+    "note": note + "speak = the turn is complete, wait = the caller is still speaking or asked the assistant to "
+            "wait or stop.",
     "samples": samples,
 }
 with open(f"{NAME}.json", "w", encoding="utf-8") as sink:

@@ -2,8 +2,9 @@
 //!
 //! `cargo run --release -p endpointing --example tune`
 //!
-//! Scores a grid of blends on the tuning sets only: the development set (`data/dev_set.json`) and the
-//! validation split of the training data (`data/eot_valid_en.json`), never the hold-out set. A blend must keep
+//! Scores a grid of blends on the tuning sets only: the development sets (`data/dev_set.json`,
+//! `data/eot_dev2.json`) and the validation split of the training data (`data/eot_valid_en.json`), never a
+//! hold-out set. A blend must keep
 //! the mean timeout of complete turns at or under `MAX_MEAN_COMPLETE` on both; among those, the lowest mean
 //! cut-off rate at 0.6 s wins. Prints the ten best.
 
@@ -13,7 +14,7 @@ use endpointing::eval::{self, BUDGETS_SECONDS, Label, LabelledUtterance};
 use endpointing::{Blend, EndpointingConfig, Language, decide_blended};
 
 /// Mean timeout of complete turns a blend may cost on each tuning set (the goal is 0.45 s; keep a margin).
-const MAX_MEAN_COMPLETE: f64 = 0.40;
+const MAX_MEAN_COMPLETE: f64 = 0.42;
 
 fn score(set: &[LabelledUtterance], blend: Blend, config: &EndpointingConfig) -> (f64, f64) {
     let (mut cut, mut unfinished, mut sum, mut complete) = (0usize, 0usize, 0.0, 0usize);
@@ -36,7 +37,7 @@ fn score(set: &[LabelledUtterance], blend: Blend, config: &EndpointingConfig) ->
 
 fn main() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    let sets: Vec<Vec<LabelledUtterance>> = ["dev_set.json", "eot_valid_en.json"]
+    let sets: Vec<Vec<LabelledUtterance>> = ["dev_set.json", "eot_dev2.json", "eot_valid_en.json"]
         .iter()
         .map(|f| eval::load(&data.join(f)).expect("tuning set"))
         .collect();

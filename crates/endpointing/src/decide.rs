@@ -262,8 +262,8 @@ impl Blend {
     /// The blend Switchboard uses.
     pub const DEFAULT: Blend = Blend {
         rules: 0.5,
-        model: 1.5,
-        offset: -0.75,
+        model: 1.25,
+        offset: -0.5,
     };
 }
 
@@ -516,7 +516,7 @@ pub fn detect(turn: &Turn<'_>) -> Cues {
     detect_continuation(&all, ending, &mut cues);
     detect_dictation(&all, &lower, &context_words, &mut cues);
     detect_hedge(&all, &mut cues);
-    detect_short_answer(&all, &context_words, ending, &mut cues);
+    detect_short_answer(&all, &context_words, context.as_deref(), ending, &mut cues);
 
     // Cues that explain the same ending should not both count.
     if cues.contains(Cue::Acknowledgement) {
@@ -557,12 +557,13 @@ fn detect_stop(all: &[&str], cues: &mut Cues) {
         cues.insert(Cue::StopRequest);
         return;
     }
-    let n = all.len();
-    if n > 6 {
+    // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`). In a
+    // short turn it may stand anywhere; a longer one must open with it (`stop, I just want to return this`).
+    let first = all.iter().position(|w| *w == "stop");
+    let opens = first.is_some_and(|i| i == 0 || (i == 1 && matches!(all[0], "please" | "no" | "okay" | "ok" | "hey")));
+    if all.len() > 6 && !opens {
         return;
     }
-    // A bare `stop` is addressed to the assistant unless it has an object or is a noun (`the last stop`).
-    let first = all.iter().position(|w| *w == "stop");
     let addressed = first.is_some_and(|i| {
         let object = all
             .get(i + 1)
@@ -576,7 +577,9 @@ fn detect_stop(all: &[&str], cues: &mut Cues) {
 }
 
 fn is_acknowledgement(all: &[&str]) -> bool {
+    // `do` is an ack word for `will do`; a turn that starts with it opens a question (`do you`).
     all.len() <= 6
+        && all.first() != Some(&"do")
         && all.iter().all(|w| lex::is_ack_word(w))
         && !all.last().is_some_and(|w| lex::is_open_ack_end(w))
         && !all.iter().all(|w| lex::is_ack_function(w))
@@ -906,11 +909,15 @@ fn detect_hedge(all: &[&str], cues: &mut Cues) {
     }
 }
 
-fn detect_short_answer(all: &[&str], context: &[&str], ending: Ending, cues: &mut Cues) {
+fn detect_short_answer(all: &[&str], context: &[&str], assistant: Option<&str>, ending: Ending, cues: &mut Cues) {
     let n = all.len();
-    let starts_with_answer =
-        lex::is_ack_word(all[0]) || lex::is_subject_pronoun(all[0]) || all[0] == "it" || all[0] == "i'd";
-    if n <= 4 && starts_with_answer {
+    // `do` is an ack word only inside `will do`; a turn that opens with it is a question (`do you have`).
+    let yes = lex::is_ack_word(all[0]) && all[0] != "do";
+    let starts_with_answer = yes || lex::is_subject_pronoun(all[0]) || all[0] == "it" || all[0] == "i'd";
+    // `I'd love to` answers `Would you like to...?`, but after `How can I help?` (or nothing) `I need to` is the
+    // start of a request: without a yes or no, an answer that ends on an auxiliary needs a yes/no question.
+    let answerable = yes || assistant.is_some_and(is_yes_no_question);
+    if n <= 4 && starts_with_answer && answerable {
         let last = all[n - 1];
         let aux_end = lex::is_auxiliary(last)
             && n >= 2
@@ -932,6 +939,17 @@ fn detect_short_answer(all: &[&str], context: &[&str], ending: Ending, cues: &mu
             cues.insert(Cue::AnswersQuestion);
         }
     }
+}
+
+/// Whether the last sentence of the assistant's (lowercase) message is a yes/no question: it starts, after
+/// discourse markers, with an inverted auxiliary (`would you like to...`, `is this your first visit?`).
+fn is_yes_no_question(assistant: &str) -> bool {
+    let body = assistant.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let start = body.rfind(['.', '?', '!']).map_or(0, |i| i + 1);
+    words(&body[start..])
+        .into_iter()
+        .find(|w| !lex::is_discourse_marker(w))
+        .is_some_and(lex::is_question_auxiliary)
 }
 
 #[cfg(test)]

@@ -360,7 +360,6 @@ pub(crate) fn is_particle_verb(w: &str) -> bool {
             | "getting"
             | "calling"
             | "ringing"
-            | "pulling"
             | "phoning"
             | "checking"
             | "signing"
@@ -737,6 +736,12 @@ pub(crate) fn is_retrieval_ing(w: &str) -> bool {
             | "trying"
             | "writing"
             | "thinking"
+            | "restarting"
+            | "rebooting"
+            | "typing"
+            | "loading"
+            | "signing"
+            | "booting"
     )
 }
 
@@ -1079,6 +1084,18 @@ pub(crate) const STOP_PHRASES: &[&[&str]] = &[
     &["dont", "interrupt"],
     &["wait", "wait"],
     &["hold", "off"],
+    &["wait", "don't"],
+    &["wait", "dont"],
+    &["don't", "transfer"],
+    &["dont", "transfer"],
+    &["don't", "hang", "up"],
+    &["dont", "hang", "up"],
+    &["wasn't", "done"],
+    &["wasnt", "done"],
+    &["wasn't", "finished"],
+    &["wasnt", "finished"],
+    &["you're", "interrupting"],
+    &["youre", "interrupting"],
 ];
 
 /// Words that make `stop` a verb with an object (`stop my subscription`, `stop the payment`, `stop service`).

@@ -8,7 +8,7 @@
 //! lookups, with no allocation beyond the tokenisation.
 //!
 //! Features: the ending punctuation, the last word, the second-to-last word, the last two and three words, the
-//! first word and first two words, the word count (capped), whether the assistant asked a question (and that
+//! first word and first two words, the first word with the last, the word count (capped), whether the assistant asked a question (and that
 //! with a capped word count), and the ending punctuation with the last word. Apostrophes are dropped inside
 //! words (`hasnt` and `hasn't` are one feature), as transcribers spell contractions both ways.
 
@@ -101,7 +101,7 @@ impl EotModel {
         let (mut count_buf, mut short_buf) = ([0u8; 2], [0u8; 2]);
         let count = decimal(n.min(12), &mut count_buf);
         let short = decimal(n.min(6), &mut short_buf);
-        let mut seen = [usize::MAX; 11];
+        let mut seen = [usize::MAX; 12];
         let mut used = 0;
         let mask = self.buckets() - 1;
         let mut add = |hash: u64| {
@@ -125,6 +125,7 @@ impl EotModel {
         }
         if n >= 2 {
             add(hash(&[b"fb="], &words[..2]));
+            add(hash(&[b"fl="], &[words[0], last]));
         }
         seen[..used]
             .iter()

@@ -159,8 +159,39 @@ fn trailing_auxiliary_waits_unless_a_short_answer() {
             (Some("Can you make it at eight?"), "Yes, I can.", Speak),
             (Some("Is this your first visit?"), "No, it isn't.", Speak),
             (Some("Would you like to add insurance?"), "I'd love to.", Speak),
+            (Some("Okay. Do you want to keep the appointment?"), "I want to", Speak),
+            (None, "Yes I can", Speak),
         ],
     );
+    // Without a yes/no question (or a yes), `I need to` opens a request: the dangling `to` decides.
+    check_all(
+        Cue::TrailingPreposition,
+        &[
+            (Some("How can I help?"), "I need to", Wait),
+            (None, "I'd like to", Wait),
+            (Some("What can I do for you?"), "I want to", Wait),
+        ],
+    );
+}
+
+#[test]
+fn do_you_opens_a_question_not_an_acknowledgement() {
+    let config = EndpointingConfig::default();
+    for (assistant, user) in [
+        (None, "Do you"),
+        (Some("How can I help?"), "do you"),
+        (None, "do you have"),
+    ] {
+        let decision = decide(&Turn { user, assistant }, &config);
+        assert!(
+            !decision.cues.contains(Cue::Acknowledgement),
+            "{user:?}: [{}]",
+            decision.cues
+        );
+        assert!(decision.timeout_seconds >= PAUSE_SECONDS, "{user:?}: {decision:?}");
+    }
+    let will_do = decide(&Turn::new("okay will do"), &config);
+    assert!(will_do.cues.contains(Cue::Acknowledgement), "[{}]", will_do.cues);
 }
 
 #[test]

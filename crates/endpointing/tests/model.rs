@@ -102,6 +102,11 @@ fn requests_to_stop_or_wait_get_the_hold_timeout() {
         "I'm not done.",
         "hold on",
         "Hang on, let me check.",
+        "Wait, don't transfer me.",
+        "wait i wasn't done",
+        "Stop, I just want to return this.",
+        "hey you're interrupting me",
+        "Wait a sec, I'm restarting the computer.",
     ] {
         let decision = decide(&Turn::new(text), &config);
         assert!(decision.timeout_seconds >= hold, "{text:?}: {decision:?}");
@@ -111,6 +116,7 @@ fn requests_to_stop_or_wait_get_the_hold_timeout() {
         "I want to stop my subscription.",
         "Please stop the automatic payments.",
         "stop my service please",
+        "Stop the payment on my card from last week, please.",
     ] {
         let decision = decide(&Turn::new(text), &config);
         assert!(decision.timeout_seconds < 0.8, "{text:?}: {decision:?}");

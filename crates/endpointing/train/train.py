@@ -120,6 +120,8 @@ def features(user, assistant):
         out.append("t=" + " ".join(w[-3:]))
     if n >= 2:
         out.append("fb=" + w[0] + " " + w[1])
+        # The first word with the last: a question or request opener against where it stopped (`how ... take`).
+        out.append("fl=" + w[0] + " " + w[-1])
     return out
 
 
@@ -204,7 +206,7 @@ def examples(pairs, rng, cuts_per_turn=CUTS_PER_TURN):
 def matrix(rows, buckets):
     cache = {}
     indptr, indices = [0], []
-    for context, text, _ in rows:
+    for context, text, *_ in rows:
         cols = set()
         for f in features(text, context):
             h = cache.get(f)
@@ -218,19 +220,27 @@ def matrix(rows, buckets):
 
 
 def dev_check(model, buckets, language):
-    """Model-only accuracy on the development set (never the hold-out set)."""
+    """Model-only accuracy on the development sets (never a hold-out set)."""
     if language != "en":
-        return None
-    dev = json.loads((CRATE / "data" / "dev_set.json").read_text(encoding="utf-8"))["samples"]
-    rows = []
-    for s in dev:
-        if s["label"] == "unsure":
-            continue
-        context = re.sub(r"^Agent:\s*", "", s.get("context") or "") or None
-        rows.append((context, s["text"], 1 if s["label"] == "speak" else 0))
-    x, _ = matrix(rows, buckets)
-    y = np.array([r[2] for r in rows])
-    return float((model.predict(x) == y).mean())
+        return {}
+    scores = {}
+    for name in ("dev_set", "eot_dev2"):
+        dev = json.loads((CRATE / "data" / f"{name}.json").read_text(encoding="utf-8"))["samples"]
+        rows = []
+        for s in dev:
+            if s["label"] == "unsure":
+                continue
+            context = re.sub(r"^Agent:\s*", "", s.get("context") or "") or None
+            rows.append((context, s["text"], 1 if s["label"] == "speak" else 0))
+        x, _ = matrix(rows, buckets)
+        y = np.array([r[2] for r in rows])
+        p = model.decision_function(x)
+        # Ranking quality (AUC: a complete turn scores above an unfinished one) is what the blend's threshold
+        # can use; accuracy at 0.5 depends on the prior.
+        pos, neg = p[y == 1], p[y == 0]
+        auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+        scores[name] = (round(float((model.predict(x) == y).mean()), 3), round(auc, 3))
+    return scores
 
 
 def write_validation(pairs, language, rng):
@@ -256,7 +266,7 @@ def write_validation(pairs, language, rng):
     return len(samples)
 
 
-def train(language, c_value, cuts_per_turn=CUTS_PER_TURN):
+def train(language, c_value, cuts_per_turn=CUTS_PER_TURN, bits=HASH_BITS):
     rng = random.Random(SEED)
     pairs = corpus_turns(language)
     source = HERE / "phone_calls.txt"
@@ -268,7 +278,7 @@ def train(language, c_value, cuts_per_turn=CUTS_PER_TURN):
     pairs = [p for p in pairs if fnv1a(p[1]) % 10 != 0]
     valid_count = write_validation(valid, language, rng)
     rows = examples(pairs, rng, cuts_per_turn)
-    buckets = 1 << HASH_BITS
+    buckets = 1 << bits
     x, distinct = matrix(rows, buckets)
     y = np.array([r[2] for r in rows])
     model = LogisticRegression(C=c_value, solver="liblinear", class_weight="balanced", max_iter=200)
@@ -279,7 +289,7 @@ def train(language, c_value, cuts_per_turn=CUTS_PER_TURN):
     out = MODEL_DIR / f"eot-{language}.bin"
     with open(out, "wb") as sink:
         sink.write(MAGIC)
-        sink.write(struct.pack("<I", HASH_BITS))
+        sink.write(struct.pack("<I", bits))
         sink.write(struct.pack("<f", bias))
         sink.write(weights.tobytes())
     probe_rows = [(c, t, 0) for c, t in PROBES[language]]
@@ -294,7 +304,7 @@ def train(language, c_value, cuts_per_turn=CUTS_PER_TURN):
     accuracy = float((model.predict(x) == y).mean())
     print(
         f"{language}: {len(pairs)} complete turns, {len(rows)} examples ({int(y.sum())} complete), "
-        f"{distinct} distinct features, {valid_count} validation turns, train accuracy {accuracy:.3f}, dev accuracy {dev_check(model, buckets, language)}, "
+        f"{distinct} distinct features, {valid_count} validation turns, train accuracy {accuracy:.3f}, dev (accuracy, AUC) {dev_check(model, buckets, language)}, "
         f"wrote {out.relative_to(CRATE)} ({out.stat().st_size} bytes)"
     )
 
@@ -304,9 +314,10 @@ def main():
     parser.add_argument("--languages", default="en")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularization strength")
     parser.add_argument("--cuts", type=int, default=CUTS_PER_TURN, help="unfinished cuts per complete turn")
+    parser.add_argument("--bits", type=int, default=HASH_BITS, help="hash bits (2^bits weights)")
     args = parser.parse_args()
     for language in args.languages.split(","):
-        train(language, args.c, args.cuts)
+        train(language, args.c, args.cuts, args.bits)
     return 0
 
 
