@@ -54,3 +54,79 @@ async fn readyz_with_redis_down_says_why_and_never_the_password() {
     }
     server.stop().await;
 }
+
+/// `redis-cli -p port args...`, its output.
+fn cli(port: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", port])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn every_key_a_call_writes_expires() {
+    let redis = RedisServer::start();
+    let port = redis.url().rsplit(':').next().unwrap().to_string();
+    let mut config = Config {
+        redis: Some(call_runtime::RedisConfig::new(&redis.url())),
+        ..Config::default()
+    };
+    config.server.heartbeat_seconds = 0.05;
+    let server = TestServer::start(config).await;
+    // Everything a call can make Redis hold: its journal and ids, tool answers and claims, a conversation link
+    // and memory, a report listed as ended, the instance's heartbeat.
+    let call = "call-keys";
+    let mut bodies = crate::redis::script(call);
+    bodies.push(crate::support::tool_calls(
+        call,
+        200,
+        &[(
+            "mem-1",
+            "remember",
+            json!({"key": "plan", "value": "gold", "scope": "conversation"}),
+        )],
+    ));
+    bodies.push(crate::support::message(
+        call,
+        "status-update",
+        300,
+        json!({"status": "ended", "endedReason": "customer-ended-call"}),
+    ));
+    bodies.push(crate::support::message(
+        call,
+        "end-of-call-report",
+        301,
+        json!({"endedReason": "customer-ended-call", "summary": "Order checked."}),
+    ));
+    for body in &bodies {
+        let (status, answer) = server.post_json("/api/webhook/conv-keys", body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    // Until a heartbeat has listed the instance.
+    for _ in 0..200 {
+        if !cli(&port, &["--scan", "--pattern", "*instances"]).trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let check = |when: &str| {
+        let keys: Vec<String> = cli(&port, &["--scan"]).lines().map(str::to_string).collect();
+        // (Shutdown checkpoints, trimming the journal into the snapshot.)
+        for wanted in ["seq", "conversation", "memory", "report", "tools", "ended", "instances"] {
+            assert!(
+                keys.iter().any(|key| key.contains(wanted)),
+                "{when}: no `{wanted}` key in {keys:?}"
+            );
+        }
+        for key in &keys {
+            let ttl: i64 = cli(&port, &["PTTL", key]).trim().parse().unwrap();
+            assert!(ttl > 0, "{when}: `{key}` never expires (PTTL {ttl})");
+        }
+    };
+    check("while the server runs");
+    // Shutdown writes snapshots and clears the heartbeat: what it leaves expires too.
+    server.stop().await;
+    check("after shutdown");
+}
