@@ -70,7 +70,7 @@ async fn every_key_a_call_writes_expires() {
     let redis = RedisServer::start();
     let port = redis.url().rsplit(':').next().unwrap().to_string();
     let mut config = Config {
-        redis: Some(call_runtime::RedisConfig::new(&redis.url())),
+        redis: Some(call_runtime::RedisConfig::new(redis.url())),
         ..Config::default()
     };
     config.server.heartbeat_seconds = 0.05;
@@ -172,7 +172,7 @@ async fn the_calls_of_an_instance_killed_without_shutdown_leave_the_listing() {
             .unwrap(),
     );
     let mut config = Config {
-        redis: Some(call_runtime::RedisConfig::new(&redis.url())),
+        redis: Some(call_runtime::RedisConfig::new(redis.url())),
         ..Config::default()
     };
     config.server.heartbeat_seconds = 0.1;
