@@ -726,3 +726,44 @@ async fn the_sign_in_form_posts_the_token_and_its_cookie_carries_any_token() {
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn hostile_last_event_ids_start_a_stream_and_never_a_replay_of_everything() {
+    let server = TestServer::start(config("")).await;
+    post_all(&server, &[message("call-ids", "hang", 1, json!({}))]).await;
+    let huge = "9".repeat(4000);
+    for (n, (value, first)) in [
+        ("-5", "ready"),
+        ("abc", "ready"),
+        ("1e9", "ready"),
+        ("99999999999999999999999999", "ready"),
+        (huge.as_str(), "ready"),
+        // From the future (or another process): reload, do not replay.
+        ("18446744073709551615", "resync"),
+        // Before this process's first id: everything since is not kept, so reload.
+        ("0", "resync"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let response = server
+            .admin(server.client.get(server.url("/monitor/events")))
+            .header("last-event-id", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{value:.20}");
+        let mut client = SseClient {
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        };
+        let event = client.next().await;
+        assert_eq!(event.event, first, "{value:.20}");
+        // Nothing old follows: the next event is a live one.
+        let live = format!("call-live-{n}");
+        post_all(&server, &[message(&live, "hang", 2, json!({}))]).await;
+        let next = client.next().await;
+        assert_eq!(next.json()["callId"], live, "{value:.20}: {next:?}");
+    }
+    server.stop().await;
+}
