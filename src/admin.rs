@@ -95,13 +95,8 @@ pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
         .route("/monitor/events", get(crate::monitor::web::events))
         .route_layer(middleware::from_fn_with_state(switchboard, authorize))
         // The form to enter the token carries no data, so it is the one page open to anyone. It posts the
-        // token (a query string would leave it in every proxy's access log), under a small body limit.
-        .route(
-            "/monitor/login",
-            get(crate::monitor::web::login)
-                .post(sign_in)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_SIGN_IN_BYTES)),
-        )
+        // token (a query string would leave it in every proxy's access log).
+        .route("/monitor/login", get(crate::monitor::web::login).post(sign_in))
 }
 
 /// The largest sign-in form body read.
@@ -113,12 +108,39 @@ struct SignIn {
 }
 
 /// `POST /monitor/login`: the right token sets the cookie and sends the browser to `/monitor` (always there:
-/// no return address is taken from the request, so the form cannot redirect anywhere else).
-async fn sign_in(
-    State(switchboard): State<Switchboard>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<SignIn>,
-) -> Response {
+/// no return address is taken from the request, so the form cannot redirect anywhere else). The route is
+/// open and outside the webhook's gate, so it reads its small body under the same deadline itself: a client
+/// that trickles it does not hold a connection.
+async fn sign_in(State(switchboard): State<Switchboard>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let deadline = std::time::Duration::from_secs(switchboard.config().http.body_timeout_seconds);
+    let limited = http_body_util::Limited::new(body, MAX_SIGN_IN_BYTES);
+    let bytes = match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            let message = format!("the sign-in form exceeds {MAX_SIGN_IN_BYTES} bytes");
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+                .closing()
+                .into_response();
+        }
+        Ok(Err(_)) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "cannot read the request body")
+                .closing()
+                .into_response();
+        }
+        Err(_) => {
+            let message = format!("request body not received within {} seconds", deadline.as_secs());
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, message)
+                .closing()
+                .into_response();
+        }
+    };
+    let headers = parts.headers.clone();
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let form = match <axum::Form<SignIn> as axum::extract::FromRequest<()>>::from_request(request, &()).await {
+        Ok(axum::Form(form)) => form,
+        Err(rejection) => return rejection.into_response(),
+    };
     let token = switchboard.admin_token();
     if !token.matches(&form.token) {
         tracing::warn!("monitor sign-in refused: invalid admin token");

@@ -767,3 +767,24 @@ async fn hostile_last_event_ids_start_a_stream_and_never_a_replay_of_everything(
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_sign_in_body_that_never_arrives_is_cut_at_the_body_deadline() {
+    let mut config = config("");
+    config.http.body_timeout_seconds = 1;
+    let server = TestServer::start(config).await;
+    // Headers promise a form; one byte comes, then nothing: the open route must not hold the connection.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "POST /monitor/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 100\r\n\r\nt",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is still held");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.stop().await;
+}
