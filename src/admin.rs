@@ -6,7 +6,8 @@
 //! a reverse proxy or tunnel on the same host makes every outside client look like loopback. Without a
 //! configured token a random one is generated at start and printed once with a URL that opens the API (as
 //! notebook servers do). The token is accepted as `Authorization: Bearer <token>` (any letter case), as a
-//! `token` query parameter (which also sets a cookie, so a browser can follow links), or as that cookie.
+//! `token` query parameter (which also sets a cookie, so a browser can follow links), or as that cookie, which
+//! the monitor's sign-in form (`POST /monitor/login`) sets too.
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -65,6 +66,11 @@ impl AdminToken {
     fn matches(&self, presented: &str) -> bool {
         constant_time_eq(presented.as_bytes(), self.value.as_bytes())
     }
+
+    /// Whether `presented` is the token in hex (as the cookie carries it), compared in constant time.
+    fn matches_hex(&self, presented: &str) -> bool {
+        hex::decode(presented).is_ok_and(|bytes| constant_time_eq(&bytes, self.value.as_bytes()))
+    }
 }
 
 impl std::fmt::Debug for AdminToken {
@@ -88,8 +94,92 @@ pub fn routes(switchboard: Switchboard) -> Router<Switchboard> {
         .route("/monitor/monitor.css", get(crate::monitor::web::style))
         .route("/monitor/events", get(crate::monitor::web::events))
         .route_layer(middleware::from_fn_with_state(switchboard, authorize))
-        // The form to enter the token carries no data, so it is the one page open to anyone.
-        .route("/monitor/login", get(crate::monitor::web::login))
+        // The form to enter the token carries no data, so it is the one page open to anyone. It posts the
+        // token (a query string would leave it in every proxy's access log).
+        .route("/monitor/login", get(crate::monitor::web::login).post(sign_in))
+}
+
+/// The largest sign-in form body read.
+const MAX_SIGN_IN_BYTES: usize = 4096;
+
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+/// `POST /monitor/login`: the right token sets the cookie and sends the browser to `/monitor` (always there:
+/// no return address is taken from the request, so the form cannot redirect anywhere else). The route is
+/// open and outside the webhook's gate, so it reads its small body under the same deadline itself: a client
+/// that trickles it does not hold a connection.
+async fn sign_in(State(switchboard): State<Switchboard>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let deadline = std::time::Duration::from_secs(switchboard.config().http.body_timeout_seconds);
+    let limited = http_body_util::Limited::new(body, MAX_SIGN_IN_BYTES);
+    let bytes = match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            let message = format!("the sign-in form exceeds {MAX_SIGN_IN_BYTES} bytes");
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+                .closing()
+                .into_response();
+        }
+        Ok(Err(_)) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "cannot read the request body")
+                .closing()
+                .into_response();
+        }
+        Err(_) => {
+            let message = format!("request body not received within {} seconds", deadline.as_secs());
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, message)
+                .closing()
+                .into_response();
+        }
+    };
+    let headers = parts.headers.clone();
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let form = match <axum::Form<SignIn> as axum::extract::FromRequest<()>>::from_request(request, &()).await {
+        Ok(axum::Form(form)) => form,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let token = switchboard.admin_token();
+    if !token.matches(&form.token) {
+        tracing::warn!("monitor sign-in refused: invalid admin token");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin token").into_response();
+    }
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/monitor")]).into_response();
+    if let Some(cookie) = session_cookie(token, behind_tls(&headers)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The cookie that keeps `token` in a browser. The token is carried in hex: a configured token may hold what
+/// a cookie value cannot (`;`, spaces, quotes). `Secure` when the browser reached this server over https.
+fn session_cookie(token: &AdminToken, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+        hex::encode(token.value())
+    ))
+    .ok()
+}
+
+/// Whether the request came over https to a proxy in front (`X-Forwarded-Proto: https`, or `proto=https` in
+/// `Forwarded`). A client that forges it only makes its own cookie `Secure`, so it needs no trust in the peer.
+fn behind_tls(headers: &HeaderMap) -> bool {
+    let values = |name: header::HeaderName| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split([',', ';']))
+            .map(|part| part.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    values(header::HeaderName::from_static("x-forwarded-proto"))
+        .iter()
+        .any(|proto| proto == "https")
+        || values(header::FORWARDED).iter().any(|pair| pair == "proto=https")
 }
 
 /// How a request presented the admin token.
@@ -104,12 +194,10 @@ async fn authorize(State(switchboard): State<Switchboard>, request: Request, nex
     let token = switchboard.admin_token();
     match check(token, request.headers(), request.uri()) {
         Ok(Presented::Query) => {
+            let secure = behind_tls(request.headers());
             let mut response = next.run(request).await;
             // A browser opened the printed URL: remember the token for the pages it links to.
-            if let Ok(cookie) = HeaderValue::from_str(&format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                token.value()
-            )) {
+            if let Some(cookie) = session_cookie(token, secure) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
@@ -143,7 +231,7 @@ fn check(token: &AdminToken, headers: &HeaderMap, uri: &Uri) -> Result<Presented
         };
     }
     if let Some(presented) = cookie_token(headers) {
-        return if token.matches(presented) {
+        return if token.matches_hex(presented) {
             Ok(Presented::Cookie)
         } else {
             refused("invalid admin token")
@@ -249,7 +337,9 @@ async fn list(State(switchboard): State<Switchboard>, Query(query): Query<ListQu
 }
 
 /// `GET /readyz`: 200 with the instance id, the store's kind and, for a Redis Cluster, its state when the
-/// store answers; 503 otherwise (the cause goes to the log, not to the unauthenticated caller).
+/// store answers; 503 otherwise, saying that the store does not answer (its kind, never its address or
+/// credentials: the error text goes to the log, not to the unauthenticated caller). Bounded by the store's
+/// response timeout.
 pub async fn readyz(switchboard: &Switchboard) -> Response {
     let runtime = switchboard.runtime();
     match switchboard.readiness().await {
@@ -257,7 +347,16 @@ pub async fn readyz(switchboard: &Switchboard) -> Response {
             let store = runtime.store_state().await;
             axum::Json(json!({ "status": "ready", "instance": runtime.instance_id(), "store": store })).into_response()
         }
-        Err(cause) => ApiError::unavailable(&cause).into_response(),
+        Err(cause) => {
+            tracing::warn!(cause, "not ready");
+            let body = json!({
+                "error": "the call store does not answer; retry later",
+                "status": "unavailable",
+                "instance": runtime.instance_id(),
+                "store": { "kind": runtime.store_kind(), "reachable": false },
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
     }
 }
 

@@ -571,6 +571,9 @@ mod tests {
             ("[redis]\ncluster_urls = [\"http://b\"]\n", "not a Redis URL"),
             ("[server]\ninstance_id = \"has space\"\n", "server.instance_id"),
             ("[server]\ninstance_id = \"\"\n", "server.instance_id"),
+            ("[server]\ninstance_id = 'web\"1'\n", "server.instance_id"),
+            ("[server]\ninstance_id = 'web\\1'\n", "server.instance_id"),
+            ("[server]\ninstance_id = \"line\\nbreak\"\n", "server.instance_id"),
             ("[server]\nheartbeat_seconds = 0\n", "heartbeat_seconds"),
         ] {
             let error = Config::from_toml(toml).unwrap().validate().unwrap_err().to_string();

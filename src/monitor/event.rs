@@ -16,6 +16,10 @@ pub const MAX_DOCUMENT_CHARS: usize = 300;
 pub const MAX_DOCUMENTS: usize = 10;
 /// Bytes of a JSON value (tool arguments, a routing answer) an event keeps; a larger one is cut to a string.
 pub const MAX_JSON_BYTES: usize = 4096;
+/// Characters of a short field an event keeps: a role, a status, an ended reason, a tool's name or call id, a
+/// voice or document id. Vapi sends a few words there; a caller may send megabytes, which the replay ring
+/// would otherwise hold thousands of times over.
+pub const MAX_LABEL_CHARS: usize = 200;
 
 /// One thing that happened on a call. `id` is given by the [`crate::monitor::Bus`] when it is published:
 /// ids increase by one with every event of the process, so a client that saw id `n` missed nothing before it.
@@ -283,6 +287,11 @@ pub fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// A short field cut to [`MAX_LABEL_CHARS`].
+pub fn label(text: &str) -> String {
+    cut(text, MAX_LABEL_CHARS)
+}
+
 /// `value` as is when its JSON is at most [`MAX_JSON_BYTES`], else its JSON text cut to that many characters.
 pub fn bounded_json(value: Value) -> Value {
     let text = value.to_string();
@@ -299,26 +308,26 @@ pub fn informational(message: &ServerMessage, at_ms: i64) -> Option<MonitorEvent
     use vapi_types::MessageBody as B;
     let payload = match &message.body {
         B::Transcript(t) => Payload::Transcript {
-            role: t.role.clone(),
+            role: label(&t.role),
             text: cut(&t.transcript, MAX_TEXT_CHARS),
             is_final: t.transcript_type.as_deref() != Some("partial"),
         },
         B::SpeechUpdate(s) => Payload::Speech {
-            role: s.role.clone(),
-            status: s.status.clone(),
+            role: label(&s.role),
+            status: label(&s.status),
             turn: s.turn,
         },
         B::UserInterrupted(_) => Payload::Interruption {},
         B::StatusUpdate(s) => Payload::Status {
-            status: s.status.clone(),
-            ended_reason: s.ended_reason.clone(),
+            status: label(&s.status),
+            ended_reason: s.ended_reason.as_deref().map(label),
         },
         B::TransferUpdate(t) => Payload::Transfer {
             destination: t.destination.clone().map(bounded_json),
         },
         B::Hang => Payload::Hang {},
         B::EndOfCallReport(report) => Payload::Report {
-            ended_reason: report.ended_reason.clone(),
+            ended_reason: report.ended_reason.as_deref().map(label),
             summary: report.summary().map(|s| cut(s, MAX_TEXT_CHARS)),
         },
         _ => return None,
@@ -336,7 +345,7 @@ pub fn documents(answer: &KnowledgeBaseResponse) -> Vec<Document> {
         .map(|d| Document {
             content: cut(&d.content, MAX_DOCUMENT_CHARS),
             similarity: d.similarity,
-            uuid: d.uuid.clone(),
+            uuid: d.uuid.as_deref().map(label),
         })
         .collect()
 }

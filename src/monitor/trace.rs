@@ -12,7 +12,7 @@ use serde_json::Value;
 use vapi_types::response::KnowledgeBaseResponse;
 use vapi_types::{KnowledgeBaseRequest, ServerMessage, ToolCallResult, VoiceRequest};
 
-use super::event::{self, MAX_TEXT_CHARS, MonitorEvent, Payload, bounded_json, cut};
+use super::event::{self, MAX_TEXT_CHARS, MonitorEvent, Payload, bounded_json, cut, label};
 use super::millis;
 use crate::app::{Reply, Switchboard};
 
@@ -41,8 +41,8 @@ pub fn tool(
         call_runtime::Replay::InFlight => "in_flight",
     });
     let payload = Payload::Tool {
-        tool_call_id: result.tool_call_id.clone(),
-        name: result.name.clone().unwrap_or_default(),
+        tool_call_id: label(&result.tool_call_id),
+        name: result.name.as_deref().map(label).unwrap_or_default(),
         arguments: bounded_json(arguments),
         result: result.result.as_deref().map(|r| cut(r, MAX_TEXT_CHARS)),
         error: result.error.as_deref().map(|e| cut(e, MAX_TEXT_CHARS)),
@@ -99,7 +99,7 @@ pub fn endpointing(switchboard: &Switchboard, message: &ServerMessage, answer: &
         timeout_seconds: answer.response.timeout_seconds,
         complete_probability: answer.complete_probability,
         reasons,
-        language: answer.language.to_string(),
+        language: label(&answer.language.to_string()),
         latency_ms: millis(started.elapsed()),
     };
     switchboard.trace(MonitorEvent::new(call_id(message), crate::http::now_ms(), payload));
@@ -115,7 +115,7 @@ pub fn voice(
     VoiceTrace {
         switchboard: switchboard.clone(),
         call_id: call_id(message),
-        voice_id: request.voice_id.clone(),
+        voice_id: request.voice_id.as_deref().map(label),
         text: cut(&request.text, MAX_TEXT_CHARS),
         started,
     }

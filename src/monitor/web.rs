@@ -1,5 +1,5 @@
 //! `GET /monitor` (the page), its script and style, `GET /monitor/login` (a form to enter the admin token
-//! once) and `GET /monitor/events` (server-sent events).
+//! once, posted to [`crate::admin`]'s sign-in) and `GET /monitor/events` (server-sent events).
 //!
 //! The page is three files compiled into the binary: no build step, no CDN, no request to anyone but this
 //! server, which a strict Content-Security-Policy enforces in the browser. Everything but the login form sits
@@ -67,7 +67,7 @@ pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
 
-/// `GET /monitor/login`: a form that opens `/monitor?token=...`, whose answer keeps the token in a cookie.
+/// `GET /monitor/login`: a form that posts the token to `POST /monitor/login`, which keeps it in a cookie.
 pub async fn login() -> Response {
     asset("text/html; charset=utf-8", LOGIN)
 }

@@ -33,7 +33,9 @@ async fn with_a_token_the_admin_api_needs_it() {
         (vec![("authorization", "Bearer adm1n")], 200),
         (vec![("authorization", "bearer adm1n")], 200),
         (vec![("authorization", "BEARER adm1n")], 200),
-        (vec![("cookie", "theme=dark; switchboard_admin=adm1n")], 200),
+        // The cookie carries the token in hex (`adm1n`).
+        (vec![("cookie", "theme=dark; switchboard_admin=61646d316e")], 200),
+        (vec![("cookie", "switchboard_admin=adm1n")], 401),
     ] {
         let (status, body, _) = get(&base, "/calls", &headers).await;
         assert_eq!(status, expected, "{headers:?}: {body}");
@@ -46,7 +48,7 @@ async fn with_a_token_the_admin_api_needs_it() {
     assert_eq!(status, 200);
     let cookie = headers["set-cookie"].to_str().unwrap();
     assert!(
-        cookie.starts_with("switchboard_admin=adm1n;") && cookie.contains("HttpOnly"),
+        cookie.starts_with("switchboard_admin=61646d316e;") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
     assert_eq!(get(&base, "/calls?token=nope", &[]).await.0, 401);

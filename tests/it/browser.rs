@@ -304,3 +304,67 @@ async fn the_monitor_shows_a_simulated_call_live_in_a_real_browser() {
     drop(browser);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_texts_are_shown_as_text_and_a_hostile_role_hides_nothing() {
+    if !browser_present() {
+        return;
+    }
+    let server = TestServer::start(Config::default()).await;
+    let browser = Browser::start().await;
+    browser
+        .open(&server.url(&format!("/monitor?token={}", server.admin_token)))
+        .await;
+    browser
+        .wait_for("return document.getElementById('connection').textContent;", |v| {
+            v == "live"
+        })
+        .await;
+    let script = r#"<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">"#;
+    let said = |at: i64, role: &str, text: &str| {
+        crate::support::message(
+            "call-hostile",
+            "transcript",
+            at,
+            json!({"role": role, "transcriptType": "final", "transcript": text}),
+        )
+    };
+    for body in [
+        said(1, "user", script),
+        // A role no class name can hold: the page must go on showing the call.
+        said(2, "user assistant", "after a hostile role"),
+        crate::support::tool_calls(
+            "call-hostile",
+            3,
+            &[("tc-1", "<img src=x onerror=window.pwned=3>", json!({"q": script}))],
+        ),
+        said(4, "assistant", "the last words"),
+    ] {
+        let (status, answer) = server.post_json("/webhook", &body).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    }
+    let seen = browser
+        .wait_for(ROWS, |page| {
+            let rows = page["rows"].as_array().unwrap();
+            rows.iter().any(|r| r[1].as_str().unwrap().contains("the last words"))
+        })
+        .await;
+    let texts: Vec<&str> = seen["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_str().unwrap())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains(script)), "shown as text: {texts:?}");
+    assert!(texts.iter().any(|t| t.contains("after a hostile role")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("<img src=x onerror=window.pwned=3>(")),
+        "{texts:?}"
+    );
+    let injected = browser
+        .run("return [window.pwned === undefined, document.querySelectorAll('#timeline img, #timeline script, #calls img').length];")
+        .await;
+    assert_eq!(injected, json!([true, 0]));
+    drop(browser);
+    server.stop().await;
+}

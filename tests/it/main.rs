@@ -2,6 +2,8 @@
 //! `127.0.0.1:0` driven over HTTP.
 
 mod admin;
+mod attack_control;
+mod attack_store;
 mod auth;
 mod bad_input;
 mod browser;

@@ -345,21 +345,26 @@ async fn stalled_subscriber(server: &TestServer) -> tokio::net::TcpStream {
     stream
 }
 
-#[tokio::test]
-async fn a_subscriber_that_never_reads_does_not_hold_up_the_webhook_and_gets_resync() {
-    let server = TestServer::start(config("subscriber_buffer = 8\n")).await;
-    let mut stalled = stalled_subscriber(&server).await;
-    // It reads up to its `ready` event (so it is subscribed), then never again.
+/// Reads a raw subscriber's stream up to its `ready` event: from then on it is subscribed.
+async fn read_until_ready(stream: &mut tokio::net::TcpStream) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"event: ready\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut byte))
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
             .await
             .expect("no ready event")
             .unwrap();
         assert_eq!(n, 1, "stream closed");
         head.push(byte[0]);
     }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_does_not_hold_up_the_webhook_and_gets_resync() {
+    let server = TestServer::start(config("subscriber_buffer = 8\n")).await;
+    let mut stalled = stalled_subscriber(&server).await;
+    // It reads up to its `ready` event (so it is subscribed), then never again.
+    read_until_ready(&mut stalled).await;
     let said = "a long sentence the caller keeps saying over and over ".repeat(36);
     let mut sent = 0;
     // Answers keep coming while the subscriber's socket and then its buffer fill; the bus drops it behind.
@@ -566,4 +571,220 @@ async fn a_shutdown_ends_open_streams_instead_of_waiting_out_the_grace_period() 
         .await
         .expect("the server did not stop")
         .unwrap();
+}
+
+#[tokio::test]
+async fn hostile_field_sizes_are_cut_before_the_replay_ring_keeps_them() {
+    let server = TestServer::start(config("")).await;
+    let mut client = SseClient::connect(&server, None).await;
+    client.next().await;
+    // Fields Vapi fills with a word or two, a megabyte each: the ring keeps thousands of events.
+    let huge = |c: &str| c.repeat(1 << 20);
+    let call = "call-huge";
+    post_all(
+        &server,
+        &[
+            message(
+                call,
+                "transcript",
+                1,
+                json!({"role": huge("r"), "transcriptType": "final", "transcript": "hi"}),
+            ),
+            message(
+                call,
+                "speech-update",
+                2,
+                json!({"role": huge("r"), "status": huge("s")}),
+            ),
+            message(
+                call,
+                "status-update",
+                3,
+                json!({"status": huge("s"), "endedReason": huge("e")}),
+            ),
+            tool_calls(call, 4, &[("tc-huge", &huge("n"), json!({}))]),
+            message(call, "end-of-call-report", 5, json!({"endedReason": huge("e")})),
+        ],
+    )
+    .await;
+    let events = client.until(is_report).await;
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| e.json()["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["transcript", "speech", "status", "tool", "report"]);
+    for event in &events {
+        assert!(
+            event.data.len() < 4096,
+            "{} bytes: {:.200}",
+            event.data.len(),
+            event.data
+        );
+    }
+    // What is kept still shows what came.
+    assert!(events[0].json()["role"].as_str().unwrap().starts_with("rrrr"));
+    assert!(events[3].json()["name"].as_str().unwrap().starts_with("nnnn"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_monitor_answers_503_and_a_client_gone_mid_stream_frees_its_place() {
+    let server = TestServer::start(config("max_subscribers = 1\n")).await;
+    let mut first = stalled_subscriber(&server).await;
+    read_until_ready(&mut first).await;
+    let events = || server.admin(server.client.get(server.url("/monitor/events")));
+    let refused = events().send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("subscribers"), "{body}");
+    // The first client goes away in the middle of the stream, without a word.
+    post_all(&server, &[message("call-gone", "hang", 1, json!({}))]).await;
+    drop(first);
+    let mut admitted = None;
+    for _ in 0..200 {
+        let response = events().send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            admitted = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted.is_some(), "the departed client's place was never freed");
+    drop(admitted);
+    server.stop().await;
+}
+
+/// Posts the sign-in form with `fields`, without following the redirect.
+async fn sign_in(server: &TestServer, fields: &[(&str, &str)], forwarded_proto: Option<&str>) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut request = client.post(server.url("/monitor/login")).form(fields);
+    if let Some(proto) = forwarded_proto {
+        request = request.header("x-forwarded-proto", proto);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_sign_in_form_posts_the_token_and_its_cookie_carries_any_token() {
+    let mut config = config("");
+    // A configured token holding what a cookie value cannot: `;`, a space, quotes.
+    let token = "s3cret; Path=/elsewhere \"quoted\"";
+    config.admin.token = Some(token.into());
+    let server = TestServer::start(config).await;
+    // The form posts: a token in a query string lands in every proxy's access log.
+    let form = server.client.get(server.url("/monitor/login")).send().await.unwrap();
+    let form = form.text().await.unwrap();
+    assert!(form.contains("method=\"post\" action=\"/monitor/login\""), "{form}");
+
+    let wrong = sign_in(&server, &[("token", "guess")], None).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    // A return address in the form is not followed anywhere: the answer always sends the browser to /monitor.
+    let signed = sign_in(&server, &[("token", token), ("next", "https://evil.example/")], None).await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed.headers()["location"], "/monitor");
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    // Over plain http the cookie cannot be `Secure` (the browser would drop it).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap();
+    for path in ["/monitor/events", "/calls"] {
+        let opened = server
+            .client
+            .get(server.url(path))
+            .header("cookie", pair)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.status(), StatusCode::OK, "{path} with {pair}");
+    }
+
+    // Behind a TLS-terminating proxy the cookie is `Secure`, from the form and from the startup URL alike.
+    let secure = sign_in(&server, &[("token", token)], Some("https")).await;
+    let cookie = secure.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let opened = server
+        .client
+        .get(server.url("/monitor"))
+        .query(&[("token", token)])
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(opened.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+
+    // The form's body is small: a big one is refused before it is read.
+    let big = "x".repeat(64 * 1024);
+    let refused = sign_in(&server, &[("token", big.as_str())], None).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_last_event_ids_start_a_stream_and_never_a_replay_of_everything() {
+    let server = TestServer::start(config("")).await;
+    post_all(&server, &[message("call-ids", "hang", 1, json!({}))]).await;
+    let huge = "9".repeat(4000);
+    for (n, (value, first)) in [
+        ("-5", "ready"),
+        ("abc", "ready"),
+        ("1e9", "ready"),
+        ("99999999999999999999999999", "ready"),
+        (huge.as_str(), "ready"),
+        // From the future (or another process): reload, do not replay.
+        ("18446744073709551615", "resync"),
+        // Before this process's first id: everything since is not kept, so reload.
+        ("0", "resync"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let response = server
+            .admin(server.client.get(server.url("/monitor/events")))
+            .header("last-event-id", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{value:.20}");
+        let mut client = SseClient {
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        };
+        let event = client.next().await;
+        assert_eq!(event.event, first, "{value:.20}");
+        // Nothing old follows: the next event is a live one.
+        let live = format!("call-live-{n}");
+        post_all(&server, &[message(&live, "hang", 2, json!({}))]).await;
+        let next = client.next().await;
+        assert_eq!(next.json()["callId"], live, "{value:.20}: {next:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_body_that_never_arrives_is_cut_at_the_body_deadline() {
+    let mut config = config("");
+    config.http.body_timeout_seconds = 1;
+    let server = TestServer::start(config).await;
+    // Headers promise a form; one byte comes, then nothing: the open route must not hold the connection.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "POST /monitor/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 100\r\n\r\nt",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is still held");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.stop().await;
 }

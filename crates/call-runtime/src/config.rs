@@ -122,10 +122,19 @@ impl InstanceConfig {
             .map(|host| host.trim().to_string())
             .filter(|host| !host.is_empty())
             .unwrap_or_else(|| "switchboard".into());
+        // A host name is whatever bytes the kernel holds: keep the characters of a DNS name, at most 100.
+        let host: String = host
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            .take(100)
+            .collect();
+        let host = if host.is_empty() { "switchboard".into() } else { host };
         format!("{host}-{:06x}", crate::store::fresh_id() & 0xff_ffff)
     }
 
-    /// Checks the id is usable as part of a key and a label: 1 to 128 bytes, no whitespace or braces.
+    /// Checks the id is usable as part of a key and a label: 1 to 128 bytes, no whitespace, control
+    /// characters, braces (a key's hash tag), quotes or backslashes (the Prometheus text format, whose label
+    /// values `prometheus-client` writes unescaped).
     pub fn validate(&self) -> Result<(), String> {
         if self.id.is_empty() || self.id.len() > 128 {
             return Err(format!(
@@ -133,13 +142,10 @@ impl InstanceConfig {
                 self.id.len()
             ));
         }
-        if self
-            .id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
-        {
+        if self.id.chars().any(|c| !instance_char(c)) {
             return Err(format!(
-                "server.instance_id `{}` must not contain whitespace, control characters or braces",
+                "server.instance_id {:?} must not contain whitespace, control characters, braces, quotes or \
+                 backslashes",
                 self.id
             ));
         }
@@ -148,6 +154,11 @@ impl InstanceConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `c` may be part of an instance id.
+fn instance_char(c: char) -> bool {
+    !(c.is_whitespace() || c.is_control() || matches!(c, '{' | '}' | '"' | '\\'))
 }
 
 /// How long stored data lives and how much of it a store holds, the same for the memory store and Redis.

@@ -118,7 +118,7 @@ function renderCalls() {
     row.dataset.callId = entry.id;
     row.append(el("td", "id", entry.id), el("td", "instance-col", entry.instance || ""));
     const status = el("td");
-    status.append(el("span", "status " + String(entry.status).replace(/[^a-z-]/gi, ""), entry.status));
+    status.append(el("span", "status " + cssName(entry.status), entry.status));
     row.append(status, el("td", "", entry.customer || ""), el("td", "", duration(entry)), el("td", "", entry.turns));
     row.addEventListener("click", () => select(entry.id));
     rows.push(row);
@@ -137,6 +137,12 @@ function select(id) {
   partialRows.clear();
   for (const event of timelines.get(id) || []) appendRow(event);
   renderCalls();
+}
+
+// A class name from a value the caller chose (a role): classList.add throws on spaces or an empty string,
+// which would leave the rest of the call's timeline unshown.
+function cssName(value) {
+  return String(value).replace(/[^a-z-]/gi, "") || "other";
 }
 
 function clock(atMs) {
@@ -210,7 +216,7 @@ function appendRow(event) {
   const timeline = $("timeline");
   const row = el("li", "kind-" + event.kind);
   row.dataset.kind = event.kind;
-  if (event.kind === "transcript") row.classList.add(event.role, event.final ? "final" : "partial");
+  if (event.kind === "transcript") row.classList.add(cssName(event.role), event.final ? "final" : "partial");
   if (event.kind === "speech") row.classList.add("minor");
   if (event.kind === "hang" || event.kind === "interruption") row.classList.add("alert");
   const latency = event.kind === "voice" ? event.ttfbMs : event.latencyMs;

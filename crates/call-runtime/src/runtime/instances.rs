@@ -205,16 +205,23 @@ impl CallRuntime {
         }
     }
 
+    /// The kind of store this instance uses: `memory`, `redis` or `redis-cluster`.
+    pub fn store_kind(&self) -> &'static str {
+        match &self.shared.store.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(redis) if redis.is_cluster() => "redis-cluster",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
     /// Which store this instance uses and what it sees of it.
     pub async fn store_state(&self) -> StoreState {
         let store = &self.shared.store;
         let reachable = store.ping().await.is_ok();
-        let (kind, cluster) = match &store.backend {
-            Backend::Memory(_) => ("memory", None),
-            Backend::Redis(redis) if redis.is_cluster() => {
-                ("redis-cluster", redis.cluster_state().await.ok().flatten())
-            }
-            Backend::Redis(_) => ("redis", None),
+        let kind = self.store_kind();
+        let cluster = match &store.backend {
+            Backend::Redis(redis) if redis.is_cluster() => redis.cluster_state().await.ok().flatten(),
+            _ => None,
         };
         StoreState {
             kind,
