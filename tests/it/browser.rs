@@ -301,6 +301,19 @@ async fn the_monitor_shows_a_simulated_call_live_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         browser.screenshot(Path::new(&path)).await;
     }
+    // The call ended and its actor retired: a fresh page lists it from `/calls`' recently ended calls.
+    browser.open(&server.url("/monitor")).await;
+    browser
+        .wait_for(
+            "return [...document.querySelectorAll('#calls tbody tr')].map(tr => tr.textContent);",
+            |rows| {
+                rows.as_array().unwrap().iter().any(|row| {
+                    let row = row.as_str().unwrap();
+                    row.contains(&call) && row.contains("ended")
+                })
+            },
+        )
+        .await;
     drop(browser);
     server.stop().await;
 }

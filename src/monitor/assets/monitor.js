@@ -37,23 +37,32 @@ function scheduleLoad() {
   if (loadTimer === null) loadTimer = setTimeout(() => { loadTimer = null; loadCalls(); }, 300);
 }
 
-function call(id) {
+// The call's entry; a call first seen in an event has the listing reloaded for its customer and turns.
+function call(id, listed = false) {
   let entry = calls.get(id);
   if (!entry) {
     entry = { id, status: "live", customer: null, startedAtMs: null, turns: 0, instance: null };
     calls.set(id, entry);
-    scheduleLoad();
+    if (!listed) scheduleLoad();
   }
   return entry;
 }
 
 async function loadCalls() {
   try {
-    const response = await fetch("/calls?limit=500", { credentials: "same-origin" });
+    const response = await fetch("/calls?limit=200", { credentials: "same-origin" });
     if (!response.ok) throw new Error(response.status);
     const body = await response.json();
+    // Recently ended calls: listed from their end-of-call reports once their actors retired.
+    for (const ended of body.ended || []) {
+      const entry = call(ended.id, true);
+      entry.status = "ended";
+      entry.instance = ended.instance || entry.instance;
+      entry.reportSeconds = ended.durationSeconds ?? entry.reportSeconds;
+      entry.endedAtMs = entry.endedAtMs || ended.receivedAtMs;
+    }
     for (const summary of body.calls || []) {
-      const entry = call(summary.id);
+      const entry = call(summary.id, true);
       entry.status = summary.status || entry.status;
       entry.customer = summary.customer || entry.customer;
       entry.startedAtMs = summary.startedAtMs || entry.startedAtMs;
@@ -94,13 +103,18 @@ const SIX_HOURS_MS = 6 * 3600 * 1000;
 // The call's start by Vapi's clock when it agrees with this server's (a replayed call keeps its recorded
 // times), else the first event seen; its end when it ended, else now.
 function duration(entry) {
+  if (typeof entry.reportSeconds === "number" && !entry.firstAtMs) return minutesSeconds(entry.reportSeconds);
   let start = entry.startedAtMs;
   if (!start || (entry.firstAtMs && Math.abs(start - entry.firstAtMs) > SIX_HOURS_MS)) start = entry.firstAtMs;
   if (!start) return "";
   const ended = entry.status === "ended";
   const end = ended ? entry.endedAtMs || entry.lastAtMs : Date.now();
   if (!end) return "";
-  const seconds = Math.max(0, Math.round((end - start) / 1000));
+  return minutesSeconds((end - start) / 1000);
+}
+
+function minutesSeconds(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
   return Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
 }
 
@@ -108,10 +122,10 @@ function renderCalls() {
   const filter = $("filter").value.trim().toLowerCase();
   const body = document.querySelector("#calls tbody");
   const rows = [];
-  let instances = false;
+  const instances = new Set();
   const sorted = [...calls.values()].sort((a, b) => (b.startedAtMs || 0) - (a.startedAtMs || 0));
   for (const entry of sorted) {
-    if (entry.instance) instances = true;
+    if (entry.instance) instances.add(entry.instance);
     const haystack = [entry.id, entry.customer, entry.status, entry.instance].join(" ").toLowerCase();
     if (filter && !haystack.includes(filter)) continue;
     const row = el("tr", entry.id === selected ? "selected" : "");
@@ -124,7 +138,8 @@ function renderCalls() {
     rows.push(row);
   }
   body.replaceChildren(...rows);
-  $("calls").classList.toggle("instances", instances);
+  // The instance column only tells calls apart when several instances share the store.
+  $("calls").classList.toggle("instances", instances.size > 1);
   $("no-calls").hidden = calls.size > 0;
 }
 
