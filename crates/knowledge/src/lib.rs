@@ -27,6 +27,7 @@ mod index;
 mod query;
 mod related;
 mod synonyms;
+mod vectors;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -158,6 +159,24 @@ impl KnowledgeBase {
         }
     }
 
+    /// Every chunk of the index in service with its lexical similarity and the cosine of its meaning vector
+    /// with the query's: `(uuid, lexical, cosine)`, in the folder's order. For tuning and diagnosis.
+    #[doc(hidden)]
+    pub fn explain(&self, query: &str) -> Vec<(String, f64, f64)> {
+        let snapshot = self.snapshot();
+        let Some(index) = snapshot.index.as_ref() else {
+            return Vec::new();
+        };
+        index
+            .explain(query)
+            .map(|all| {
+                all.into_iter()
+                    .map(|(chunk, lexical, cosine)| (chunk.uuid.clone(), lexical, cosine))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The answer to a `knowledge-base-request`: the query from [`build_query`] (with `max_query_chars`),
     /// searched with `top_k`, keeping documents whose similarity is at least `min_similarity`. Always
     /// `documents: Some(..)`; nothing relevant (or no knowledge base) is `Some(vec![])`.
@@ -206,7 +225,8 @@ fn build(config: &KnowledgeConfig) -> Result<Snapshot, KnowledgeError> {
     };
     let corpus = corpus::read_corpus(dir, config.chunk_chars, config.max_file_bytes)?;
     let chunks = corpus.chunks.len();
-    let index = SearchIndex::build(corpus.chunks).map_err(|error| KnowledgeError::Index(error.to_string()))?;
+    let index =
+        SearchIndex::build(corpus.chunks, config.meaning).map_err(|error| KnowledgeError::Index(error.to_string()))?;
     let report = ReloadReport {
         dir: Some(dir.clone()),
         files: corpus.files,
