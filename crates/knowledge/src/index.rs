@@ -8,9 +8,12 @@
 //! `heading`, where a match counts again at [`HEADING_WEIGHT`]. The synonym table ([`crate::synonyms`]) adds
 //! weaker clauses for the words pages use in place of the caller's, and so does WordNet ([`crate::related`]) for
 //! a caller's word that no page uses ("whiter" → whiten, "reserve" → hold, "weekend" → Saturday, Sunday).
+//!
+//! Each chunk also gets a meaning vector from static word vectors ([`crate::vectors`]); a search blends the
+//! cosine of the query's and the chunk's vectors into the BM25 similarity (see [`SearchIndex::search`]).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
@@ -620,10 +623,11 @@ fn idf(documents: f64, frequency: f64) -> f64 {
 /// topical words steer it and the words every page uses do not.
 fn meanings(chunks: &[Chunk]) -> Vec<f32> {
     let dims = vectors::dims();
-    let counts: Vec<HashMap<String, u32>> = chunks
+    // Ordered maps, so the sums run in one order and a folder's vectors are the same on every load.
+    let counts: Vec<BTreeMap<String, u32>> = chunks
         .iter()
         .map(|chunk| {
-            let mut counts = HashMap::new();
+            let mut counts = BTreeMap::new();
             let mut analyzer = analyzer();
             for text in [chunk.content.as_str(), chunk.title.as_str()] {
                 let mut stream = analyzer.token_stream(text);
