@@ -16,8 +16,8 @@ of its 6-layer BERT, read from the wheel's safetensors), mean-pooled as the mode
 are centred and reduced by PCA to DIMS dimensions, which keeps the directions that tell words apart and drops the
 component every word shares. The vocabulary is the whole words of the model's own WordPiece vocabulary and the
 single-word lemmas of WordNet 3.0 that the model splits into at most MAX_PIECES pieces (longer splits are mostly
-rare technical words): about 75,000 words. Words of one English (Snowball) stem, the knowledge base's unit, share
-one vector, the mean of their unit vectors, stored under the group's shortest word: about 55,000 rows.
+rare technical words): 70,000 words. Words of one English (Snowball) stem, the knowledge base's unit, share
+one vector, the mean of their unit vectors, stored under the group's shortest word: 49,824 rows.
 
 Output, little-endian: b"SBWV1", u32 row count, u16 dimensions, then each row's word as u8 length + ASCII bytes,
 then each row's vector as `dimensions` i8 (the unit vector scaled so its largest component is ±127). The
