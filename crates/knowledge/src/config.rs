@@ -17,16 +17,17 @@ pub struct KnowledgeConfig {
     pub top_k: usize,
     /// The largest chunk, in characters (default 1200). Documents are split at headings and paragraphs within it.
     pub chunk_chars: usize,
-    /// The lowest similarity (`0..=1`) an answered document may have (default 0.46); see
+    /// The lowest similarity (`0..=1`) an answered document may have (default 0.45); see
     /// [`KnowledgeBase::search`](crate::KnowledgeBase::search) for what the number means.
     pub min_similarity: f64,
     /// The longest query built from a request, in characters (default 600).
     pub max_query_chars: usize,
     /// Files larger than this many bytes are skipped with a warning (default 4 MiB).
     pub max_file_bytes: u64,
-    /// Rank by meaning as well as by words (default true): a chunk's similarity blends its BM25 similarity with
-    /// the closeness of static word vectors (see the crate's README). `false` ranks by words alone, as BM25 with
-    /// the synonym and WordNet tables; `min_similarity` 0.45 was chosen for that ranking.
+    /// Rank by meaning as well as by words (default false): a chunk's similarity blends its BM25 similarity with
+    /// the closeness of static word vectors (see the crate's README; `min_similarity` 0.46 was chosen for it).
+    /// `false` ranks by words alone, as BM25 with the synonym and WordNet tables, for which the default
+    /// `min_similarity` 0.45 was chosen.
     pub meaning: bool,
 }
 
@@ -36,10 +37,10 @@ impl Default for KnowledgeConfig {
             dir: None,
             top_k: 3,
             chunk_chars: 1200,
-            min_similarity: 0.46,
+            min_similarity: 0.45,
             max_query_chars: 600,
             max_file_bytes: 4 * 1024 * 1024,
-            meaning: true,
+            meaning: false,
         }
     }
 }
