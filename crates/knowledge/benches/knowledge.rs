@@ -8,9 +8,9 @@
 //!
 //! A second group asks the development questions of the retrieval evaluation (`eval/dev-*.jsonl`, real caller
 //! English, so the synonym table, WordNet's related words and the word vectors do their work) of their real
-//! folders, ranked by words alone (`meaning: false`, the ranking before word vectors) and by words and meaning
-//! (the default), in the same run: criterion means, then p50/p99 over every question asked 20 times. The first
-//! load of the folders in the process, which also parses the WordNet and word-vector tables, is timed apart.
+//! folders, ranked by words alone (the default) and by words and meaning (`meaning: true`), in the same run:
+//! criterion means, then p50/p99 over every question asked 20 times. The first load of the folders in the
+//! process, which also parses the WordNet and word-vector tables, is timed apart.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
