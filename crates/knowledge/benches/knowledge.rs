@@ -7,8 +7,10 @@
 //! config: one chunk per section.
 //!
 //! A second group asks the development questions of the retrieval evaluation (`eval/dev-*.jsonl`, real caller
-//! English, so the synonym table and WordNet's related words do their work) of their real folders; the first load
-//! of a folder in the process, which also parses the WordNet table, is timed apart.
+//! English, so the synonym table, WordNet's related words and the word vectors do their work) of their real
+//! folders, ranked by words alone (the default) and by words and meaning (`meaning: true`), in the same run:
+//! criterion means, then p50/p99 over every question asked 20 times. The first load of the folders in the
+//! process, which also parses the WordNet and word-vector tables, is timed apart.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -28,15 +30,44 @@ const TOP_K: usize = 3;
 
 fn main() {
     let started = Instant::now();
-    let folders: Vec<(String, KnowledgeBase)> = ["dentist", "library"]
+    let folders: Vec<(String, KnowledgeBase)> = FOLDERS
         .into_iter()
-        .map(|name| (name.to_owned(), load_folder(name)))
+        .map(|name| (name.to_owned(), load_folder(name, true)))
         .collect();
     println!(
-        "first load in the process (dentist and library folders): {:.0} ms",
+        "first load in the process (dentist, library and hotel folders, words and meaning): {:.0} ms",
         ms(started.elapsed())
     );
+    let words_only: Vec<(String, KnowledgeBase)> = FOLDERS
+        .into_iter()
+        .map(|name| (name.to_owned(), load_folder(name, false)))
+        .collect();
     let questions = caller_questions();
+    let ask = |folders: &[(String, KnowledgeBase)], (folder, question): &(String, String)| {
+        let base = &folders.iter().find(|(name, _)| name == folder).unwrap().1;
+        base.search(question, TOP_K).len()
+    };
+    // The two rankings take turns, question by question, so a busy moment of the machine hits both alike.
+    let (mut words_latencies, mut meaning_latencies) = (Vec::new(), Vec::new());
+    for question in questions.iter().cycle().take(20 * questions.len()) {
+        for (folders, latencies) in [(&words_only, &mut words_latencies), (&folders, &mut meaning_latencies)] {
+            let started = Instant::now();
+            black_box(ask(folders, question));
+            latencies.push(started.elapsed());
+        }
+    }
+    words_latencies.sort();
+    meaning_latencies.sort();
+    report("caller questions, words only", &words_latencies, words_latencies.len());
+    report(
+        "caller questions, words and meaning",
+        &meaning_latencies,
+        meaning_latencies.len(),
+    );
+    println!(
+        "words and meaning p50 / words only p50: {:.2}",
+        percentile(&meaning_latencies, 0.5).as_secs_f64() / percentile(&words_latencies, 0.5).as_secs_f64(),
+    );
 
     let mut generator = Generator::new(0x5eed_cafe);
     let dir = tempfile::tempdir().unwrap();
@@ -147,20 +178,26 @@ fn main() {
     group.finish();
 
     let mut group = criterion.benchmark_group("caller_questions");
-    let mut next = 0;
-    group.bench_function("search_top3", |b| {
-        b.iter(|| {
-            next = (next + 1) % questions.len();
-            let (folder, question) = &questions[next];
-            let base = &folders.iter().find(|(name, _)| name == folder).unwrap().1;
-            black_box(base.search(question, TOP_K))
-        })
-    });
+    for (name, folders) in [
+        ("search_top3_words_only", &words_only),
+        ("search_top3_words_and_meaning", &folders),
+    ] {
+        let mut next = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                next = (next + 1) % questions.len();
+                black_box(ask(folders, &questions[next]))
+            })
+        });
+    }
     group.finish();
     criterion.final_summary();
 }
 
-fn load_folder(name: &str) -> KnowledgeBase {
+/// The folders of the development questions.
+const FOLDERS: [&str; 3] = ["dentist", "library", "hotel"];
+
+fn load_folder(name: &str, meaning: bool) -> KnowledgeBase {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = match name {
         "library" => root.join("../../examples/knowledge"),
@@ -168,6 +205,7 @@ fn load_folder(name: &str) -> KnowledgeBase {
     };
     KnowledgeBase::load(KnowledgeConfig {
         dir: Some(dir),
+        meaning,
         ..KnowledgeConfig::default()
     })
     .unwrap()
@@ -176,7 +214,7 @@ fn load_folder(name: &str) -> KnowledgeBase {
 /// `(folder, question)` of every development question.
 fn caller_questions() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval");
-    ["dev-a.jsonl", "dev-b.jsonl"]
+    ["dev-a.jsonl", "dev-b.jsonl", "dev-c.jsonl"]
         .iter()
         .flat_map(|file| {
             let text = std::fs::read_to_string(root.join(file)).unwrap();

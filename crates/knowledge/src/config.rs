@@ -24,6 +24,11 @@ pub struct KnowledgeConfig {
     pub max_query_chars: usize,
     /// Files larger than this many bytes are skipped with a warning (default 4 MiB).
     pub max_file_bytes: u64,
+    /// Rank by meaning as well as by words (default false): a chunk's similarity blends its BM25 similarity with
+    /// the closeness of static word vectors (see the crate's README; `min_similarity` 0.46 was chosen for it).
+    /// `false` ranks by words alone, as BM25 with the synonym and WordNet tables, for which the default
+    /// `min_similarity` 0.45 was chosen.
+    pub meaning: bool,
 }
 
 impl Default for KnowledgeConfig {
@@ -35,6 +40,7 @@ impl Default for KnowledgeConfig {
             min_similarity: 0.45,
             max_query_chars: 600,
             max_file_bytes: 4 * 1024 * 1024,
+            meaning: false,
         }
     }
 }

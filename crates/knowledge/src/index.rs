@@ -8,9 +8,12 @@
 //! `heading`, where a match counts again at [`HEADING_WEIGHT`]. The synonym table ([`crate::synonyms`]) adds
 //! weaker clauses for the words pages use in place of the caller's, and so does WordNet ([`crate::related`]) for
 //! a caller's word that no page uses ("whiter" → whiten, "reserve" → hold, "weekend" → Saturday, Sunday).
+//!
+//! Each chunk also gets a meaning vector from static word vectors ([`crate::vectors`]); a search blends the
+//! cosine of the query's and the chunk's vectors into the BM25 similarity (see [`SearchIndex::search`]).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
@@ -24,7 +27,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::corpus::Chunk;
-use crate::{related, synonyms};
+use crate::{related, synonyms, vectors};
 
 const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
@@ -44,6 +47,16 @@ const HEADING_WEIGHT: f32 = 0.5;
 const REFERENCE_CAP: f64 = 1.5;
 /// The weight, in the similarity's reference, of a query word found in no chunk.
 const UNKNOWN_WEIGHT: f64 = 0.75;
+/// The share of the lexical similarity in the blend with meaning; the rest is the meaning's. Chosen, with the two
+/// bounds below and the default `min_similarity`, on the development questions (`tests/eval.rs`).
+const LEXICAL_SHARE: f64 = 0.6;
+/// The cosine of meaning vectors at and under which a chunk's meaning counts 0: unrelated English texts are about
+/// this close.
+const MEANING_FLOOR: f64 = 0.4;
+/// The cosine at and over which a chunk's meaning counts 1.
+const MEANING_CEILING: f64 = 0.6;
+/// How many chunks BM25 ranks for the blend: a chunk further down has too little lexical similarity to matter.
+const LEXICAL_CANDIDATES: usize = 64;
 
 /// Words that carry no topic, removed from documents and queries alike: English function words, what callers say
 /// around a question ("hi", "okay", "please", "wondering", "guys", "exactly", "someone"), and the pieces
@@ -309,13 +322,16 @@ pub(crate) struct SearchIndex {
     body: Field,
     /// The chunk's file title and heading path, searched again with [`HEADING_WEIGHT`].
     heading: Field,
+    /// Each chunk's unit meaning vector ([`crate::vectors`]), `chunks × dims` components; zero when the chunk has
+    /// no word the vectors know. Empty when the index ranks by words alone.
+    meanings: Vec<f32>,
     /// Kept so the searcher's segments stay owned by a live reader.
     _reader: IndexReader,
 }
 
 impl SearchIndex {
-    /// Indexes `chunks` in RAM.
-    pub(crate) fn build(chunks: Vec<Chunk>) -> Result<SearchIndex, TantivyError> {
+    /// Indexes `chunks` in RAM, with their meaning vectors when `meaning` is set.
+    pub(crate) fn build(chunks: Vec<Chunk>, meaning: bool) -> Result<SearchIndex, TantivyError> {
         related::warm();
         let mut schema = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
@@ -351,8 +367,10 @@ impl SearchIndex {
             .iter()
             .map(|segment| segment.fast_fields().u64(CHUNK_FIELD))
             .collect::<Result<_, _>>()?;
+        let meanings = if meaning { meanings(&chunks) } else { Vec::new() };
         Ok(SearchIndex {
             chunks,
+            meanings,
             searcher,
             chunk_columns,
             body,
@@ -367,13 +385,62 @@ impl SearchIndex {
 
     /// The best `top_k` chunks for `query` with their similarity, best first.
     ///
+    /// A chunk's similarity is the larger of its lexical similarity ([`SearchIndex::lexical`]) and a blend of it
+    /// with the cosine between the chunk's meaning vector and the query's ([`crate::vectors`]):
+    /// `LEXICAL_SHARE · lexical + (1 − LEXICAL_SHARE) · meaning`, where `meaning` maps the cosine linearly from
+    /// [`MEANING_FLOOR`] (0) to [`MEANING_CEILING`] (1). So meaning lifts a chunk the words miss, but never sinks
+    /// one the words find (a query whose topic word the vectors do not know, "Medi-Cal", keeps its lexical
+    /// answer). A query with no word the vectors know is ranked on its lexical similarity alone. The lexical
+    /// similarity of the chunks after the first [`LEXICAL_CANDIDATES`] counts as 0.
+    pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
+        if top_k == 0 || self.chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.meanings.is_empty() {
+            let lexical = self.lexical(query, top_k)?;
+            return Ok(lexical
+                .into_iter()
+                .map(|(score, at)| (score, &self.chunks[at]))
+                .collect());
+        }
+        let lexical = self.lexical(query, top_k.max(LEXICAL_CANDIDATES))?;
+        let meaning = self.query_meaning(query)?;
+        let mut blended: Vec<(f64, usize)> = if meaning.iter().all(|value| *value == 0.0) {
+            lexical
+        } else {
+            let mut scores: Vec<f64> = self
+                .meanings
+                .chunks_exact(vectors::dims())
+                .map(|vector| {
+                    let cosine = f64::from(vectors::dot(&meaning, vector));
+                    let meaning = ((cosine - MEANING_FLOOR) / (MEANING_CEILING - MEANING_FLOOR)).clamp(0.0, 1.0);
+                    (1.0 - LEXICAL_SHARE) * meaning
+                })
+                .collect();
+            for (similarity, at) in lexical {
+                scores[at] = similarity.max(scores[at] + LEXICAL_SHARE * similarity);
+            }
+            scores.into_iter().enumerate().map(|(at, score)| (score, at)).collect()
+        };
+        blended.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        blended.truncate(top_k);
+        Ok(blended
+            .into_iter()
+            .filter(|(score, _)| *score > 0.0)
+            .map(|(score, at)| (score, &self.chunks[at]))
+            .collect())
+    }
+
+    /// The best `top_k` chunks for `query` by BM25, with their lexical similarity and their position in `chunks`,
+    /// best first.
+    ///
     /// The query's own terms are optional BM25 clauses, in the body and (weighted [`HEADING_WEIGHT`]) in the file
     /// title and headings; the words the synonym table adds for them ([`crate::synonyms`]) are optional clauses
     /// weighted by [`expansion_weight`]; for an own term found in no chunk, the related words WordNet gives it
     /// that chunks use are optional clauses weighted by [`RELATED_WEIGHT`] (shared among them like a table entry's
     /// words). Only the query's own terms make the similarity's reference (see
     /// [`SearchIndex::reference_score`]), so added words can lift a chunk but never dilute the query.
-    pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
+    fn lexical(&self, query: &str, top_k: usize) -> Result<Vec<(f64, usize)>, TantivyError> {
         let own = terms(query, MAX_QUERY_TERMS);
         if own.is_empty() || top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
@@ -457,10 +524,52 @@ impl SearchIndex {
             .into_iter()
             .filter_map(|(score, address)| {
                 let column = self.chunk_columns.get(address.segment_ord as usize)?;
-                let chunk = self.chunks.get(usize::try_from(column.first(address.doc_id)?).ok()?)?;
-                Some((similarity(f64::from(score), reference), chunk))
+                let at = usize::try_from(column.first(address.doc_id)?).ok()?;
+                (at < self.chunks.len()).then(|| (similarity(f64::from(score), reference), at))
             })
             .collect())
+    }
+
+    /// Every chunk with its lexical similarity ([`SearchIndex::lexical`]) and the cosine between its meaning
+    /// vector and the query's, in chunk order: what [`SearchIndex::search`] blends.
+    pub(crate) fn explain(&self, query: &str) -> Result<Vec<(&Chunk, f64, f64)>, TantivyError> {
+        let mut lexical = vec![0.0; self.chunks.len()];
+        for (similarity, at) in self.lexical(query, self.chunks.len())? {
+            lexical[at] = similarity;
+        }
+        let meaning = self.query_meaning(query)?;
+        let zero = vec![0.0; vectors::dims()];
+        let meanings = self
+            .meanings
+            .chunks_exact(vectors::dims())
+            .chain(std::iter::repeat(zero.as_slice()));
+        Ok(self
+            .chunks
+            .iter()
+            .zip(lexical)
+            .zip(meanings)
+            .map(|((chunk, lexical), vector)| (chunk, lexical, f64::from(vectors::dot(&meaning, vector))))
+            .collect())
+    }
+
+    /// The query's unit meaning vector: its words' vectors weighted by their idf in this index (a word found in no
+    /// chunk counts as rare as can be).
+    fn query_meaning(&self, query: &str) -> Result<Vec<f32>, TantivyError> {
+        let documents = self.searcher.num_docs() as f64;
+        let mut meaning = vec![0.0; vectors::dims()];
+        for term in terms(query, MAX_QUERY_TERMS) {
+            let Some(vector) = vectors::vector(&term) else {
+                continue;
+            };
+            let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, &term))? as f64;
+            let weight = idf(documents, frequency) as f32;
+            meaning
+                .iter_mut()
+                .zip(vector)
+                .for_each(|(sum, value)| *sum += weight * value);
+        }
+        vectors::normalize(&mut meaning);
+        Ok(meaning)
     }
 
     /// The BM25 score of a document of average length holding each query term once: the sum of the terms' idf
@@ -502,6 +611,56 @@ impl SearchIndex {
         let unseen = (1.0 + (documents + 0.5) / 0.5).ln();
         Ok(sum.min(REFERENCE_CAP * unseen))
     }
+}
+
+/// BM25's idf of a term found in `frequency` of `documents` chunks.
+fn idf(documents: f64, frequency: f64) -> f64 {
+    (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln()
+}
+
+/// Each chunk's unit meaning vector, `chunks × dims` components: the sum of its words' vectors, each weighted by
+/// `(1 + ln tf) · idf` (tf counted in the chunk's text and file title, idf over these chunks), so a page's rare,
+/// topical words steer it and the words every page uses do not.
+fn meanings(chunks: &[Chunk]) -> Vec<f32> {
+    let dims = vectors::dims();
+    // Ordered maps, so the sums run in one order and a folder's vectors are the same on every load.
+    let counts: Vec<BTreeMap<String, u32>> = chunks
+        .iter()
+        .map(|chunk| {
+            let mut counts = BTreeMap::new();
+            let mut analyzer = analyzer();
+            for text in [chunk.content.as_str(), chunk.title.as_str()] {
+                let mut stream = analyzer.token_stream(text);
+                while stream.advance() {
+                    *counts.entry(stream.token().text.clone()).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .collect();
+    let mut frequency: HashMap<&str, u32> = HashMap::new();
+    for counts in &counts {
+        for term in counts.keys() {
+            *frequency.entry(term.as_str()).or_insert(0) += 1;
+        }
+    }
+    let documents = chunks.len() as f64;
+    let mut meanings = vec![0.0; chunks.len() * dims];
+    for (counts, meaning) in counts.iter().zip(meanings.chunks_exact_mut(dims)) {
+        for (term, count) in counts {
+            let Some(vector) = vectors::vector(term) else {
+                continue;
+            };
+            let weight = (1.0 + f64::from(*count).ln()) * idf(documents, f64::from(frequency[term.as_str()]));
+            let weight = weight as f32;
+            meaning
+                .iter_mut()
+                .zip(vector)
+                .for_each(|(sum, value)| *sum += weight * value);
+        }
+        vectors::normalize(meaning);
+    }
+    meanings
 }
 
 /// The weight of each of the `words` words a table entry adds: [`EXPANSION_WEIGHT`] divided by the square root of

@@ -8,13 +8,15 @@
 //! [`KnowledgeBase::reload`] re-reads the folder and swaps the new index in atomically, while searches continue on
 //! the old one; a failed reload leaves the old index in service.
 //!
-//! Ranking is lexical: BM25 with English stemming, file titles and headings weighted again, a small committed
-//! table of the words callers use for what pages call otherwise ("instalments" → payment plans, "Medi-Cal" →
-//! Medicaid), and, for a caller's word no page uses, the words WordNet relates to it ("reserve" → hold), from a
-//! committed table; `crates/knowledge/README.md` has its measured quality on labelled caller questions.
+//! Ranking is by words and by meaning: BM25 with English stemming, file titles and headings weighted again, a small
+//! committed table of the words callers use for what pages call otherwise ("instalments" → payment plans,
+//! "Medi-Cal" → Medicaid), and, for a caller's word no page uses, the words WordNet relates to it ("reserve" →
+//! hold), from a committed table; then, with [`KnowledgeConfig::meaning`], the closeness of the query's and each
+//! chunk's meaning vectors, sums of committed static word vectors distilled from a sentence encoder, lifts pages
+//! the words miss. `crates/knowledge/README.md` has the measured quality on labelled caller questions.
 //!
-//! It deliberately does not: embed text or call a model (so a paraphrase sharing no word, stem, table synonym or
-//! WordNet relation with its page is not found); watch the folder (the edge decides when to call `reload`, e.g.
+//! It deliberately does not: run a model per query (static word vectors see words, not sentences, so a paraphrase
+//! that only a sentence's structure carries is missed); watch the folder (the edge decides when to call `reload`, e.g.
 //! on SIGHUP or an admin request); persist the index (the folder is the source of truth and rebuilding takes well
 //! under a second for thousands of chunks); answer with a direct `message` (it only returns documents); or parse
 //! Vapi JSON (that is `vapi-types`).
@@ -27,6 +29,7 @@ mod index;
 mod query;
 mod related;
 mod synonyms;
+mod vectors;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -158,6 +161,24 @@ impl KnowledgeBase {
         }
     }
 
+    /// Every chunk of the index in service with its lexical similarity and the cosine of its meaning vector
+    /// with the query's: `(uuid, lexical, cosine)`, in the folder's order: what a search blends, for tuning and
+    /// diagnosis. Empty without a folder; the cosine is 0 when `meaning` is off.
+    pub fn explain(&self, query: &str) -> Vec<(String, f64, f64)> {
+        let snapshot = self.snapshot();
+        let Some(index) = snapshot.index.as_ref() else {
+            return Vec::new();
+        };
+        index
+            .explain(query)
+            .map(|all| {
+                all.into_iter()
+                    .map(|(chunk, lexical, cosine)| (chunk.uuid.clone(), lexical, cosine))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The answer to a `knowledge-base-request`: the query from [`build_query`] (with `max_query_chars`),
     /// searched with `top_k`, keeping documents whose similarity is at least `min_similarity`. Always
     /// `documents: Some(..)`; nothing relevant (or no knowledge base) is `Some(vec![])`.
@@ -206,7 +227,8 @@ fn build(config: &KnowledgeConfig) -> Result<Snapshot, KnowledgeError> {
     };
     let corpus = corpus::read_corpus(dir, config.chunk_chars, config.max_file_bytes)?;
     let chunks = corpus.chunks.len();
-    let index = SearchIndex::build(corpus.chunks).map_err(|error| KnowledgeError::Index(error.to_string()))?;
+    let index =
+        SearchIndex::build(corpus.chunks, config.meaning).map_err(|error| KnowledgeError::Index(error.to_string()))?;
     let report = ReloadReport {
         dir: Some(dir.clone()),
         files: corpus.files,

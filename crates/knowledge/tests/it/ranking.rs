@@ -1,6 +1,6 @@
 //! Ranking on a small corpus where the relevant document is known.
 
-use knowledge::KnowledgeConfig;
+use knowledge::{KnowledgeBase, KnowledgeConfig};
 
 use crate::{SHOP, knowledge_base};
 
@@ -200,6 +200,59 @@ fn a_word_no_page_uses_finds_its_page_through_wordnet() {
         "what's the weather going to be like",
         "can you recommend a good plumber",
     ] {
+        let results = base.search(question, 3);
+        assert!(
+            results.iter().all(|document| document.similarity < min),
+            "{question:?}: {results:?}"
+        );
+    }
+}
+
+#[test]
+fn meaning_answers_questions_the_words_alone_leave_unanswered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/hotel");
+    let min = 0.46;
+    let base = KnowledgeBase::load(KnowledgeConfig {
+        meaning: true,
+        min_similarity: min,
+        ..crate::config(&dir)
+    })
+    .unwrap();
+    let words_only = KnowledgeBase::load(crate::config(&dir)).unwrap();
+    for (question, expected) in [
+        ("where can i wash my clothes", "amenities.md#"),
+        (
+            "we're getting married next summer can we have the reception there",
+            "meetings-and-weddings.md#",
+        ),
+        (
+            "our flight lands at 1 in the morning is that a problem",
+            "check-in-and-check-out.md#",
+        ),
+    ] {
+        let results = base.search(question, 3);
+        let first = results.first().unwrap_or_else(|| panic!("no result for {question:?}"));
+        assert!(
+            first.uuid.as_deref().unwrap().starts_with(expected) && first.similarity >= min,
+            "{question:?}: {results:?}"
+        );
+        // Ranked by words alone, the right page is found but too weakly to be answered.
+        let page: Vec<(String, f64, f64)> = base
+            .explain(question)
+            .into_iter()
+            .filter(|(uuid, ..)| uuid.starts_with(expected))
+            .collect();
+        let lexical = page.iter().map(|chunk| chunk.1).fold(0.0, f64::max);
+        let cosine = page.iter().map(|chunk| chunk.2).fold(0.0, f64::max);
+        assert!(lexical < 0.45 && cosine > 0.5, "{question:?}: {page:?}");
+        let words = words_only.search(question, 3);
+        assert!(
+            words.iter().all(|document| document.similarity < 0.45),
+            "{question:?}: {words:?}"
+        );
+    }
+    // Off-topic questions stay unanswered.
+    for question in ["is there a golf course nearby", "are you hiring housekeepers"] {
         let results = base.search(question, 3);
         assert!(
             results.iter().all(|document| document.similarity < min),
