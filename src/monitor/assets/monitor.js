@@ -32,9 +32,13 @@ if (new URLSearchParams(location.search).has("token")) {
 }
 
 let loadTimer = null;
-// Reloads the listing soon (once for a burst of events): events do not carry the customer or the turns.
+let lastLoadMs = 0;
+// Reloads the listing soon: once for a burst of events, and at most every 2 s however busy the server (the
+// listing reads recently ended calls' reports from the store). Events do not carry the customer or the turns.
 function scheduleLoad() {
-  if (loadTimer === null) loadTimer = setTimeout(() => { loadTimer = null; loadCalls(); }, 300);
+  if (loadTimer !== null) return;
+  const wait = Math.max(300, lastLoadMs + 2000 - Date.now());
+  loadTimer = setTimeout(() => { loadTimer = null; lastLoadMs = Date.now(); loadCalls(); }, wait);
 }
 
 // The call's entry; a call first seen in an event has the listing reloaded for its customer and turns.
