@@ -130,6 +130,16 @@ impl Browser {
     }
 
     /// Polls `script` until `done` accepts its value, for at most 20 seconds.
+    /// Opens `server`'s monitor with the token in the URL and waits until its event stream is live.
+    async fn open_monitor(&self, server: &TestServer) {
+        self.open(&server.url(&format!("/monitor?token={}", server.admin_token)))
+            .await;
+        self.wait_for("return document.getElementById('connection').textContent;", |v| {
+            v == "live"
+        })
+        .await;
+    }
+
     async fn wait_for(&self, script: &str, done: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
         loop {
@@ -211,14 +221,7 @@ async fn the_monitor_shows_a_simulated_call_live_in_a_real_browser() {
     }
     let server = TestServer::start(Config::default()).await;
     let browser = Browser::start().await;
-    browser
-        .open(&server.url(&format!("/monitor?token={}", server.admin_token)))
-        .await;
-    browser
-        .wait_for("return document.getElementById('connection').textContent;", |v| {
-            v == "live"
-        })
-        .await;
+    browser.open_monitor(&server).await;
     // The token left the address bar for the cookie.
     let location = browser.run("return location.href;").await;
     assert_eq!(location, json!(server.url("/monitor")));
@@ -325,14 +328,7 @@ async fn hostile_texts_are_shown_as_text_and_a_hostile_role_hides_nothing() {
     }
     let server = TestServer::start(Config::default()).await;
     let browser = Browser::start().await;
-    browser
-        .open(&server.url(&format!("/monitor?token={}", server.admin_token)))
-        .await;
-    browser
-        .wait_for("return document.getElementById('connection').textContent;", |v| {
-            v == "live"
-        })
-        .await;
+    browser.open_monitor(&server).await;
     let script = r#"<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">"#;
     let said = |at: i64, role: &str, text: &str| {
         crate::support::message(

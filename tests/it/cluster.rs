@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchboard::Config;
 
 use crate::exactly_once::{Backend, booking};
-use crate::redis::{run, script};
+use crate::redis::{run, script, shuffled};
 use crate::support::{TestServer, message, tool_calls};
 
 /// `config` on the cluster, as instance `id`, publishing its calls every 100 ms.
@@ -40,12 +40,7 @@ async fn two_instances_on_a_cluster_answer_like_one() {
         let call = format!("spread-{seed}");
         let bodies = script(&call);
         let alone = run(&[&single], &bodies, |_| 0).await;
-        let mut rng = seed;
-        let shared = run(&[&a, &b], &bodies, |_| {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (rng >> 33) as usize
-        })
-        .await;
+        let shared = run(&[&a, &b], &bodies, shuffled(seed)).await;
         assert_eq!(shared, alone, "seed {seed}");
         let (_, from_a) = a.get_json(&format!("/calls/{call}")).await;
         let (_, from_b) = b.get_json(&format!("/calls/{call}")).await;

@@ -58,6 +58,15 @@ pub(crate) fn script(call: &str) -> Vec<Value> {
     bodies
 }
 
+/// A pick for [`run`] that sends each body to an instance drawn from a generator seeded with `seed`.
+pub(crate) fn shuffled(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut rng = seed;
+    move |_| {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (rng >> 33) as usize
+    }
+}
+
 /// The answers a run gives to the script's tool calls, in order.
 pub(crate) async fn run(servers: &[&TestServer], bodies: &[Value], mut pick: impl FnMut(usize) -> usize) -> Vec<Value> {
     let mut answers = Vec::new();
@@ -82,12 +91,7 @@ async fn two_instances_answer_like_one() {
         let call = format!("shared-{seed}");
         let bodies = script(&call);
         let alone = run(&[&single], &bodies, |_| 0).await;
-        let mut rng = seed;
-        let shared = run(&[&a, &b], &bodies, |_| {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (rng >> 33) as usize
-        })
-        .await;
+        let shared = run(&[&a, &b], &bodies, shuffled(seed)).await;
         assert_eq!(shared, alone, "seed {seed}");
         assert!(alone[0]["results"][0]["result"].as_str().unwrap().contains("48213"));
         // Both instances see the whole call.
