@@ -1,8 +1,8 @@
-//! Endpointing benchmarks: decision latency (criterion, then per-call p50/p99 over the dev and end-of-turn
-//! hold-out sets, with the learned model and with the cues alone in the same run) and HTTP
-//! requests per second against the real server in a second process on 127.0.0.1.
+//! Endpointing benchmarks: decision latency (criterion, each case with the learned model and with the cues
+//! alone) and HTTP requests per second against the real server in a second process on 127.0.0.1. Per-call
+//! percentiles of the decision are `cargo bench -p endpointing --bench decide`.
 //!
-//! `cargo bench --bench endpointing` runs all three. The HTTP load is bounded (at most
+//! `cargo bench --bench endpointing` runs both. The HTTP load is bounded (at most
 //! `ENDPOINTING_BENCH_SECONDS`, default 5 s, and 2 million requests per body) and only ever targets the
 //! loopback server this bench spawned. `ENDPOINTING_BENCH_CONNECTIONS` sets the number of keep-alive
 //! connections (default 64).
@@ -33,7 +33,6 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_decide(&mut criterion, &utterances);
     criterion.final_summary();
-    latency_percentiles(&utterances);
     http_throughput();
 }
 
@@ -84,46 +83,6 @@ fn bench_decide(c: &mut Criterion, utterances: &[eval::LabelledUtterance]) {
     group.finish();
 }
 
-/// Times every decision separately, so the tail (p99, max) is visible, not only the mean: with the learned
-/// model (the default) and with the cues alone, interleaved in the same run so both see the same machine.
-fn latency_percentiles(utterances: &[eval::LabelledUtterance]) {
-    let with_model = EndpointingConfig::default();
-    let cues_alone = EndpointingConfig {
-        model: false,
-        ..EndpointingConfig::default()
-    };
-    let passes = 200;
-    let mut samples = [
-        Vec::with_capacity(utterances.len() * passes),
-        Vec::with_capacity(utterances.len() * passes),
-    ];
-    for _ in 0..passes {
-        for u in utterances {
-            let turn = u.turn();
-            for (config, samples) in [&with_model, &cues_alone].into_iter().zip(samples.iter_mut()) {
-                let start = Instant::now();
-                black_box(decide(black_box(&turn), config));
-                samples.push(start.elapsed());
-            }
-        }
-    }
-    for (name, samples) in ["cues + model", "cues alone"].iter().zip(samples.iter_mut()) {
-        samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-        println!(
-            "decision latency, {name}, over {} calls ({} utterances x {passes}): p50 {:?}, p90 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
-            samples.len(),
-            utterances.len(),
-            at(0.50),
-            at(0.90),
-            at(0.99),
-            at(0.999),
-            samples[samples.len() - 1]
-        );
-    }
-}
-
-/// The server role: bind 127.0.0.1:0, print the port, serve until stdin closes.
 fn run_server() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
