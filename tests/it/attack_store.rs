@@ -6,7 +6,7 @@ use serde_json::json;
 use switchboard::Config;
 
 use crate::redis::redis_server::RedisServer;
-use crate::support::TestServer;
+use crate::support::{Binary, PATIENCE, TestServer, eventually};
 
 #[tokio::test]
 async fn readyz_with_redis_down_says_why_and_never_the_password() {
@@ -132,46 +132,14 @@ async fn every_key_a_call_writes_expires() {
     check("after shutdown");
 }
 
-/// A `switchboard` process, killed (SIGKILL) when dropped if it still runs.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_calls_of_an_instance_killed_without_shutdown_leave_the_listing() {
     let redis = RedisServer::start();
-    let dir = std::env::temp_dir().join(format!("switchboard-it-doomed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("doomed.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\ninstance_id = \"doomed\"\nheartbeat_seconds = 0.1\n[redis]\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let mut doomed = Process(
-        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("--config")
-            .arg(&file)
-            .args(["--listen", &address])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    let doomed = format!(
+        "[server]\ninstance_id = \"doomed\"\nheartbeat_seconds = 0.1\n[redis]\nurl = \"{}\"\n",
+        redis.url()
     );
+    let mut doomed = Binary::start(&["serve"], &doomed);
     let mut config = Config {
         redis: Some(call_runtime::RedisConfig::new(redis.url())),
         ..Config::default()
@@ -179,28 +147,19 @@ async fn the_calls_of_an_instance_killed_without_shutdown_leave_the_listing() {
     config.server.heartbeat_seconds = 0.1;
     config.server.instance_id = Some("survivor".into());
     let survivor = TestServer::start(config).await;
-    let client = reqwest::Client::new();
     let hello = crate::support::message(
         "call-on-doomed",
         "transcript",
         1,
         json!({"role": "user", "transcriptType": "final", "transcript": "hello"}),
     );
-    let mut posted = false;
-    for _ in 0..500 {
-        if let Ok(response) = client
-            .post(format!("http://{address}/webhook"))
-            .json(&hello)
-            .send()
-            .await
-        {
-            assert_eq!(response.status(), StatusCode::OK);
-            posted = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(posted, "the doomed instance never listened");
+    let response = reqwest::Client::new()
+        .post(doomed.url("/webhook"))
+        .json(&hello)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     let listed = |listing: &serde_json::Value| {
         listing["calls"]
             .as_array()
@@ -208,27 +167,18 @@ async fn the_calls_of_an_instance_killed_without_shutdown_leave_the_listing() {
             .iter()
             .any(|call| call["id"] == "call-on-doomed" && call["instance"] == "doomed")
     };
-    let mut seen = false;
-    for _ in 0..200 {
-        if listed(&survivor.get_json("/calls").await.1) {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(seen, "the survivor never listed the doomed instance's call");
+    let seen = eventually(PATIENCE, async || {
+        listed(&survivor.get_json("/calls").await.1).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "the survivor never listed the doomed instance's call");
     // kill -9: no shutdown, no last heartbeat clearing its calls.
-    doomed.0.kill().unwrap();
-    doomed.0.wait().unwrap();
-    let mut gone = false;
-    for _ in 0..250 {
-        if !listed(&survivor.get_json("/calls").await.1) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(gone, "a dead instance's call lingers in /calls");
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let gone = eventually(PATIENCE, async || {
+        (!listed(&survivor.get_json("/calls").await.1)).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "a dead instance's call lingers in /calls");
     survivor.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

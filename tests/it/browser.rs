@@ -140,6 +140,20 @@ impl Browser {
         .await;
     }
 
+    /// Waits until the calls table has a row naming `call` that also shows `text`.
+    async fn wait_for_listed(&self, call: &str, text: &str) {
+        self.wait_for(
+            "return [...document.querySelectorAll('#calls tbody tr')].map(tr => tr.textContent);",
+            |rows| {
+                rows.as_array().unwrap().iter().any(|row| {
+                    let row = row.as_str().unwrap();
+                    row.contains(call) && row.contains(text)
+                })
+            },
+        )
+        .await;
+    }
+
     async fn wait_for(&self, script: &str, done: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
         loop {
@@ -266,17 +280,7 @@ async fn the_monitor_shows_a_simulated_call_live_in_a_real_browser() {
     );
     // The call is listed with its customer.
     let customer = "+14155550142";
-    browser
-        .wait_for(
-            "return [...document.querySelectorAll('#calls tbody tr')].map(tr => tr.textContent);",
-            |rows| {
-                rows.as_array().unwrap().iter().any(|row| {
-                    let row = row.as_str().unwrap();
-                    row.contains(&call) && row.contains(customer)
-                })
-            },
-        )
-        .await;
+    browser.wait_for_listed(&call, customer).await;
     // The call's context is one click away.
     browser
         .run("document.getElementById('context-button').click(); return null;")
@@ -306,17 +310,7 @@ async fn the_monitor_shows_a_simulated_call_live_in_a_real_browser() {
     }
     // The call ended and its actor retired: a fresh page lists it from `/calls`' recently ended calls.
     browser.open(&server.url("/monitor")).await;
-    browser
-        .wait_for(
-            "return [...document.querySelectorAll('#calls tbody tr')].map(tr => tr.textContent);",
-            |rows| {
-                rows.as_array().unwrap().iter().any(|row| {
-                    let row = row.as_str().unwrap();
-                    row.contains(&call) && row.contains("ended")
-                })
-            },
-        )
-        .await;
+    browser.wait_for_listed(&call, "ended").await;
     drop(browser);
     server.stop().await;
 }
