@@ -201,6 +201,51 @@ fn split_long(text: &str, max: usize) -> Vec<&str> {
     pieces
 }
 
+/// The most sentences of one chunk read apart by the sentence encoder: a bound on the work of a load.
+pub(crate) const MAX_SENTENCES: usize = 24;
+
+/// The sentences of a chunk (its text after its heading path), each prefixed with the chunk's innermost heading
+/// (`Out of network: If your plan is not on the list, ...`), at most [`MAX_SENTENCES`]; none when the chunk has
+/// a single sentence, which the chunk itself already is. A sentence ends at `.`, `!` or `?` followed by white
+/// space.
+pub(crate) fn sentences(chunk: &str) -> Vec<String> {
+    let mut heading = "";
+    let mut body = String::new();
+    for line in chunk.lines() {
+        match heading_level(line.trim()) {
+            Some(level) if body.is_empty() => heading = line.trim()[level..].trim(),
+            _ => {
+                body.push_str(line.trim());
+                body.push(' ');
+            }
+        }
+    }
+    let mut sentences = Vec::new();
+    let mut start = 0;
+    let mut characters = body.char_indices().peekable();
+    while let Some((at, character)) = characters.next() {
+        let ends =
+            matches!(character, '.' | '!' | '?') && characters.peek().is_none_or(|(_, next)| next.is_whitespace());
+        if ends {
+            sentences.push(body[start..at + 1].trim());
+            start = at + 1;
+        }
+    }
+    sentences.push(body[start..].trim());
+    sentences.retain(|sentence| !sentence.is_empty());
+    if sentences.len() < 2 {
+        return Vec::new();
+    }
+    sentences
+        .into_iter()
+        .take(MAX_SENTENCES)
+        .map(|sentence| match heading {
+            "" => sentence.to_owned(),
+            heading => format!("{heading}: {sentence}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -219,6 +264,23 @@ mod tests {
                 "# Shipping\n\nWe ship in 2 days.",
             ]
         );
+    }
+
+    #[test]
+    fn sentences_carry_their_heading_and_a_lone_sentence_gives_none() {
+        let chunk = "# Dental insurance\n## Out of network\nYou can still see us. We bill your insurer, 2.5 times\na year!\nAsk?";
+        assert_eq!(
+            sentences(chunk),
+            [
+                "Out of network: You can still see us.",
+                "Out of network: We bill your insurer, 2.5 times a year!",
+                "Out of network: Ask?"
+            ]
+        );
+        assert!(sentences("# Hours\nWe open at nine.").is_empty());
+        assert!(sentences("").is_empty());
+        let long = "Word. ".repeat(100);
+        assert_eq!(sentences(&long).len(), MAX_SENTENCES);
     }
 
     #[test]

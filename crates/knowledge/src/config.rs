@@ -17,18 +17,19 @@ pub struct KnowledgeConfig {
     pub top_k: usize,
     /// The largest chunk, in characters (default 1200). Documents are split at headings and paragraphs within it.
     pub chunk_chars: usize,
-    /// The lowest similarity (`0..=1`) an answered document may have (default 0.45); see
-    /// [`KnowledgeBase::search`](crate::KnowledgeBase::search) for what the number means.
-    pub min_similarity: f64,
+    /// The lowest similarity (`0..=1`) an answered document may have; unset, the one chosen for the ranking
+    /// ([`KnowledgeConfig::min_similarity`]). See [`KnowledgeBase::search`](crate::KnowledgeBase::search) for
+    /// what the number means.
+    pub min_similarity: Option<f64>,
     /// The longest query built from a request, in characters (default 600).
     pub max_query_chars: usize,
     /// Files larger than this many bytes are skipped with a warning (default 4 MiB).
     pub max_file_bytes: u64,
-    /// Rank by meaning as well as by words (default false): a chunk's similarity blends its BM25 similarity with
-    /// the closeness of static word vectors (see the crate's README; `min_similarity` 0.46 was chosen for it).
-    /// `false` ranks by words alone, as BM25 with the synonym and WordNet tables, for which the default
-    /// `min_similarity` 0.45 was chosen.
-    pub meaning: bool,
+    /// A sentence encoder's model folder (sentence-transformers' layout: `config.json`, `model.safetensors`,
+    /// `tokenizer.json`; `scripts/install-encoder` puts all-MiniLM-L6-v2 in `.models/all-MiniLM-L6-v2`). Set, a
+    /// chunk's similarity blends its BM25 similarity with the closeness in meaning of the chunk and the query (see
+    /// the crate's README). `None` (the default) ranks by words alone, as BM25 with the synonym and WordNet tables.
+    pub encoder: Option<PathBuf>,
 }
 
 impl Default for KnowledgeConfig {
@@ -37,10 +38,10 @@ impl Default for KnowledgeConfig {
             dir: None,
             top_k: 3,
             chunk_chars: 1200,
-            min_similarity: 0.45,
+            min_similarity: None,
             max_query_chars: 600,
             max_file_bytes: 4 * 1024 * 1024,
-            meaning: false,
+            encoder: None,
         }
     }
 }
@@ -50,6 +51,21 @@ impl KnowledgeConfig {
     pub const MIN_CHUNK_CHARS: usize = 64;
     /// The largest accepted `top_k`.
     pub const MAX_TOP_K: usize = 100;
+    /// The default `min_similarity` when ranking by words alone, chosen on the development questions.
+    pub const WORDS_MIN_SIMILARITY: f64 = 0.45;
+    /// The default `min_similarity` when ranking by words and meaning (with an `encoder`), chosen on the
+    /// development questions.
+    pub const MEANING_MIN_SIMILARITY: f64 = 0.62;
+
+    /// The lowest similarity answered: `min_similarity` when set, else [`Self::WORDS_MIN_SIMILARITY`] or, with an
+    /// `encoder`, [`Self::MEANING_MIN_SIMILARITY`].
+    pub fn min_similarity(&self) -> f64 {
+        match (self.min_similarity, &self.encoder) {
+            (Some(min), _) => min,
+            (None, None) => Self::WORDS_MIN_SIMILARITY,
+            (None, Some(_)) => Self::MEANING_MIN_SIMILARITY,
+        }
+    }
 
     /// Checks the values without touching the file system (the directory is checked by
     /// [`KnowledgeBase::load`](crate::KnowledgeBase::load)).
@@ -64,8 +80,8 @@ impl KnowledgeConfig {
                 format!("is {}, expected at least {}", self.chunk_chars, Self::MIN_CHUNK_CHARS),
             );
         }
-        if !(0.0..=1.0).contains(&self.min_similarity) {
-            return invalid("min_similarity", format!("is {}, expected 0..=1", self.min_similarity));
+        if let Some(min) = self.min_similarity.filter(|min| !(0.0..=1.0).contains(min)) {
+            return invalid("min_similarity", format!("is {min}, expected 0..=1"));
         }
         if self.max_query_chars < 16 {
             return invalid(
@@ -78,6 +94,9 @@ impl KnowledgeConfig {
         }
         if self.dir.as_ref().is_some_and(|dir| dir.as_os_str().is_empty()) {
             return invalid("dir", "is empty, expected a folder path or no value".into());
+        }
+        if self.encoder.as_ref().is_some_and(|dir| dir.as_os_str().is_empty()) {
+            return invalid("encoder", "is empty, expected a model folder or no value".into());
         }
         Ok(())
     }
@@ -110,14 +129,14 @@ mod tests {
         );
         check(
             KnowledgeConfig {
-                min_similarity: 1.5,
+                min_similarity: Some(1.5),
                 ..Default::default()
             },
             "min_similarity",
         );
         check(
             KnowledgeConfig {
-                min_similarity: f64::NAN,
+                min_similarity: Some(f64::NAN),
                 ..Default::default()
             },
             "min_similarity",
@@ -143,5 +162,10 @@ mod tests {
         assert!(serde_json::from_str::<KnowledgeConfig>(r#"{"dir": "kb", "topk": 3}"#).is_err());
         let config: KnowledgeConfig = serde_json::from_str(r#"{"dir": "kb", "top_k": 5}"#).unwrap();
         assert_eq!((config.top_k, config.chunk_chars), (5, 1200));
+        assert_eq!(config.min_similarity(), KnowledgeConfig::WORDS_MIN_SIMILARITY);
+        let config: KnowledgeConfig = serde_json::from_str(r#"{"encoder": "model"}"#).unwrap();
+        assert_eq!(config.min_similarity(), KnowledgeConfig::MEANING_MIN_SIMILARITY);
+        let config: KnowledgeConfig = serde_json::from_str(r#"{"encoder": "model", "min_similarity": 0.3}"#).unwrap();
+        assert_eq!(config.min_similarity(), 0.3);
     }
 }

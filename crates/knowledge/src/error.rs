@@ -39,6 +39,14 @@ pub enum KnowledgeError {
         #[source]
         source: io::Error,
     },
+    /// The sentence encoder's model folder is incomplete or its files do not make a model.
+    #[error("cannot load the sentence encoder from {}: {reason} (scripts/install-encoder installs all-MiniLM-L6-v2)", path.display())]
+    Encoder {
+        /// The model file that failed.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The search library failed to build the index. Kept as text so the library's types stay out of this API.
     #[error("cannot build the knowledge index: {0}")]
     Index(String),

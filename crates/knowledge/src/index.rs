@@ -9,12 +9,12 @@
 //! weaker clauses for the words pages use in place of the caller's, and so does WordNet ([`crate::related`]) for
 //! a caller's word that no page uses ("whiter" → whiten, "reserve" → hold, "weekend" → Saturday, Sunday).
 //!
-//! Each chunk also gets a meaning vector from static word vectors ([`crate::vectors`]); a search blends the
-//! cosine of the query's and the chunk's vectors into the BM25 similarity (see [`SearchIndex::search`]).
+//! With a sentence encoder ([`crate::encoder`]), each chunk also gets a meaning vector; a search blends the cosine
+//! of the query's and the chunk's vectors into the BM25 similarity (see [`SearchIndex::search`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
@@ -26,8 +26,10 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
+use crate::chunk;
 use crate::corpus::Chunk;
-use crate::{related, synonyms, vectors};
+use crate::encoder::{self, Encoder};
+use crate::{KnowledgeError, related, synonyms};
 
 const TOKENIZER: &str = "knowledge";
 const CHUNK_FIELD: &str = "chunk";
@@ -47,13 +49,9 @@ const HEADING_WEIGHT: f32 = 0.5;
 const REFERENCE_CAP: f64 = 1.5;
 /// The weight, in the similarity's reference, of a query word found in no chunk.
 const UNKNOWN_WEIGHT: f64 = 0.75;
-/// The share of the lexical similarity in the blend with meaning; the rest is the meaning's. Chosen, with the two
-/// bounds below and the default `min_similarity`, on the development questions (`tests/eval.rs`).
-const LEXICAL_SHARE: f64 = 0.6;
-/// The cosine of meaning vectors at and under which a chunk's meaning counts 0: unrelated English texts are about
-/// this close.
-const MEANING_FLOOR: f64 = 0.4;
-/// The cosine at and over which a chunk's meaning counts 1.
+/// The cosine of meaning vectors at and over which a chunk's meaning similarity is 1; under it, the similarity is
+/// the cosine divided by it. Chosen, with the default `min_similarity` for meaning, on the development questions
+/// (`tests/eval.rs`).
 const MEANING_CEILING: f64 = 0.6;
 /// How many chunks BM25 ranks for the blend: a chunk further down has too little lexical similarity to matter.
 const LEXICAL_CANDIDATES: usize = 64;
@@ -322,16 +320,29 @@ pub(crate) struct SearchIndex {
     body: Field,
     /// The chunk's file title and heading path, searched again with [`HEADING_WEIGHT`].
     heading: Field,
-    /// Each chunk's unit meaning vector ([`crate::vectors`]), `chunks × dims` components; zero when the chunk has
-    /// no word the vectors know. Empty when the index ranks by words alone.
-    meanings: Vec<f32>,
+    /// The sentence encoder, when the index ranks by meaning as well as words.
+    encoder: Option<Arc<Encoder>>,
+    /// The chunks' meaning vectors ([`meanings`]). Empty without an encoder.
+    meanings: Meanings,
     /// Kept so the searcher's segments stay owned by a live reader.
     _reader: IndexReader,
 }
 
 impl SearchIndex {
-    /// Indexes `chunks` in RAM, with their meaning vectors when `meaning` is set.
-    pub(crate) fn build(chunks: Vec<Chunk>, meaning: bool) -> Result<SearchIndex, TantivyError> {
+    /// Indexes `chunks` in RAM, with their meaning vectors when there is an `encoder`.
+    pub(crate) fn build(chunks: Vec<Chunk>, encoder: Option<Arc<Encoder>>) -> Result<SearchIndex, KnowledgeError> {
+        let meanings = match &encoder {
+            Some(encoder) => meanings(&chunks, encoder)?,
+            None => Meanings::default(),
+        };
+        Self::index(chunks, encoder, meanings).map_err(|error| KnowledgeError::Index(error.to_string()))
+    }
+
+    fn index(
+        chunks: Vec<Chunk>,
+        encoder: Option<Arc<Encoder>>,
+        meanings: Meanings,
+    ) -> Result<SearchIndex, TantivyError> {
         related::warm();
         let mut schema = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
@@ -367,9 +378,9 @@ impl SearchIndex {
             .iter()
             .map(|segment| segment.fast_fields().u64(CHUNK_FIELD))
             .collect::<Result<_, _>>()?;
-        let meanings = if meaning { meanings(&chunks) } else { Vec::new() };
         Ok(SearchIndex {
             chunks,
+            encoder,
             meanings,
             searcher,
             chunk_columns,
@@ -385,43 +396,31 @@ impl SearchIndex {
 
     /// The best `top_k` chunks for `query` with their similarity, best first.
     ///
-    /// A chunk's similarity is the larger of its lexical similarity ([`SearchIndex::lexical`]) and a blend of it
-    /// with the cosine between the chunk's meaning vector and the query's ([`crate::vectors`]):
-    /// `LEXICAL_SHARE · lexical + (1 − LEXICAL_SHARE) · meaning`, where `meaning` maps the cosine linearly from
-    /// [`MEANING_FLOOR`] (0) to [`MEANING_CEILING`] (1). So meaning lifts a chunk the words miss, but never sinks
-    /// one the words find (a query whose topic word the vectors do not know, "Medi-Cal", keeps its lexical
-    /// answer). A query with no word the vectors know is ranked on its lexical similarity alone. The lexical
-    /// similarity of the chunks after the first [`LEXICAL_CANDIDATES`] counts as 0.
+    /// Without an encoder, a chunk's similarity is its lexical similarity ([`SearchIndex::lexical`]). With one, it
+    /// is the larger of that and its meaning similarity: the cosine between the query's meaning vector and the
+    /// chunk's closest ([`Meanings::cosines`]), divided by [`MEANING_CEILING`] and capped at 1. So meaning lifts a
+    /// chunk the words miss, and never sinks one the words find (a query whose topic word the model does not know,
+    /// "Medi-Cal", keeps its lexical answer). The lexical similarity of the chunks after the first
+    /// [`LEXICAL_CANDIDATES`] counts as 0.
     pub(crate) fn search(&self, query: &str, top_k: usize) -> Result<Vec<(f64, &Chunk)>, TantivyError> {
         if top_k == 0 || self.chunks.is_empty() {
             return Ok(Vec::new());
         }
-        if self.meanings.is_empty() {
+        let Some(cosines) = self.cosines(query) else {
             let lexical = self.lexical(query, top_k)?;
             return Ok(lexical
                 .into_iter()
                 .map(|(score, at)| (score, &self.chunks[at]))
                 .collect());
-        }
-        let lexical = self.lexical(query, top_k.max(LEXICAL_CANDIDATES))?;
-        let meaning = self.query_meaning(query)?;
-        let mut blended: Vec<(f64, usize)> = if meaning.iter().all(|value| *value == 0.0) {
-            lexical
-        } else {
-            let mut scores: Vec<f64> = self
-                .meanings
-                .chunks_exact(vectors::dims())
-                .map(|vector| {
-                    let cosine = f64::from(vectors::dot(&meaning, vector));
-                    let meaning = ((cosine - MEANING_FLOOR) / (MEANING_CEILING - MEANING_FLOOR)).clamp(0.0, 1.0);
-                    (1.0 - LEXICAL_SHARE) * meaning
-                })
-                .collect();
-            for (similarity, at) in lexical {
-                scores[at] = similarity.max(scores[at] + LEXICAL_SHARE * similarity);
-            }
-            scores.into_iter().enumerate().map(|(at, score)| (score, at)).collect()
         };
+        let mut scores: Vec<f64> = cosines
+            .into_iter()
+            .map(|cosine| (cosine / MEANING_CEILING).clamp(0.0, 1.0))
+            .collect();
+        for (similarity, at) in self.lexical(query, top_k.max(LEXICAL_CANDIDATES))? {
+            scores[at] = scores[at].max(similarity);
+        }
+        let mut blended: Vec<(f64, usize)> = scores.into_iter().enumerate().map(|(at, score)| (score, at)).collect();
         blended.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         blended.truncate(top_k);
         Ok(blended
@@ -537,39 +536,42 @@ impl SearchIndex {
         for (similarity, at) in self.lexical(query, self.chunks.len())? {
             lexical[at] = similarity;
         }
-        let meaning = self.query_meaning(query)?;
-        let zero = vec![0.0; vectors::dims()];
-        let meanings = self
-            .meanings
-            .chunks_exact(vectors::dims())
-            .chain(std::iter::repeat(zero.as_slice()));
+        let cosines = self.cosines(query).unwrap_or_else(|| vec![0.0; self.chunks.len()]);
         Ok(self
             .chunks
             .iter()
             .zip(lexical)
-            .zip(meanings)
-            .map(|((chunk, lexical), vector)| (chunk, lexical, f64::from(vectors::dot(&meaning, vector))))
+            .zip(cosines)
+            .map(|((chunk, lexical), cosine)| (chunk, lexical, cosine))
             .collect())
     }
 
-    /// The query's unit meaning vector: its words' vectors weighted by their idf in this index (a word found in no
-    /// chunk counts as rare as can be).
-    fn query_meaning(&self, query: &str) -> Result<Vec<f32>, TantivyError> {
-        let documents = self.searcher.num_docs() as f64;
-        let mut meaning = vec![0.0; vectors::dims()];
-        for term in terms(query, MAX_QUERY_TERMS) {
-            let Some(vector) = vectors::vector(&term) else {
-                continue;
-            };
-            let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, &term))? as f64;
-            let weight = idf(documents, frequency) as f32;
-            meaning
-                .iter_mut()
-                .zip(vector)
-                .for_each(|(sum, value)| *sum += weight * value);
+    /// Each chunk's closeness in meaning to `query` ([`Meanings::cosines`]), in chunk order; `None` without an
+    /// encoder, or when encoding fails (logged; the query is then ranked by its words alone).
+    ///
+    /// A query widened with the call's context ([`crate::build_query`]) holds the caller's newest words on its
+    /// first line and earlier turns after it. Both the first line and the whole query are encoded, and a chunk's
+    /// closeness is the larger: earlier turns about another topic would blur a question that stands on its own
+    /// ("when do you close on saturday" after talk of an order), while a follow-up ("how much is it") means
+    /// something only with them.
+    fn cosines(&self, query: &str) -> Option<Vec<f64>> {
+        let encoder = self.encoder.as_ref()?;
+        let newest = query.lines().next().unwrap_or_default();
+        let mut cosines: Option<Vec<f64>> = None;
+        for text in std::iter::once(query).chain((newest.len() < query.len()).then_some(newest)) {
+            let vector = encoder
+                .encode(text)
+                .inspect_err(
+                    |error| tracing::warn!(%error, "encoding a knowledge query failed; ranking by words alone"),
+                )
+                .ok()?;
+            let these = self.meanings.cosines(&vector, self.chunks.len());
+            cosines = Some(match cosines {
+                Some(known) => known.into_iter().zip(these).map(|(a, b)| a.max(b)).collect(),
+                None => these,
+            });
         }
-        vectors::normalize(&mut meaning);
-        Ok(meaning)
+        cosines
     }
 
     /// The BM25 score of a document of average length holding each query term once: the sum of the terms' idf
@@ -585,30 +587,27 @@ impl SearchIndex {
         through: &HashMap<&str, Vec<(String, f32)>>,
     ) -> Result<f64, TantivyError> {
         let documents = self.searcher.num_docs() as f64;
-        let idf = |term: &str| -> Result<(f64, bool), TantivyError> {
+        let term_idf = |term: &str| -> Result<(f64, bool), TantivyError> {
             let frequency = self.searcher.doc_freq(&Term::from_field_text(self.body, term))? as f64;
-            Ok((
-                (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln(),
-                frequency > 0.0,
-            ))
+            Ok((idf(documents, frequency), frequency > 0.0))
         };
         let mut sum = 0.0;
         for term in terms {
-            let (own, known) = idf(term)?;
+            let (own, known) = term_idf(term)?;
             if known {
                 sum += own;
                 continue;
             }
             let mut best: Option<f64> = None;
             for (synonym, weight) in through.get(term.as_str()).into_iter().flatten() {
-                if let (synonym, true) = idf(synonym)? {
+                if let (synonym, true) = term_idf(synonym)? {
                     let synonym = f64::from(*weight) * synonym;
                     best = Some(best.map_or(synonym, |best: f64| best.max(synonym)));
                 }
             }
             sum += best.unwrap_or(UNKNOWN_WEIGHT * own);
         }
-        let unseen = (1.0 + (documents + 0.5) / 0.5).ln();
+        let unseen = idf(documents, 0.0);
         Ok(sum.min(REFERENCE_CAP * unseen))
     }
 }
@@ -618,49 +617,42 @@ fn idf(documents: f64, frequency: f64) -> f64 {
     (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln()
 }
 
-/// Each chunk's unit meaning vector, `chunks × dims` components: the sum of its words' vectors, each weighted by
-/// `(1 + ln tf) · idf` (tf counted in the chunk's text and file title, idf over these chunks), so a page's rare,
-/// topical words steer it and the words every page uses do not.
-fn meanings(chunks: &[Chunk]) -> Vec<f32> {
-    let dims = vectors::dims();
-    // Ordered maps, so the sums run in one order and a folder's vectors are the same on every load.
-    let counts: Vec<BTreeMap<String, u32>> = chunks
-        .iter()
-        .map(|chunk| {
-            let mut counts = BTreeMap::new();
-            let mut analyzer = analyzer();
-            for text in [chunk.content.as_str(), chunk.title.as_str()] {
-                let mut stream = analyzer.token_stream(text);
-                while stream.advance() {
-                    *counts.entry(stream.token().text.clone()).or_insert(0) += 1;
-                }
-            }
-            counts
-        })
-        .collect();
-    let mut frequency: HashMap<&str, u32> = HashMap::new();
-    for counts in &counts {
-        for term in counts.keys() {
-            *frequency.entry(term.as_str()).or_insert(0) += 1;
+/// The chunks' meaning vectors: one for each chunk's whole text (its heading path first, so it says which page
+/// and section it comes from) and one for each of its sentences ([`chunk::sentences`]), since a caller's question
+/// is often the paraphrase of one sentence, which a whole chunk's vector dilutes.
+#[derive(Default)]
+struct Meanings {
+    /// Unit vectors, `owners.len() × dims` components.
+    vectors: Vec<f32>,
+    /// The chunk (its position in `chunks`) each vector belongs to.
+    owners: Vec<usize>,
+}
+
+impl Meanings {
+    /// Each chunk's closeness in meaning to the `query` vector: the largest cosine of its vectors, in chunk order.
+    fn cosines(&self, query: &[f32], chunks: usize) -> Vec<f64> {
+        let mut cosines = vec![0.0_f64; chunks];
+        for (vector, &owner) in self.vectors.chunks_exact(query.len().max(1)).zip(&self.owners) {
+            let cosine = f64::from(encoder::dot(query, vector));
+            cosines[owner] = cosines[owner].max(cosine);
+        }
+        cosines
+    }
+}
+
+/// Encodes every chunk and its sentences with `encoder`.
+fn meanings(chunks: &[Chunk], encoder: &Encoder) -> Result<Meanings, KnowledgeError> {
+    let mut meanings = Meanings::default();
+    for (at, chunk) in chunks.iter().enumerate() {
+        for text in std::iter::once(chunk.content.clone()).chain(chunk::sentences(&chunk.content)) {
+            let vector = encoder
+                .encode(&text)
+                .map_err(|reason| KnowledgeError::Index(format!("cannot encode chunk {}: {reason}", chunk.uuid)))?;
+            meanings.vectors.extend(vector);
+            meanings.owners.push(at);
         }
     }
-    let documents = chunks.len() as f64;
-    let mut meanings = vec![0.0; chunks.len() * dims];
-    for (counts, meaning) in counts.iter().zip(meanings.chunks_exact_mut(dims)) {
-        for (term, count) in counts {
-            let Some(vector) = vectors::vector(term) else {
-                continue;
-            };
-            let weight = (1.0 + f64::from(*count).ln()) * idf(documents, f64::from(frequency[term.as_str()]));
-            let weight = weight as f32;
-            meaning
-                .iter_mut()
-                .zip(vector)
-                .for_each(|(sum, value)| *sum += weight * value);
-        }
-        vectors::normalize(meaning);
-    }
-    meanings
+    Ok(meanings)
 }
 
 /// The weight of each of the `words` words a table entry adds: [`EXPANSION_WEIGHT`] divided by the square root of

@@ -4,32 +4,31 @@
 //! chunks at headings and paragraphs, and indexes the chunks in RAM with tantivy's BM25. [`KnowledgeBase::answer`]
 //! turns a request into a query with [`build_query`] (the caller's latest words, widened with the call's earlier
 //! context when they are thin), searches, and answers `{documents: [{content, similarity, uuid}]}`, best first,
-//! keeping only documents at least [`KnowledgeConfig::min_similarity`] similar; nothing relevant is an empty list.
+//! keeping only documents at least [`KnowledgeConfig::min_similarity()`] similar; nothing relevant is an empty list.
 //! [`KnowledgeBase::reload`] re-reads the folder and swaps the new index in atomically, while searches continue on
 //! the old one; a failed reload leaves the old index in service.
 //!
 //! Ranking is by words and by meaning: BM25 with English stemming, file titles and headings weighted again, a small
 //! committed table of the words callers use for what pages call otherwise ("instalments" → payment plans,
 //! "Medi-Cal" → Medicaid), and, for a caller's word no page uses, the words WordNet relates to it ("reserve" →
-//! hold), from a committed table; then, with [`KnowledgeConfig::meaning`], the closeness of the query's and each
-//! chunk's meaning vectors, sums of committed static word vectors distilled from a sentence encoder, lifts pages
-//! the words miss. `crates/knowledge/README.md` has the measured quality on labelled caller questions.
+//! hold), from a committed table; then, with [`KnowledgeConfig::encoder`], the closeness in meaning of the query
+//! and each chunk or sentence, from a sentence encoder run on the CPU, lifts pages the words miss.
+//! `crates/knowledge/README.md` has the measured quality on labelled caller questions.
 //!
-//! It deliberately does not: run a model per query (static word vectors see words, not sentences, so a paraphrase
-//! that only a sentence's structure carries is missed); watch the folder (the edge decides when to call `reload`, e.g.
+//! It deliberately does not: download a model (the encoder is a local folder); watch the folder (the edge decides when to call `reload`, e.g.
 //! on SIGHUP or an admin request); persist the index (the folder is the source of truth and rebuilding takes well
-//! under a second for thousands of chunks); answer with a direct `message` (it only returns documents); or parse
+//! under a second for thousands of chunks by words; the encoder adds its encoding of every chunk and sentence); answer with a direct `message` (it only returns documents); or parse
 //! Vapi JSON (that is `vapi-types`).
 
 mod chunk;
 mod config;
 mod corpus;
+mod encoder;
 mod error;
 mod index;
 mod query;
 mod related;
 mod synonyms;
-mod vectors;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -44,6 +43,7 @@ pub use corpus::{SkipReason, SkippedFile};
 pub use error::KnowledgeError;
 pub use query::{THIN_QUERY_WORDS, build_query};
 
+use encoder::Encoder;
 use index::SearchIndex;
 
 /// A searchable knowledge base: a cheap, cloneable handle (an `Arc` inside) shared by every request handler.
@@ -58,6 +58,8 @@ pub struct KnowledgeBase {
 
 struct Inner {
     config: KnowledgeConfig,
+    /// The sentence encoder, loaded once and kept across reloads; `None` without `config.encoder`.
+    encoder: Option<Arc<Encoder>>,
     current: RwLock<Arc<Snapshot>>,
     reloading: Mutex<()>,
 }
@@ -92,10 +94,15 @@ impl KnowledgeBase {
     /// non-UTF-8 and oversized files are skipped with a warning instead (see [`KnowledgeBase::report`]).
     pub fn load(config: KnowledgeConfig) -> Result<KnowledgeBase, KnowledgeError> {
         config.validate()?;
-        let snapshot = build(&config)?;
+        let encoder = match &config.encoder {
+            Some(dir) => Some(Arc::new(Encoder::load(dir)?)),
+            None => None,
+        };
+        let snapshot = build(&config, encoder.as_ref())?;
         Ok(KnowledgeBase {
             inner: Arc::new(Inner {
                 config,
+                encoder,
                 current: RwLock::new(Arc::new(snapshot)),
                 reloading: Mutex::new(()),
             }),
@@ -105,7 +112,7 @@ impl KnowledgeBase {
     /// Re-reads the folder and swaps in the new index. On error the old index stays in service, unchanged.
     pub fn reload(&self) -> Result<ReloadReport, KnowledgeError> {
         let _one_at_a_time = self.inner.reloading.lock().unwrap_or_else(PoisonError::into_inner);
-        let snapshot = build(&self.inner.config).inspect_err(|error| {
+        let snapshot = build(&self.inner.config, self.inner.encoder.as_ref()).inspect_err(|error| {
             tracing::warn!(%error, "knowledge reload failed; the previous index stays in service");
         })?;
         let report = snapshot.report.clone();
@@ -163,7 +170,7 @@ impl KnowledgeBase {
 
     /// Every chunk of the index in service with its lexical similarity and the cosine of its meaning vector
     /// with the query's: `(uuid, lexical, cosine)`, in the folder's order: what a search blends, for tuning and
-    /// diagnosis. Empty without a folder; the cosine is 0 when `meaning` is off.
+    /// diagnosis. Empty without a folder; the cosine is 0 without an encoder.
     pub fn explain(&self, query: &str) -> Vec<(String, f64, f64)> {
         let snapshot = self.snapshot();
         let Some(index) = snapshot.index.as_ref() else {
@@ -187,7 +194,8 @@ impl KnowledgeBase {
         let query = build_query(request, context, config.max_query_chars);
         let mut documents = self.search(&query, config.top_k);
         let found = documents.len();
-        documents.retain(|document| document.similarity >= config.min_similarity);
+        let min_similarity = config.min_similarity();
+        documents.retain(|document| document.similarity >= min_similarity);
         tracing::debug!(query = %query, found, kept = documents.len(), "knowledge-base-request answered");
         KnowledgeBaseResponse {
             documents: Some(documents),
@@ -213,7 +221,7 @@ impl std::fmt::Debug for KnowledgeBase {
     }
 }
 
-fn build(config: &KnowledgeConfig) -> Result<Snapshot, KnowledgeError> {
+fn build(config: &KnowledgeConfig, encoder: Option<&Arc<Encoder>>) -> Result<Snapshot, KnowledgeError> {
     let started = Instant::now();
     let Some(dir) = config.dir.as_ref() else {
         let report = ReloadReport {
@@ -227,8 +235,7 @@ fn build(config: &KnowledgeConfig) -> Result<Snapshot, KnowledgeError> {
     };
     let corpus = corpus::read_corpus(dir, config.chunk_chars, config.max_file_bytes)?;
     let chunks = corpus.chunks.len();
-    let index =
-        SearchIndex::build(corpus.chunks, config.meaning).map_err(|error| KnowledgeError::Index(error.to_string()))?;
+    let index = SearchIndex::build(corpus.chunks, encoder.cloned())?;
     let report = ReloadReport {
         dir: Some(dir.clone()),
         files: corpus.files,

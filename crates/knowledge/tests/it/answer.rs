@@ -132,7 +132,7 @@ fn answers_hold_at_most_top_k_documents_above_min_similarity() {
     for (top_k, min_similarity) in [(1, 0.0), (2, 0.0), (10, 0.0), (10, 0.3), (10, 0.99)] {
         let config = KnowledgeConfig {
             top_k,
-            min_similarity,
+            min_similarity: Some(min_similarity),
             ..crate::config(dir.path())
         };
         let documents = KnowledgeBase::load(config)

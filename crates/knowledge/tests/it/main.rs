@@ -90,6 +90,17 @@ pub(crate) fn knowledge_base(files: &[(&str, &str)]) -> (TempDir, KnowledgeBase)
     (dir, base)
 }
 
+/// The sentence encoder's folder, as `scripts/install-encoder` (run by the README's test command) installs it.
+pub(crate) fn encoder_dir() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{}: run scripts/install-encoder",
+        dir.display()
+    );
+    dir
+}
+
 /// The default config, reading `dir`.
 pub(crate) fn config(dir: &Path) -> KnowledgeConfig {
     KnowledgeConfig {

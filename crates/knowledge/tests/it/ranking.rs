@@ -7,7 +7,7 @@ use crate::{SHOP, knowledge_base};
 #[test]
 fn the_relevant_document_ranks_first() {
     let (_dir, base) = knowledge_base(SHOP);
-    let min = KnowledgeConfig::default().min_similarity;
+    let min = KnowledgeConfig::default().min_similarity();
     let check = |query: &str, expected_uuid_prefix: &str| {
         let results = base.search(query, 3);
         let first = results.first().unwrap_or_else(|| panic!("no result for {query:?}"));
@@ -73,7 +73,7 @@ fn similarities_are_in_range_and_descending_and_top_k_is_respected() {
 #[test]
 fn irrelevant_or_empty_queries_find_nothing() {
     let (_dir, base) = knowledge_base(SHOP);
-    let min = KnowledgeConfig::default().min_similarity;
+    let min = KnowledgeConfig::default().min_similarity();
     for query in ["zebra quantum violin", "", "   ", "yes", "what about that?", "?!"] {
         let relevant: Vec<_> = base
             .search(query, 3)
@@ -92,7 +92,7 @@ fn a_passing_mention_is_less_similar_than_a_full_match() {
     let partial = base.search("zebra quantum violin delivery", 1)[0].similarity;
     assert!(full > 0.5, "full match {full}");
     assert!(
-        partial < KnowledgeConfig::default().min_similarity,
+        partial < KnowledgeConfig::default().min_similarity(),
         "passing mention {partial}"
     );
 }
@@ -137,7 +137,7 @@ const DENTIST: &[(&str, &str)] = &[
 #[test]
 fn callers_words_find_pages_written_in_other_words() {
     let (_dir, base) = knowledge_base(DENTIST);
-    let min = KnowledgeConfig::default().min_similarity;
+    let min = KnowledgeConfig::default().min_similarity();
     for (question, expected) in [
         ("do you take medi-cal", "insurance.md#"),
         ("can I pay in instalments", "financing.md#"),
@@ -182,7 +182,7 @@ const OTHER_WORDS: &[(&str, &str)] = &[
 #[test]
 fn a_word_no_page_uses_finds_its_page_through_wordnet() {
     let (_dir, base) = knowledge_base(OTHER_WORDS);
-    let min = KnowledgeConfig::default().min_similarity;
+    let min = KnowledgeConfig::default().min_similarity();
     for (question, expected) in [
         ("can i reserve a book", "holds.md#"),
         ("are you open on the weekend", "hours.md#"),
@@ -211,24 +211,22 @@ fn a_word_no_page_uses_finds_its_page_through_wordnet() {
 #[test]
 fn meaning_answers_questions_the_words_alone_leave_unanswered() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/hotel");
-    let min = 0.46;
-    let base = KnowledgeBase::load(KnowledgeConfig {
-        meaning: true,
-        min_similarity: min,
+    let config = KnowledgeConfig {
+        encoder: Some(crate::encoder_dir()),
         ..crate::config(&dir)
-    })
-    .unwrap();
+    };
+    let min = config.min_similarity();
+    let base = KnowledgeBase::load(config).unwrap();
     let words_only = KnowledgeBase::load(crate::config(&dir)).unwrap();
+    let words_min = KnowledgeConfig::WORDS_MIN_SIMILARITY;
     for (question, expected) in [
         ("where can i wash my clothes", "amenities.md#"),
         (
             "we're getting married next summer can we have the reception there",
             "meetings-and-weddings.md#",
         ),
-        (
-            "our flight lands at 1 in the morning is that a problem",
-            "check-in-and-check-out.md#",
-        ),
+        ("can i bring my labrador", "pets.md#"),
+        ("can i charge my tesla", "parking-and-transport.md#"),
     ] {
         let results = base.search(question, 3);
         let first = results.first().unwrap_or_else(|| panic!("no result for {question:?}"));
@@ -236,7 +234,7 @@ fn meaning_answers_questions_the_words_alone_leave_unanswered() {
             first.uuid.as_deref().unwrap().starts_with(expected) && first.similarity >= min,
             "{question:?}: {results:?}"
         );
-        // Ranked by words alone, the right page is found but too weakly to be answered.
+        // Ranked by words alone, the right page is found too weakly to be answered; its meaning is close.
         let page: Vec<(String, f64, f64)> = base
             .explain(question)
             .into_iter()
@@ -244,10 +242,10 @@ fn meaning_answers_questions_the_words_alone_leave_unanswered() {
             .collect();
         let lexical = page.iter().map(|chunk| chunk.1).fold(0.0, f64::max);
         let cosine = page.iter().map(|chunk| chunk.2).fold(0.0, f64::max);
-        assert!(lexical < 0.45 && cosine > 0.5, "{question:?}: {page:?}");
+        assert!(lexical < words_min && cosine > 0.4, "{question:?}: {page:?}");
         let words = words_only.search(question, 3);
         assert!(
-            words.iter().all(|document| document.similarity < 0.45),
+            words.iter().all(|document| document.similarity < words_min),
             "{question:?}: {words:?}"
         );
     }
@@ -259,4 +257,32 @@ fn meaning_answers_questions_the_words_alone_leave_unanswered() {
             "{question:?}: {results:?}"
         );
     }
+}
+
+#[test]
+fn a_broken_or_missing_encoder_is_an_error_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |encoder: &std::path::Path| {
+        KnowledgeBase::load(KnowledgeConfig {
+            encoder: Some(encoder.to_owned()),
+            ..KnowledgeConfig::default()
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let error = load(dir.path());
+    assert!(error.contains("config.json"), "{error}");
+    // A real configuration and tokenizer with weights that are not a model.
+    let real = crate::encoder_dir();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(real.join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::write(dir.path().join("model.safetensors"), b"not a model").unwrap();
+    let error = load(dir.path());
+    assert!(error.contains("model.safetensors"), "{error}");
+    // A truncated tokenizer.
+    std::fs::copy(real.join("model.safetensors"), dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), b"{\"version\": ").unwrap();
+    let error = load(dir.path());
+    assert!(error.contains("tokenizer.json"), "{error}");
 }
