@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use call_runtime::{CallRuntime, RuntimeError, Store, StoredReport, Unclaimable};
 use serde::Serialize;
 use serde_json::Value;
-use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse};
+use vapi_types::response::{Acknowledgement, CampaignPredialResponse, FunctionCallResponse, KnowledgeBaseResponse};
 use vapi_types::{MessageBody, ServerMessage, ToolCallResult, ToolCallsResponse};
 
 use crate::config::Config;
@@ -299,7 +299,20 @@ impl Switchboard {
             MessageBody::KnowledgeBaseRequest(request) => {
                 let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
-                let answer = self.inner.knowledge.answer(request, state.as_deref());
+                // Ranking by meaning runs a model for milliseconds of CPU: off the async workers.
+                let knowledge = self.inner.knowledge.clone();
+                let owned = request.clone();
+                let answer = match tokio::task::spawn_blocking(move || knowledge.answer(&owned, state.as_deref())).await
+                {
+                    Ok(answer) => answer,
+                    Err(error) => {
+                        tracing::error!(%error, "knowledge search task failed; answering with no documents");
+                        KnowledgeBaseResponse {
+                            documents: Some(Vec::new()),
+                            message: None,
+                        }
+                    }
+                };
                 crate::monitor::trace::knowledge(self, &message, request, &answer, started);
                 Reply::json(answer)
             }

@@ -205,33 +205,39 @@ fn split_long(text: &str, max: usize) -> Vec<&str> {
 pub(crate) const MAX_SENTENCES: usize = 24;
 
 /// The sentences of a chunk (its text after its heading path), each prefixed with the chunk's innermost heading
-/// (`Out of network: If your plan is not on the list, ...`), at most [`MAX_SENTENCES`]; none when the chunk has
-/// a single sentence, which the chunk itself already is. A sentence ends at `.`, `!` or `?` followed by white
-/// space.
+/// (`Out of network: If your plan is not on the list, ...`), at most [`MAX_SENTENCES`]; none when
+/// the chunk has a single sentence, which the chunk itself already is. A sentence ends at `.`, `!` or `?` followed
+/// by white space; a list item (`- `, `* `, `+ `, `1. `) is a sentence of its own.
 pub(crate) fn sentences(chunk: &str) -> Vec<String> {
     let mut heading = "";
-    let mut body = String::new();
-    for line in chunk.lines() {
-        match heading_level(line.trim()) {
-            Some(level) if body.is_empty() => heading = line.trim()[level..].trim(),
-            _ => {
-                body.push_str(line.trim());
-                body.push(' ');
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut lines = chunk.lines().map(str::trim).peekable();
+    while let Some(level) = lines.peek().and_then(|line| heading_level(line)) {
+        heading = lines.next().unwrap_or_default()[level..].trim();
+    }
+    let mut paragraph = String::new();
+    let mut items = Vec::new();
+    for line in lines {
+        match list_item(line) {
+            Some(item) => items.push(item),
+            None => {
+                paragraph.push_str(line);
+                paragraph.push(' ');
             }
         }
     }
-    let mut sentences = Vec::new();
     let mut start = 0;
-    let mut characters = body.char_indices().peekable();
+    let mut characters = paragraph.char_indices().peekable();
     while let Some((at, character)) = characters.next() {
         let ends =
             matches!(character, '.' | '!' | '?') && characters.peek().is_none_or(|(_, next)| next.is_whitespace());
         if ends {
-            sentences.push(body[start..at + 1].trim());
+            sentences.push(paragraph[start..at + 1].trim());
             start = at + 1;
         }
     }
-    sentences.push(body[start..].trim());
+    sentences.push(paragraph[start..].trim());
+    sentences.extend(items);
     sentences.retain(|sentence| !sentence.is_empty());
     if sentences.len() < 2 {
         return Vec::new();
@@ -244,6 +250,18 @@ pub(crate) fn sentences(chunk: &str) -> Vec<String> {
             heading => format!("{heading}: {sentence}"),
         })
         .collect()
+}
+
+/// The text of a Markdown list item line (`- `, `* `, `+ `, `1. `, `1) `), without its marker.
+fn list_item(line: &str) -> Option<&str> {
+    if let Some(item) = ["- ", "* ", "+ "].iter().find_map(|marker| line.strip_prefix(marker)) {
+        return Some(item.trim());
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &line[digits..];
+    (digits > 0)
+        .then(|| rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")))?
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -267,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn sentences_carry_their_heading_and_a_lone_sentence_gives_none() {
+    fn sentences_carry_their_headings_list_items_stand_alone_and_a_lone_sentence_gives_none() {
         let chunk = "# Dental insurance\n## Out of network\nYou can still see us. We bill your insurer, 2.5 times\na year!\nAsk?";
         assert_eq!(
             sentences(chunk),
@@ -275,6 +293,17 @@ mod tests {
                 "Out of network: You can still see us.",
                 "Out of network: We bill your insurer, 2.5 times a year!",
                 "Out of network: Ask?"
+            ]
+        );
+        let list =
+            "# Opening hours\nWe are open:\n\n- Friday: 9 am to 6 pm\n* Saturday: 10 am to 5 pm\n2. Sunday: closed";
+        assert_eq!(
+            sentences(list),
+            [
+                "Opening hours: We are open:",
+                "Opening hours: Friday: 9 am to 6 pm",
+                "Opening hours: Saturday: 10 am to 5 pm",
+                "Opening hours: Sunday: closed"
             ]
         );
         assert!(sentences("# Hours\nWe open at nine.").is_empty());

@@ -39,8 +39,8 @@ const FLOORS: [(&str, &str, usize, usize, usize); 6] = [
         41,
         6,
     ),
-    ("words + meaning (`encoder`)", "heldout.jsonl", 63, 64, 8),
-    ("words + meaning (`encoder`)", "heldout2.jsonl", 45, 53, 6),
+    ("words + meaning (`encoder`)", "heldout.jsonl", 64, 64, 8),
+    ("words + meaning (`encoder`)", "heldout2.jsonl", 46, 53, 6),
     ("words + meaning (`encoder`)", "heldout3.jsonl", 49, 56, 4),
 ];
 

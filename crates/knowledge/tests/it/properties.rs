@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use knowledge::{KnowledgeBase, build_query};
+use knowledge::{KnowledgeBase, KnowledgeConfig, build_query};
 use proptest::prelude::*;
 use tempfile::TempDir;
 use vapi_types::{KnowledgeBaseRequest, OpenAiMessage};
@@ -12,12 +12,48 @@ fn shared() -> &'static (TempDir, KnowledgeBase) {
     BASE.get_or_init(|| crate::knowledge_base(crate::SHOP))
 }
 
+/// The shop folder ranked by meaning as well, with the installed sentence encoder.
+fn shared_with_encoder() -> &'static (TempDir, KnowledgeBase) {
+    static BASE: OnceLock<(TempDir, KnowledgeBase)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        crate::write_files(dir.path(), crate::SHOP);
+        let base = KnowledgeBase::load(KnowledgeConfig {
+            encoder: Some(crate::encoder_dir()),
+            ..crate::config(dir.path())
+        })
+        .unwrap();
+        (dir, base)
+    })
+}
+
 fn query_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         r#"[a-zA-Z"():^+*~\-\[\]{}!?\\/ ]{0,80}"#,
         r#"(refund|warranty|AND|OR|NOT|"|\(|\)|:|\^2|\+|-|\*|~1|field:value|\s){0,30}"#,
     ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any text, up to far past the encoder's 256 word pieces, with newlines (a widened query's shape).
+    #[test]
+    fn search_by_meaning_never_panics_and_stays_in_range(
+        query in prop_oneof![query_text(), "(\\PC{0,40}\n){0,4}\\PC{0,3000}"],
+        top_k in 0usize..8,
+    ) {
+        let (_dir, base) = shared_with_encoder();
+        let results = base.search(&query, top_k);
+        prop_assert!(results.len() <= top_k);
+        for document in &results {
+            prop_assert!((0.0..=1.0).contains(&document.similarity));
+        }
+        for pair in results.windows(2) {
+            prop_assert!(pair[0].similarity >= pair[1].similarity);
+        }
+    }
 }
 
 proptest! {
