@@ -54,6 +54,9 @@ struct Inner {
     control: crate::control::Control,
     routes: routing::Routes,
     knowledge: knowledge::KnowledgeBase,
+    /// One permit per core: knowledge searches running the sentence encoder at once. More would only share the
+    /// cores, and the blocking pool's threads are for everyone.
+    knowledge_slots: Arc<tokio::sync::Semaphore>,
     admin_token: crate::admin::AdminToken,
     monitor: crate::monitor::Bus,
 }
@@ -91,7 +94,12 @@ impl Switchboard {
     /// replaces a configured tool of the same name).
     pub async fn start_with(config: Config, rust_tools: ToolRegistry) -> Result<Switchboard, StartError> {
         let routes = config.routing.compile(&config.base_dir)?;
-        let knowledge = knowledge::KnowledgeBase::load(config.knowledge.clone())?;
+        // Encoding a folder's chunks takes seconds with a sentence encoder: off the async workers.
+        let knowledge_config = config.knowledge.clone();
+        let knowledge = tokio::task::spawn_blocking(move || knowledge::KnowledgeBase::load(knowledge_config))
+            .await
+            .map_err(|error| StartError::Tools(format!("knowledge: the load task failed: {error}")))??;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let mut tools = crate::tools::configured(&config.tools).map_err(StartError::Tools)?;
         tools.extend(rust_tools);
         let voice = voice::VoiceService::new(config.voice.clone())?;
@@ -125,6 +133,7 @@ impl Switchboard {
                 control,
                 routes,
                 knowledge,
+                knowledge_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
                 admin_token,
                 monitor,
             }),
@@ -299,11 +308,15 @@ impl Switchboard {
             MessageBody::KnowledgeBaseRequest(request) => {
                 let started = std::time::Instant::now();
                 let state = self.context_state(&message).await;
-                // Ranking by meaning runs a model for milliseconds of CPU: off the async workers.
+                // Ranking by meaning runs a model for milliseconds of CPU: off the async workers, a core at a time.
                 let knowledge = self.inner.knowledge.clone();
                 let owned = request.clone();
-                let answer = match tokio::task::spawn_blocking(move || knowledge.answer(&owned, state.as_deref())).await
-                {
+                let slot = self.inner.knowledge_slots.clone().acquire_owned().await;
+                let search = move || {
+                    let _slot = slot;
+                    knowledge.answer(&owned, state.as_deref())
+                };
+                let answer = match tokio::task::spawn_blocking(search).await {
                     Ok(answer) => answer,
                     Err(error) => {
                         tracing::error!(%error, "knowledge search task failed; answering with no documents");

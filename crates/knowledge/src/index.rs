@@ -554,11 +554,16 @@ impl SearchIndex {
     /// closeness is the larger: earlier turns about another topic would blur a question that stands on its own
     /// ("when do you close on saturday" after talk of an order), while a follow-up ("how much is it") means
     /// something only with them.
+    ///
+    /// A text without a content word ("", "hello?", "yes") is not encoded: its vector would be close to some page
+    /// by chance, and nothing the caller asked.
     fn cosines(&self, query: &str) -> Option<Vec<f64>> {
         let encoder = self.encoder.as_ref()?;
+        let says = |text: &str| !terms(text, 1).is_empty();
         let newest = query.lines().next().unwrap_or_default();
+        let newest = (newest.len() < query.len() && says(newest)).then_some(newest);
         let mut cosines: Option<Vec<f64>> = None;
-        for text in std::iter::once(query).chain((newest.len() < query.len()).then_some(newest)) {
+        for text in std::iter::once(query).filter(|query| says(query)).chain(newest) {
             let vector = encoder
                 .encode(text)
                 .inspect_err(

@@ -94,6 +94,16 @@ impl KnowledgeBase {
     /// non-UTF-8 and oversized files are skipped with a warning instead (see [`KnowledgeBase::report`]).
     pub fn load(config: KnowledgeConfig) -> Result<KnowledgeBase, KnowledgeError> {
         config.validate()?;
+        if let (Some(min), Some(_)) = (config.min_similarity, &config.encoder)
+            && min < KnowledgeConfig::MEANING_MIN_SIMILARITY
+        {
+            tracing::warn!(
+                min_similarity = min,
+                chosen = KnowledgeConfig::MEANING_MIN_SIMILARITY,
+                "knowledge min_similarity is below the one chosen for ranking by meaning: pages close in meaning \
+                 to questions they do not answer will be answered; unset it to use the chosen one"
+            );
+        }
         let encoder = match &config.encoder {
             Some(dir) => Some(Arc::new(Encoder::load(dir)?)),
             None => None,

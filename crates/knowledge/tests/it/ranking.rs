@@ -72,15 +72,31 @@ fn similarities_are_in_range_and_descending_and_top_k_is_respected() {
 
 #[test]
 fn irrelevant_or_empty_queries_find_nothing() {
-    let (_dir, base) = knowledge_base(SHOP);
-    let min = KnowledgeConfig::default().min_similarity();
-    for query in ["zebra quantum violin", "", "   ", "yes", "what about that?", "?!"] {
-        let relevant: Vec<_> = base
-            .search(query, 3)
-            .into_iter()
-            .filter(|d| d.similarity >= min)
-            .collect();
-        assert!(relevant.is_empty(), "{query:?} found {relevant:?}");
+    let (dir, words) = knowledge_base(SHOP);
+    let meaning = KnowledgeBase::load(KnowledgeConfig {
+        encoder: Some(crate::encoder_dir()),
+        ..crate::config(dir.path())
+    })
+    .unwrap();
+    for base in [&words, &meaning] {
+        let min = base.config().min_similarity();
+        for query in [
+            "zebra quantum violin",
+            "",
+            "   ",
+            "yes",
+            "hello?",
+            "what about that?",
+            "?!",
+            "\n\n",
+        ] {
+            let relevant: Vec<_> = base
+                .search(query, 3)
+                .into_iter()
+                .filter(|d| d.similarity >= min)
+                .collect();
+            assert!(relevant.is_empty(), "{query:?} found {relevant:?}");
+        }
     }
 }
 
