@@ -90,3 +90,37 @@ fn searches_keep_answering_while_reloads_swap_the_index() {
         assert!(searcher.join().unwrap() > 0);
     });
 }
+
+#[test]
+fn a_reload_ranks_new_pages_by_meaning_with_the_same_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), SHOP);
+    let base = knowledge::KnowledgeBase::load(knowledge::KnowledgeConfig {
+        encoder: Some(crate::encoder_dir()),
+        ..crate::config(dir.path())
+    })
+    .unwrap();
+    let min = base.config().min_similarity();
+    // No page shares a word with the question, and none answers it yet.
+    let question = "can i bring my labrador";
+    assert!(
+        base.search(question, 3)
+            .iter()
+            .all(|document| document.similarity < min),
+        "{:?}",
+        base.search(question, 3)
+    );
+    write_files(
+        dir.path(),
+        &[(
+            "pets.md",
+            "# Pets\n\nDogs on a lead are welcome in every shop. Service animals are always welcome.",
+        )],
+    );
+    base.reload().unwrap();
+    let found = base.search(question, 1);
+    assert!(
+        found[0].uuid.as_deref() == Some("pets.md#0") && found[0].similarity >= min,
+        "{found:?}"
+    );
+}
