@@ -69,19 +69,38 @@ pub enum StartError {
     Runtime(#[from] RuntimeError),
     /// The voice configuration is unusable.
     #[error("voice: {0}")]
-    Voice(#[from] voice::VoiceError),
+    Voice(voice::VoiceError),
     /// The endpointing configuration is unusable.
     #[error("endpointing: {0}")]
-    Endpointing(#[from] endpointing::EndpointingError),
+    Endpointing(endpointing::EndpointingError),
     /// The knowledge base could not be loaded.
     #[error("knowledge: {0}")]
-    Knowledge(#[from] knowledge::KnowledgeError),
+    Knowledge(knowledge::KnowledgeError),
     /// A routing rule is unusable.
     #[error(transparent)]
     Routing(#[from] routing::RoutingError),
     /// The tools configuration is unusable.
     #[error("{0}")]
     Tools(String),
+}
+
+// The three errors above are shown in their message, not as a source, so an error chain names each once.
+impl From<voice::VoiceError> for StartError {
+    fn from(error: voice::VoiceError) -> StartError {
+        StartError::Voice(error)
+    }
+}
+
+impl From<endpointing::EndpointingError> for StartError {
+    fn from(error: endpointing::EndpointingError) -> StartError {
+        StartError::Endpointing(error)
+    }
+}
+
+impl From<knowledge::KnowledgeError> for StartError {
+    fn from(error: knowledge::KnowledgeError) -> StartError {
+        StartError::Knowledge(error)
+    }
 }
 
 impl Switchboard {

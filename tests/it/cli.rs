@@ -114,6 +114,37 @@ fn a_bad_config_file_fails_before_serving_and_names_the_key() {
     assert!(stderr.contains("max_body_bytes"), "{stderr}");
 }
 
+#[test]
+fn a_missing_sentence_encoder_fails_before_serving_and_says_so_once() {
+    let dir = std::env::temp_dir().join(format!("switchboard-encoder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("faq.md"), "# Hours\n\nWe open at nine.").unwrap();
+    let path = dir.join("switchboard.toml");
+    let encoder = dir.join("no-such-encoder");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[knowledge]\ndir = {:?}\nencoder = {:?}\n",
+            dir.display().to_string(),
+            encoder.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = switchboard().arg("--config").arg(&path).output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("cannot load the sentence encoder").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config.json") && stderr.contains("scripts/install-encoder"),
+        "{stderr}"
+    );
+}
+
 /// A `switchboard` subcommand serving on a free loopback port, killed when dropped.
 struct Served(std::process::Child);
 

@@ -62,7 +62,10 @@ fn the_bundled_calls_are_realistic() {
 
 #[tokio::test]
 async fn every_bundled_call_replays_against_switchboard_without_failures() {
-    let server = TestServer::start(Config::default()).await;
+    // The sample folder answers the knowledge call's question, which its `expect` checks.
+    let mut config = Config::default();
+    config.knowledge.dir = Some(calls_dir().join("../knowledge"));
+    let server = TestServer::start(config).await;
     let target = server.url("/webhook");
     for path in bundled() {
         let file = simulate::load(&path).unwrap();
@@ -215,7 +218,7 @@ async fn the_secret_is_sent() {
         ..Config::default()
     };
     let server = TestServer::start(config).await;
-    let file = simulate::load(&calls_dir().join("knowledge.jsonl")).unwrap();
+    let file = simulate::load(&calls_dir().join("support.jsonl")).unwrap();
     let without = simulate::simulate(&file, &server.url("/webhook"), &plan(1))
         .await
         .unwrap();
