@@ -237,6 +237,40 @@ async fn the_bundled_knowledge_call_is_answered_from_the_sample_folder() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn concurrent_knowledge_requests_are_each_answered_by_meaning() {
+    let server = TestServer::start(example()).await;
+    // Questions about the sample library in other words than its pages', many at once: more than the cores the
+    // encoder runs on, so some wait for a turn.
+    let questions = [
+        ("when do you close on saturday", "hours.md#"),
+        (
+            "will i have to pay a penalty if i bring a book back late",
+            "fines-and-fees.md#",
+        ),
+        ("can i come in on a sunday afternoon", "hours.md#"),
+    ];
+    let asks = (0..24).map(|n| {
+        let (question, _) = questions[n % questions.len()];
+        let body = message(
+            &format!("call-concurrent-{n}"),
+            "knowledge-base-request",
+            1,
+            json!({"messagesOpenAIFormatted": [{"role": "user", "content": question}]}),
+        );
+        let server = &server;
+        async move { server.post_json("/webhook", &body).await }
+    });
+    let answers = futures::future::join_all(asks).await;
+    for (n, (status, answer)) in answers.into_iter().enumerate() {
+        let (question, page) = questions[n % questions.len()];
+        assert_eq!(status, StatusCode::OK, "{question}: {answer}");
+        let first = answer["documents"][0]["uuid"].as_str().unwrap_or_default();
+        assert!(first.starts_with(page), "{question}: {answer}");
+    }
+    server.stop().await;
+}
+
 /// Vapi's assistant schema: the fixture cut from `../shared/vapi/server-schemas.json` (see its `_source`),
 /// and the whole file too when it is there.
 fn vapi_schemas() -> Vec<(String, Value)> {
