@@ -30,24 +30,20 @@ const BASELINE_QUERIES: usize = 200;
 const TOP_K: usize = 3;
 
 fn main() {
-    let started = Instant::now();
-    let words_only: Vec<(String, KnowledgeBase)> = FOLDERS
-        .into_iter()
-        .map(|name| (name.to_owned(), load_folder(name, false)))
-        .collect();
-    println!(
-        "first load in the process (dentist, library and hotel folders, words only): {:.0} ms",
-        ms(started.elapsed())
-    );
-    let started = Instant::now();
-    let folders: Vec<(String, KnowledgeBase)> = FOLDERS
-        .into_iter()
-        .map(|name| (name.to_owned(), load_folder(name, true)))
-        .collect();
-    println!(
-        "load with the sentence encoder (dentist, library and hotel folders, words and meaning): {:.0} ms",
-        ms(started.elapsed())
-    );
+    let load_all = |meaning: bool, what: &str| {
+        let started = Instant::now();
+        let folders: Vec<(String, KnowledgeBase)> = FOLDERS
+            .into_iter()
+            .map(|name| (name.to_owned(), load_folder(name, meaning)))
+            .collect();
+        println!(
+            "{what} (dentist, library and hotel folders): {:.0} ms",
+            ms(started.elapsed())
+        );
+        folders
+    };
+    let words_only = load_all(false, "first load in the process, words only");
+    let folders = load_all(true, "load with the sentence encoder, words and meaning");
     let rounds = if std::env::args().any(|arg| arg == "--bench") {
         20
     } else {

@@ -27,6 +27,19 @@ fn shared_with_encoder() -> &'static (TempDir, KnowledgeBase) {
     })
 }
 
+/// At most `top_k` results for `query`, each with a similarity in `0..=1`, best first.
+fn in_range(base: &KnowledgeBase, query: &str, top_k: usize) -> Result<(), TestCaseError> {
+    let results = base.search(query, top_k);
+    prop_assert!(results.len() <= top_k);
+    for document in &results {
+        prop_assert!((0.0..=1.0).contains(&document.similarity));
+    }
+    for pair in results.windows(2) {
+        prop_assert!(pair[0].similarity >= pair[1].similarity);
+    }
+    Ok(())
+}
+
 fn query_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
@@ -45,14 +58,7 @@ proptest! {
         top_k in 0usize..8,
     ) {
         let (_dir, base) = shared_with_encoder();
-        let results = base.search(&query, top_k);
-        prop_assert!(results.len() <= top_k);
-        for document in &results {
-            prop_assert!((0.0..=1.0).contains(&document.similarity));
-        }
-        for pair in results.windows(2) {
-            prop_assert!(pair[0].similarity >= pair[1].similarity);
-        }
+        in_range(base, &query, top_k)?;
     }
 }
 
@@ -60,14 +66,7 @@ proptest! {
     #[test]
     fn search_never_panics_and_stays_in_range(query in query_text(), top_k in 0usize..20) {
         let (_dir, base) = shared();
-        let results = base.search(&query, top_k);
-        prop_assert!(results.len() <= top_k);
-        for document in &results {
-            prop_assert!((0.0..=1.0).contains(&document.similarity));
-        }
-        for pair in results.windows(2) {
-            prop_assert!(pair[0].similarity >= pair[1].similarity);
-        }
+        in_range(base, &query, top_k)?;
     }
 
     #[test]
