@@ -101,6 +101,15 @@ pub(crate) fn encoder_dir() -> std::path::PathBuf {
     dir
 }
 
+/// The folder `dir` ranked by meaning as well as words, with the installed sentence encoder.
+pub(crate) fn by_meaning(dir: &Path) -> KnowledgeBase {
+    KnowledgeBase::load(KnowledgeConfig {
+        encoder: Some(encoder_dir()),
+        ..config(dir)
+    })
+    .unwrap()
+}
+
 /// The default config, reading `dir`.
 pub(crate) fn config(dir: &Path) -> KnowledgeConfig {
     KnowledgeConfig {

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use knowledge::{KnowledgeBase, KnowledgeConfig, build_query};
+use knowledge::{KnowledgeBase, build_query};
 use proptest::prelude::*;
 use tempfile::TempDir;
 use vapi_types::{KnowledgeBaseRequest, OpenAiMessage};
@@ -18,11 +18,7 @@ fn shared_with_encoder() -> &'static (TempDir, KnowledgeBase) {
     BASE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         crate::write_files(dir.path(), crate::SHOP);
-        let base = KnowledgeBase::load(KnowledgeConfig {
-            encoder: Some(crate::encoder_dir()),
-            ..crate::config(dir.path())
-        })
-        .unwrap();
+        let base = crate::by_meaning(dir.path());
         (dir, base)
     })
 }

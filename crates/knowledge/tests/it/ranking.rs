@@ -73,11 +73,7 @@ fn similarities_are_in_range_and_descending_and_top_k_is_respected() {
 #[test]
 fn irrelevant_or_empty_queries_find_nothing() {
     let (dir, words) = knowledge_base(SHOP);
-    let meaning = KnowledgeBase::load(KnowledgeConfig {
-        encoder: Some(crate::encoder_dir()),
-        ..crate::config(dir.path())
-    })
-    .unwrap();
+    let meaning = crate::by_meaning(dir.path());
     for base in [&words, &meaning] {
         let min = base.config().min_similarity();
         for query in [
@@ -227,12 +223,8 @@ fn a_word_no_page_uses_finds_its_page_through_wordnet() {
 #[test]
 fn meaning_answers_questions_the_words_alone_leave_unanswered() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/hotel");
-    let config = KnowledgeConfig {
-        encoder: Some(crate::encoder_dir()),
-        ..crate::config(&dir)
-    };
-    let min = config.min_similarity();
-    let base = KnowledgeBase::load(config).unwrap();
+    let base = crate::by_meaning(&dir);
+    let min = base.config().min_similarity();
     let words_only = KnowledgeBase::load(crate::config(&dir)).unwrap();
     let words_min = KnowledgeConfig::WORDS_MIN_SIMILARITY;
     for (question, expected) in [

@@ -95,11 +95,7 @@ fn searches_keep_answering_while_reloads_swap_the_index() {
 fn a_reload_ranks_new_pages_by_meaning_with_the_same_encoder() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), SHOP);
-    let base = knowledge::KnowledgeBase::load(knowledge::KnowledgeConfig {
-        encoder: Some(crate::encoder_dir()),
-        ..crate::config(dir.path())
-    })
-    .unwrap();
+    let base = crate::by_meaning(dir.path());
     let min = base.config().min_similarity();
     // No page shares a word with the question, and none answers it yet.
     let question = "can i bring my labrador";
